@@ -1,0 +1,49 @@
+# crmsync — the two commands: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+CHROMIUM := /usr/bin/chromium
+SIZE ?= 10000
+
+.PHONY: install test test-sqlite test-postgres demo bench lint lock clean
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	touch $@
+
+install: $(BIN)/.installed
+
+# Browser tests drive Debian's chromium (never `playwright install`: there are no downloads here).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	else echo "Browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi
+
+test: install $(CHROMIUM) test-sqlite test-postgres
+
+test-sqlite: install
+	DATABASE_URL= $(BIN)/pytest -q -p no:cacheprovider
+
+# In CI an unreachable PostgreSQL is a failure, not a skip.
+test-postgres: install
+	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -p no:cacheprovider
+
+demo: install
+	DEBUG=true $(BIN)/python manage.py demo
+
+bench: install
+	$(BIN)/python -m tests.bench --size $(SIZE)
+
+lint: install
+	$(BIN)/ruff check .
+
+# Re-pin requirements.lock from pyproject.toml in a scratch venv.
+lock:
+	rm -rf /tmp/crmsync-lock && $(PYTHON) -m venv /tmp/crmsync-lock
+	/tmp/crmsync-lock/bin/pip install -q --upgrade pip && /tmp/crmsync-lock/bin/pip install -q ".[dev]"
+	/tmp/crmsync-lock/bin/pip freeze --exclude-editable | grep -v '^crmsync' > requirements.lock
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3 var/static

@@ -1,0 +1,252 @@
+"""crmsync settings: one file, read from the environment, failing loudly on bad values.
+
+Every variable is listed in the README. Secrets (SECRET_KEY, CRM tokens and passwords) are
+read here and never logged or rendered.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false (1/0, yes/no, on/off), not {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_url(name: str, default: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    raw = os.environ.get(name, "").strip() or default
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+                                   f" and naming a host, not {raw!r}")
+    return raw.rstrip("/")
+
+
+def database_from_url(url: str) -> dict:
+    """sqlite:///relative/or//absolute/path, or postgres://user:pass@host:port/name?opt=value."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if path.startswith("//"):
+            name = path[1:]
+        elif path in ("", "/"):
+            raise ImproperlyConfigured("DATABASE_URL sqlite:/// needs a file path, e.g. sqlite:///var/db.sqlite3")
+        else:
+            name = str(BASE_DIR / path.lstrip("/"))
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name,
+                # busy timeout: web, qcluster workers and the sandbox-seeded demo share one file
+                "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"}}
+    if parts.scheme in ("postgres", "postgresql", "pgsql"):
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ImproperlyConfigured("DATABASE_URL for PostgreSQL must name a database, e.g. "
+                                       "postgres://127.0.0.1:5432/crmsync")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured(f"DATABASE_URL has an invalid port: {parts.netloc!r}") from None
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": name,
+                "USER": unquote(parts.username or ""), "PASSWORD": unquote(parts.password or ""),
+                "HOST": parts.hostname or "", "PORT": str(port or ""), "OPTIONS": options,
+                "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+                "CONN_HEALTH_CHECKS": True}
+    raise ImproperlyConfigured(f"DATABASE_URL must start with sqlite:// or postgres://, not {parts.scheme!r}://")
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (e.g. `python -c 'import secrets; "
+                                   "print(secrets.token_urlsafe(50))'`)")
+    SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"  # noqa: S105 - DEBUG only
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_q",
+    "sync",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # after HtmxMiddleware: an htmx request with an expired session gets HX-Redirect, not a 302
+    "sync.middleware.HtmxLoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "crmsync.urls"
+WSGI_APPLICATION = "crmsync.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "sync.context_processors.roles",
+
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", "").strip() or "sqlite:///var/crmsync.sqlite3")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "sync:overview"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns at startup when it is missing
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if not DEBUG
+                    else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Production hardening; `manage.py check --deploy` is clean when DEBUG is off and TLS is in front.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- CRM connections (read now, used by the connectors in sync/crm/) ---
+SALESFORCE_INSTANCE_URL = env_url("SALESFORCE_INSTANCE_URL", "")
+SALESFORCE_ACCESS_TOKEN = os.environ.get("SALESFORCE_ACCESS_TOKEN", "")
+SALESFORCE_USERNAME = os.environ.get("SALESFORCE_USERNAME", "")
+SALESFORCE_PASSWORD = os.environ.get("SALESFORCE_PASSWORD", "")
+SALESFORCE_SECURITY_TOKEN = os.environ.get("SALESFORCE_SECURITY_TOKEN", "")
+SALESFORCE_CLIENT_ID = os.environ.get("SALESFORCE_CLIENT_ID", "")
+SALESFORCE_CLIENT_SECRET = os.environ.get("SALESFORCE_CLIENT_SECRET", "")
+# login.salesforce.com ("login"), test.salesforce.com ("test"), or a My Domain host prefix
+SALESFORCE_DOMAIN = os.environ.get("SALESFORCE_DOMAIN", "login")
+SALESFORCE_API_VERSION = os.environ.get("SALESFORCE_API_VERSION", "59.0")
+if not SALESFORCE_API_VERSION.replace(".", "", 1).isdigit() or "." not in SALESFORCE_API_VERSION:
+    raise ImproperlyConfigured(f"SALESFORCE_API_VERSION must look like 59.0, not {SALESFORCE_API_VERSION!r}")
+if SALESFORCE_USERNAME and not SALESFORCE_PASSWORD:
+    raise ImproperlyConfigured("SALESFORCE_USERNAME is set but SALESFORCE_PASSWORD is not")
+if bool(SALESFORCE_CLIENT_ID) != bool(SALESFORCE_CLIENT_SECRET):
+    raise ImproperlyConfigured("SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET must be set together")
+if SALESFORCE_ACCESS_TOKEN and not SALESFORCE_INSTANCE_URL:
+    raise ImproperlyConfigured("SALESFORCE_ACCESS_TOKEN needs SALESFORCE_INSTANCE_URL")
+
+HUBSPOT_ACCESS_TOKEN = os.environ.get("HUBSPOT_ACCESS_TOKEN", "")
+HUBSPOT_BASE_URL = env_url("HUBSPOT_BASE_URL", "https://api.hubapi.com")
+
+# Timeouts (seconds) for every CRM request: (connect, read)
+CRM_TIMEOUT = (env_int("CRM_CONNECT_TIMEOUT", 10, minimum=1), env_int("CRM_READ_TIMEOUT", 60, minimum=1))
+
+# --- Background tasks (django-q2) ---
+REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
+Q_CLUSTER = {
+    "name": "crmsync",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    "timeout": env_int("Q_TIMEOUT", 3600, minimum=10),  # a first full sync of a large org takes a while
+    "max_attempts": 1,      # the sync is re-run by its schedule; a crashed run is not replayed blindly
+    "catch_up": False,      # after downtime, run once instead of replaying every missed slot
+    "ack_failures": True,
+    "label": "Background tasks",
+}
+Q_CLUSTER["retry"] = Q_CLUSTER["timeout"] + 60  # django-q2 requires retry > timeout
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"  # the queue lives in our own database: nothing else to run
+    Q_CLUSTER["poll"] = 0.2
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # urllib3 logs full request URLs at DEBUG; those can carry a session id in a query string.
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,342 @@
+"""Associations between contacts, companies and deals: storage, v4 endpoints, v3 `associations=` view.
+
+Type ids are HubSpot's HUBSPOT_DEFINED ones (SDK `hubspot/crm/association_type.py`, reference §1.4).
+"""
+from __future__ import annotations
+
+import base64
+
+from sandbox.hubspot.util import (SINGULAR, TYPE_ALIASES, TYPE_IDS, HubSpotError, iso, json_response,
+                                  standard_error, validation_error)
+
+# (from, to) -> (default/unlabeled type id, primary type id or None)
+PAIR_TYPES = {
+    ("contacts", "companies"): (279, 1),
+    ("companies", "contacts"): (280, 2),
+    ("deals", "companies"): (341, 5),
+    ("companies", "deals"): (342, 6),
+    ("deals", "contacts"): (3, None),
+    ("contacts", "deals"): (4, None),
+}
+REVERSE = {279: 280, 280: 279, 1: 2, 2: 1, 341: 342, 342: 341, 5: 6, 6: 5, 3: 4, 4: 3}
+V3_NAMES = {1: "contact_to_company", 279: "contact_to_company_unlabeled",
+            2: "company_to_contact", 280: "company_to_contact_unlabeled",
+            5: "deal_to_company", 341: "deal_to_company_unlabeled",
+            6: "company_to_deal", 342: "company_to_deal_unlabeled",
+            3: "deal_to_contact", 4: "contact_to_deal"}
+PRIMARY_IDS = {1, 2, 5, 6}
+V4_BATCH_MAX = 1000  # UNCONFIRMED: v4 batch input cap not in the reference
+
+
+def label_of(type_id: int) -> str | None:
+    return "Primary" if type_id in PRIMARY_IDS else None
+
+
+class AssociationStore:
+    def __init__(self) -> None:
+        # (from_type, from_id) -> to_type -> to_id -> set(type ids)
+        self.links: dict[tuple[str, int], dict[str, dict[int, set[int]]]] = {}
+
+    def reset(self) -> None:
+        self.links.clear()
+
+    def targets(self, ftype: str, fid: int, ttype: str) -> dict[int, set[int]]:
+        return self.links.get((ftype, fid), {}).get(ttype, {})
+
+    def _add_one(self, ftype, fid, ttype, tid, type_id) -> None:
+        self.links.setdefault((ftype, fid), {}).setdefault(ttype, {}).setdefault(tid, set()).add(type_id)
+
+    def _remove_one(self, ftype, fid, ttype, tid, type_id=None) -> None:
+        m = self.links.get((ftype, fid), {}).get(ttype)
+        if not m or tid not in m:
+            return
+        if type_id is None:
+            del m[tid]
+        else:
+            m[tid].discard(type_id)
+            if not m[tid]:
+                del m[tid]
+
+    def add(self, ftype: str, fid: int, ttype: str, tid: int, type_id: int) -> None:
+        if type_id in (2, 6):  # company-side view of a primary: store it from the contact/deal side
+            return self.add(ttype, tid, ftype, fid, REVERSE[type_id])
+        if type_id in (1, 5):
+            # a record has at most one primary company: the new one replaces the old
+            for other, types in list(self.targets(ftype, fid, ttype).items()):
+                if type_id in types and other != tid:
+                    self.remove(ftype, fid, ttype, other, type_id)
+        self._add_one(ftype, fid, ttype, tid, type_id)
+        self._add_one(ttype, tid, ftype, fid, REVERSE[type_id])
+
+    def add_default(self, ftype: str, fid: int, ttype: str, tid: int) -> int:
+        default, primary = PAIR_TYPES[(ftype, ttype)]
+        self.add(ftype, fid, ttype, tid, default)
+        # UNCONFIRMED: the first company associated with a contact/deal becomes its primary company
+        # (matches the `contact_to_company` + `contact_to_company_unlabeled` pairs seen in v3 responses).
+        if primary in (1, 5) and not any(primary in t for t in self.targets(ftype, fid, ttype).values()):
+            self.add(ftype, fid, ttype, tid, primary)
+        elif primary in (2, 6):  # company -> contact/deal default: primary seen from the other side
+            rev_primary = REVERSE[primary]
+            if not any(rev_primary in t for t in self.targets(ttype, tid, ftype).values()):
+                self.add(ttype, tid, ftype, fid, rev_primary)
+        return default
+
+    def remove(self, ftype: str, fid: int, ttype: str, tid: int, type_id: int | None = None) -> None:
+        self._remove_one(ftype, fid, ttype, tid, type_id)
+        self._remove_one(ttype, tid, ftype, fid, None if type_id is None else REVERSE[type_id])
+
+    def drop_record(self, otype: str, rid: int) -> dict[str, dict[int, set[int]]]:
+        """Remove every association of a record; returns what it had (for merges)."""
+        had = self.links.pop((otype, rid), {})
+        for ttype, m in had.items():
+            for tid in m:
+                self._remove_one(ttype, tid, otype, rid, None)
+        return had
+
+    def v3_view(self, otype: str, rid: int, to_types: list[str]) -> dict:
+        out = {}
+        for name in to_types:
+            ttype = TYPE_ALIASES.get(name.lower())
+            if ttype is None or (otype, ttype) not in PAIR_TYPES:
+                continue  # "If any of the specified associations do not exist, they will be ignored."
+            results = []
+            for tid in sorted(self.targets(otype, rid, ttype)):
+                for type_id in sorted(self.targets(otype, rid, ttype)[tid], key=lambda t: (t not in PRIMARY_IDS, t)):
+                    results.append({"id": str(tid), "type": V3_NAMES[type_id]})
+            if results:
+                out[ttype] = {"results": results}
+        return out
+
+
+def _type_spec(type_id: int) -> dict:
+    return {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": label_of(type_id)}
+
+
+def _to_entry(tid: int, types: set[int]) -> dict:
+    # toObjectId: the spec types it as a string; HubSpot sends a JSON number (reference §2.9). We send
+    # the number, as the live API does; the SDK turns it into a str either way.
+    return {"toObjectId": tid, "associationTypes": [_type_spec(t) for t in sorted(types, key=lambda t: (t not in PRIMARY_IDS, t))]}
+
+
+class AssociationsApi:
+    """Handlers for `/crm/v4/...`; `emu` is the HubSpotEmulator (stores, clock)."""
+
+    def __init__(self, emu) -> None:
+        self.emu = emu
+
+    @property
+    def store(self) -> AssociationStore:
+        return self.emu.assoc
+
+    def _otype(self, name: str) -> str:
+        t = TYPE_ALIASES.get(name.lower())
+        if t is None:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {name}")
+        return t
+
+    def _pair(self, ftype: str, ttype: str) -> tuple[int, int | None]:
+        if (ftype, ttype) not in PAIR_TYPES:
+            raise validation_error(f"There are no associations defined between {ftype} and {ttype}.")
+        return PAIR_TYPES[(ftype, ttype)]
+
+    def _live_id(self, otype: str, ident) -> int | None:
+        rec = self.emu.stores[otype].resolve(ident)
+        return rec.id if rec is not None and not rec.archived else None
+
+    def _require(self, otype: str, ident) -> int:
+        rid = self._live_id(otype, ident)
+        if rid is None:
+            raise HubSpotError(400, "VALIDATION_ERROR",
+                               f"{SINGULAR[otype].capitalize()} ids are not valid: [{ident}]",
+                               context={"ids": [str(ident)]})
+        return rid
+
+    def _valid_types(self, ftype: str, ttype: str, specs) -> list[int]:
+        default, primary = self._pair(ftype, ttype)
+        allowed = {default} | ({primary} if primary else set())
+        out = []
+        if not isinstance(specs, list) or not specs:
+            raise validation_error("Invalid input JSON: expected a non-empty array of association specs")
+        for s in specs:
+            if not isinstance(s, dict) or "associationTypeId" not in s:
+                raise validation_error("Invalid input JSON: associationCategory and associationTypeId are required")
+            try:
+                tid = int(s.get("associationTypeId"))
+            except (TypeError, ValueError):
+                raise validation_error("associationTypeId must be an integer") from None
+            cat = s.get("associationCategory")
+            if cat != "HUBSPOT_DEFINED" or tid not in allowed:
+                raise validation_error(f"{cat}:{tid} is not a valid association type between {ftype} and {ttype}.")
+            out.append(tid)
+        return out
+
+    def _labels(self, ftype, fid, ttype, tid) -> dict:
+        types = self.store.targets(ftype, fid, ttype).get(tid, set())
+        return {"fromObjectTypeId": TYPE_IDS[ftype], "fromObjectId": str(fid),
+                "toObjectTypeId": TYPE_IDS[ttype], "toObjectId": str(tid),
+                "labels": [lbl for t in sorted(types) if (lbl := label_of(t))]}
+
+    def _batch_inputs(self, body, cap=V4_BATCH_MAX) -> list:
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            raise validation_error("Invalid input JSON on line 1, column 1: inputs is required")
+        if len(body["inputs"]) > cap:
+            raise validation_error(f"Batch input size {len(body['inputs'])} exceeds the limit of {cap}.")
+        return body["inputs"]
+
+    # ---- endpoints ------------------------------------------------------------------------------
+    def handle(self, req, parts: list[str]):
+        """parts: path split after `/crm/v4/`."""
+        emu = self.emu
+        m = req.method
+        if parts[0] == "objects" and len(parts) >= 5 and parts[3] == "associations":
+            ftype, fid = self._otype(parts[1]), parts[2]
+            if len(parts) == 5 and m == "GET":
+                return self.list(req, ftype, fid, self._otype(parts[4]))
+            if len(parts) == 7 and parts[4] == "default" and m == "PUT":
+                ttype = self._otype(parts[5])
+                self._pair(ftype, ttype)
+                a, b = self._require(ftype, fid), self._require(ttype, parts[6])
+                type_id = self.store.add_default(ftype, a, ttype, b)
+                now = emu.now_iso()
+                return json_response(200, {"status": "COMPLETE", "results": [
+                    {"from": {"id": str(a)}, "to": {"id": str(b)},
+                     "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}}],
+                    "startedAt": now, "completedAt": now})
+            if len(parts) == 6 and m == "PUT":
+                ttype = self._otype(parts[4])
+                types = self._valid_types(ftype, ttype, req.json())
+                a, b = self._require(ftype, fid), self._require(ttype, parts[5])
+                for t in types:
+                    self.store.add(ftype, a, ttype, b, t)
+                return json_response(201, self._labels(ftype, a, ttype, b))
+            if len(parts) == 6 and m == "DELETE":
+                ttype = self._otype(parts[4])
+                self._pair(ftype, ttype)
+                a, b = self._live_id(ftype, fid), self._live_id(ttype, parts[5])
+                if a is not None and b is not None:
+                    self.store.remove(ftype, a, ttype, b)
+                return json_response(204, None)
+        if parts[0] == "associations" and len(parts) >= 5 and parts[3] == "batch" and m == "POST":
+            ftype, ttype = self._otype(parts[1]), self._otype(parts[2])
+            self._pair(ftype, ttype)
+            op = "/".join(parts[4:])
+            body = req.json()
+            if op == "read":
+                return self.batch_read(ftype, ttype, self._batch_inputs(body))
+            if op == "create":
+                return self.batch_create(ftype, ttype, self._batch_inputs(body))
+            if op == "associate/default":
+                return self.batch_default(ftype, ttype, self._batch_inputs(body))
+            if op == "archive":
+                for inp in self._batch_inputs(body):
+                    a = self._live_id(ftype, (inp.get("from") or {}).get("id"))
+                    for to in inp.get("to") or []:
+                        b = self._live_id(ttype, (to or {}).get("id"))
+                        if a is not None and b is not None:
+                            self.store.remove(ftype, a, ttype, b)
+                return json_response(204, None)
+            if op == "labels/archive":
+                for inp in self._batch_inputs(body):
+                    a = self._live_id(ftype, (inp.get("from") or {}).get("id"))
+                    b = self._live_id(ttype, (inp.get("to") or {}).get("id"))
+                    if a is None or b is None:
+                        continue
+                    for t in self._valid_types(ftype, ttype, inp.get("types")):
+                        self.store.remove(ftype, a, ttype, b, t)
+                return json_response(204, None)
+        return None
+
+    def list(self, req, ftype, fid, ttype):
+        self._pair(ftype, ttype)
+        try:
+            limit = int(req.arg("limit") or 500)
+        except ValueError:
+            raise validation_error("limit must be an integer") from None
+        if limit < 1 or limit > 500:
+            raise validation_error(f"limit must be between 1 and 500, was {limit}")
+        a = self._live_id(ftype, fid)
+        targets = self.store.targets(ftype, a, ttype) if a is not None else {}
+        ids = sorted(targets)
+        start = 0
+        after = req.arg("after")
+        if after:
+            try:
+                cursor = int(base64.b64decode(after.encode()).decode())
+            except Exception:
+                raise validation_error(f"Invalid after cursor: {after}") from None
+            from bisect import bisect_right
+
+            start = bisect_right(ids, cursor)
+        chunk = ids[start:start + limit]
+        body = {"results": [_to_entry(t, targets[t]) for t in chunk]}
+        if start + limit < len(ids):
+            cur = base64.b64encode(str(chunk[-1]).encode()).decode()
+            body["paging"] = {"next": {"after": cur, "link": f"?after={cur}"}}
+        return json_response(200, body)
+
+    def batch_read(self, ftype, ttype, inputs):
+        started = self.emu.now_iso()
+        results, errors = [], []
+        for inp in inputs:
+            ident = str((inp or {}).get("id"))
+            a = self._live_id(ftype, ident)
+            targets = self.store.targets(ftype, a, ttype) if a is not None else {}
+            if not targets:
+                errors.append(standard_error(
+                    "OBJECT_NOT_FOUND",
+                    f"No {SINGULAR[ttype]} is associated with {SINGULAR[ftype]} {ident}.",
+                    {"fromObjectId": [ident]}))
+                continue
+            results.append({"from": {"id": ident}, "to": [_to_entry(t, targets[t]) for t in sorted(targets)]})
+        return self._batch_response(results, errors, started, ok_status=200)
+
+    def batch_create(self, ftype, ttype, inputs):
+        started = self.emu.now_iso()
+        results, errors = [], []
+        for inp in inputs:
+            types = self._valid_types(ftype, ttype, (inp or {}).get("types"))
+            fid, tid = (inp.get("from") or {}).get("id"), (inp.get("to") or {}).get("id")
+            a, b = self._live_id(ftype, fid), self._live_id(ttype, tid)
+            if a is None or b is None:
+                bad = [str(x) for x, r in ((fid, a), (tid, b)) if r is None]
+                errors.append(standard_error("VALIDATION_ERROR", f"Object ids are not valid: {bad}", {"ids": bad}))
+                continue
+            for t in types:
+                self.store.add(ftype, a, ttype, b, t)
+            results.append(self._labels(ftype, a, ttype, b))
+        return self._batch_response(results, errors, started, ok_status=201)
+
+    def batch_default(self, ftype, ttype, inputs):
+        started = self.emu.now_iso()
+        results, errors = [], []
+        for inp in inputs:
+            fid, tid = (inp.get("from") or {}).get("id"), (inp.get("to") or {}).get("id")
+            a, b = self._live_id(ftype, fid), self._live_id(ttype, tid)
+            if a is None or b is None:
+                bad = [str(x) for x, r in ((fid, a), (tid, b)) if r is None]
+                errors.append(standard_error("VALIDATION_ERROR", f"Object ids are not valid: {bad}", {"ids": bad}))
+                continue
+            type_id = self.store.add_default(ftype, a, ttype, b)
+            results.append({"from": {"id": str(a)}, "to": {"id": str(b)},
+                            "associationSpec": {"associationCategory": "HUBSPOT_DEFINED",
+                                                "associationTypeId": type_id}})
+        # the spec lists only 200 for associate/default; errors ride along in the same body
+        body = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": self.emu.now_iso()}
+        if errors:
+            body["numErrors"] = len(errors)
+            body["errors"] = errors
+        return json_response(200, body)
+
+    def _batch_response(self, results, errors, started, ok_status):
+        body = {"status": "COMPLETE", "results": results}
+        status = ok_status
+        if errors:
+            body["numErrors"] = len(errors)
+            body["errors"] = errors
+            status = 207
+        body["startedAt"] = started
+        body["completedAt"] = self.emu.now_iso()
+        return json_response(status, body)
+
+
+__all__ = ["AssociationStore", "AssociationsApi", "PAIR_TYPES", "REVERSE", "V3_NAMES", "iso"]

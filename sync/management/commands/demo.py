@@ -1,0 +1,83 @@
+"""`make demo`: migrate, create a demo admin, and run the sandbox, the web console and a
+django-q2 cluster side by side on 127.0.0.1 until Ctrl-C."""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from sync.roles import ADMIN
+
+
+class Command(BaseCommand):
+    help = "Run the console, a task cluster and the CRM sandbox (demo scenario) on embedded defaults."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--sandbox-port", type=int, default=8900)
+        parser.add_argument("--scenario", default="demo")
+
+    def handle(self, *args, port: int, sandbox_port: int, scenario: str, **options):
+        call_command("migrate", verbosity=0)
+        password = self._demo_admin()
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        env = {**os.environ, "DEBUG": "true",
+               "SALESFORCE_INSTANCE_URL": sandbox_url, "SALESFORCE_ACCESS_TOKEN": "sandbox",
+               "HUBSPOT_BASE_URL": sandbox_url, "HUBSPOT_ACCESS_TOKEN": "sandbox"}
+        manage = [sys.executable, "manage.py"]
+        procs = [subprocess.Popen([*manage, "sandbox", "--port", str(sandbox_port), "--scenario", scenario], env=env)]
+        try:
+            self._wait_for(f"{sandbox_url}/_sandbox/stats", procs[0])
+            procs.append(subprocess.Popen([*manage, "qcluster"], env=env))
+            procs.append(subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env))
+            self.stdout.write(self.style.SUCCESS(
+                f"\ncrmsync demo on http://127.0.0.1:{port}/  user: admin  password: {password}\n"
+                f"CRM sandbox on {sandbox_url}. Ctrl-C stops everything.\n"))
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+            self.stderr.write("A demo process exited; stopping the others.")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._stop(procs)
+
+    def _demo_admin(self) -> str:
+        password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        user.groups.add(Group.objects.get(name=ADMIN))
+        return password
+
+    def _wait_for(self, url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit("The sandbox exited before it was ready.")
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise SystemExit(f"The sandbox did not answer on {url} within {timeout:.0f} s.")
+
+    def _stop(self, procs: list[subprocess.Popen]) -> None:
+        # SIGTERM to each main PID only: SIGTERM to qcluster's whole process group hangs it (stack notes §4).
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()

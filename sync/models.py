@@ -1,0 +1,525 @@
+"""The sync's data: a mirror of both CRMs, the links between them, settings, runs and audit.
+
+Mirror rows are keyed by their CRM id and never deleted: a Salesforce record merged or deleted
+keeps its row with `is_deleted` and `master_record_id`, and an archived HubSpot record keeps
+its row with `archived`, so the console can explain what happened to them.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.utils import timezone
+
+models.CharField.register_lookup(Length)  # for the "18-character id" check constraints
+
+RULES = [(f"R{n}", f"R{n}") for n in range(1, 12)]
+
+
+def email_key(email: str | None) -> str:
+    """R1: compare emails case-insensitively after trimming white space, nothing else."""
+    return (email or "").strip().lower()
+
+
+class SfObject(models.TextChoices):
+    LEAD = "Lead", "Lead"
+    CONTACT = "Contact", "Contact"
+
+
+class SfPerson(models.Model):
+    """A Salesforce lead or contact. Both live in one table because a duplicate group (R2)
+    spans both kinds."""
+
+    sf_id = models.CharField(max_length=18, unique=True)
+    object_type = models.CharField(max_length=7, choices=SfObject)
+    email = models.CharField(max_length=255, blank=True)
+    email_key = models.CharField(max_length=255, blank=True, editable=False)
+    first_name = models.CharField(max_length=120, blank=True)
+    last_name = models.CharField(max_length=120, blank=True)
+    company = models.CharField(max_length=255, blank=True)  # Lead.Company
+    phone = models.CharField(max_length=60, blank=True)
+    title = models.CharField(max_length=128, blank=True)
+    account_id = models.CharField(max_length=18, blank=True)  # Contact.AccountId
+    is_deleted = models.BooleanField(default=False)
+    master_record_id = models.CharField(max_length=18, blank=True)  # set on merged-away rows (R5)
+    is_converted = models.BooleanField(default=False)  # Lead.IsConverted (R2: not a member)
+    converted_contact_id = models.CharField(max_length=18, blank=True)
+    hubspot_contact_id = models.CharField(max_length=40, blank=True)  # our external-id field
+    created_date = models.DateTimeField(null=True, blank=True)
+    last_modified_date = models.DateTimeField(null=True, blank=True)
+    system_modstamp = models.DateTimeField(null=True, blank=True)
+    # R3: the position at which Salesforce returned this record in the latest pull. Kept so
+    # "first record returned" can be decided from the mirror without asking Salesforce again.
+    pull_seq = models.BigIntegerField(default=0)
+    raw = models.JSONField(default=dict, blank=True)
+    mirrored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Salesforce lead/contact"
+        constraints = [
+            models.CheckConstraint(condition=Q(object_type__in=SfObject.values), name="sfperson_object_type_valid"),
+            models.CheckConstraint(condition=Q(sf_id__length=18), name="sfperson_sf_id_18_chars"),
+            # Only leads can be converted.
+            models.CheckConstraint(condition=Q(is_converted=False) | Q(object_type=SfObject.LEAD),
+                                   name="sfperson_only_leads_convert"),
+            models.CheckConstraint(condition=~Q(master_record_id=F("sf_id")), name="sfperson_not_own_master"),
+        ]
+        indexes = [
+            # Duplicate groups (R2) and R3/R4 candidate lookups: live, unconverted records by email key.
+            models.Index(fields=["email_key", "pull_seq"], name="sfperson_live_by_email",
+                         condition=Q(is_deleted=False, is_converted=False) & ~Q(email_key="")),
+            # Resync (R6) follows MasterRecordId of merged-away rows.
+            models.Index(fields=["master_record_id"], name="sfperson_by_master", condition=~Q(master_record_id="")),
+            # Incremental pull: newest SystemModstamp per object type is the next watermark.
+            models.Index(fields=["object_type", "system_modstamp"], name="sfperson_by_modstamp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.sf_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.email_key = email_key(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class SfAccount(models.Model):
+    sf_id = models.CharField(max_length=18, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    is_deleted = models.BooleanField(default=False)
+    master_record_id = models.CharField(max_length=18, blank=True)
+    hubspot_company_id = models.CharField(max_length=40, blank=True)  # our external-id field
+    last_modified_date = models.DateTimeField(null=True, blank=True)
+    system_modstamp = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    mirrored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Salesforce account"
+        constraints = [models.CheckConstraint(condition=Q(sf_id__length=18), name="sfaccount_sf_id_18_chars")]
+        indexes = [models.Index(fields=["system_modstamp"], name="sfaccount_by_modstamp")]
+
+    def __str__(self) -> str:
+        return f"Account {self.sf_id}"
+
+
+class SfOpportunity(models.Model):
+    sf_id = models.CharField(max_length=18, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    account_id = models.CharField(max_length=18, blank=True)
+    stage_name = models.CharField(max_length=120, blank=True)
+    close_date = models.DateField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    is_deleted = models.BooleanField(default=False)
+    hubspot_deal_id = models.CharField(max_length=40, blank=True)  # external id: idempotent creates (R11)
+    last_modified_date = models.DateTimeField(null=True, blank=True)
+    system_modstamp = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    mirrored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Salesforce opportunity"
+        verbose_name_plural = "Salesforce opportunities"
+        constraints = [models.CheckConstraint(condition=Q(sf_id__length=18), name="sfopportunity_sf_id_18_chars")]
+        indexes = [models.Index(fields=["system_modstamp"], name="sfopportunity_by_modstamp")]
+
+    def __str__(self) -> str:
+        return f"Opportunity {self.sf_id}"
+
+
+class HsContact(models.Model):
+    hs_id = models.CharField(max_length=40, unique=True)
+    email = models.CharField(max_length=255, blank=True)
+    email_key = models.CharField(max_length=255, blank=True, editable=False)
+    first_name = models.CharField(max_length=120, blank=True)
+    last_name = models.CharField(max_length=120, blank=True)
+    phone = models.CharField(max_length=60, blank=True)
+    company_name = models.CharField(max_length=255, blank=True)
+    job_title = models.CharField(max_length=128, blank=True)
+    # The values of the HubSpot properties named in SyncSettings (what HubSpot shows as synced).
+    salesforce_lead_id = models.CharField(max_length=18, blank=True)
+    salesforce_contact_id = models.CharField(max_length=18, blank=True)
+    primary_company_id = models.CharField(max_length=40, blank=True)  # associated company (R10)
+    archived = models.BooleanField(default=False)
+    merged_into_id = models.CharField(max_length=40, blank=True)  # HubSpot merge gives a new id
+    created_at = models.DateTimeField(null=True, blank=True)
+    last_modified = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    mirrored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "HubSpot contact"
+        indexes = [
+            # R7: HubSpot contacts that point at one Salesforce record.
+            models.Index(fields=["salesforce_contact_id"], name="hscontact_by_sf_contact",
+                         condition=~Q(salesforce_contact_id="") & Q(archived=False)),
+            models.Index(fields=["salesforce_lead_id"], name="hscontact_by_sf_lead",
+                         condition=~Q(salesforce_lead_id="") & Q(archived=False)),
+            # Console search and the "same email" panel of the contact card.
+            models.Index(fields=["email_key"], name="hscontact_by_email"),
+            models.Index(fields=["last_modified"], name="hscontact_by_modified"),
+        ]
+
+    def __str__(self) -> str:
+        return f"HubSpot contact {self.hs_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.email_key = email_key(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class HsCompany(models.Model):
+    hs_id = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    domain = models.CharField(max_length=255, blank=True)
+    salesforce_account_id = models.CharField(max_length=18, blank=True)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(null=True, blank=True)
+    last_modified = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    mirrored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "HubSpot company"
+        verbose_name_plural = "HubSpot companies"
+        indexes = [
+            # R9: companies sharing one Salesforce account id are duplicates.
+            models.Index(fields=["salesforce_account_id"], name="hscompany_by_sf_account",
+                         condition=~Q(salesforce_account_id="") & Q(archived=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"HubSpot company {self.hs_id}"
+
+
+class HsDeal(models.Model):
+    hs_id = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    stage = models.CharField(max_length=120, blank=True)
+    close_date = models.DateField(null=True, blank=True)
+    salesforce_opportunity_id = models.CharField(max_length=18, blank=True)
+    company_id = models.CharField(max_length=40, blank=True)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(null=True, blank=True)
+    last_modified = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    mirrored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "HubSpot deal"
+        indexes = [models.Index(fields=["last_modified"], name="hsdeal_by_modified")]
+
+    def __str__(self) -> str:
+        return f"HubSpot deal {self.hs_id}"
+
+
+class LinkStatus(models.TextChoices):
+    SYNCED = "synced", "Synced"
+    LOST_PRIMARY = "lost_primary", "No longer syncing with Salesforce"
+    UNSYNCED = "unsynced", "Not synced"
+    DELETED = "deleted", "Deleted"
+
+
+class ContactLink(models.Model):
+    """A HubSpot contact and the one Salesforce lead or contact it currently syncs with."""
+
+    class ChosenBy(models.TextChoices):
+        FIRST_RETURNED = "R3", "R3 · first record returned"
+        MOST_RECENT = "R4", "R4 · most recently updated"
+        RESYNC = "R6", "R6 · resynced by a person"
+        CREATED = "created", "Created by the sync"
+
+    hs_contact = models.OneToOneField(HsContact, models.CASCADE, related_name="link")
+    # Null only when unsynced; for a lost primary it stays on the record that was merged away,
+    # whose master_record_id tells Resync (R6) where to go.
+    sf_person = models.ForeignKey(SfPerson, models.PROTECT, null=True, blank=True, related_name="links")
+    status = models.CharField(max_length=12, choices=LinkStatus, default=LinkStatus.SYNCED)
+    chosen_by = models.CharField(max_length=7, choices=ChosenBy, blank=True)
+    chosen_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
+                                       related_name="+")
+    since = models.DateTimeField(default=timezone.now)  # when the current link (or status) began
+    # R4: the SystemModstamp of the linked record when the link was made; only updates after
+    # it may move the link.
+    linked_modstamp = models.DateTimeField(null=True, blank=True)
+    status_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=LinkStatus.values), name="contactlink_status_valid"),
+            # Synced and lost-primary links name a Salesforce record; "unsynced" may not.
+            models.CheckConstraint(condition=Q(sf_person__isnull=False) | Q(status__in=["unsynced", "deleted"]),
+                                   name="contactlink_synced_has_record"),
+            models.CheckConstraint(condition=Q(chosen_by_user__isnull=True) | Q(chosen_by="R6"),
+                                   name="contactlink_user_only_for_resync"),
+        ]
+        indexes = [
+            # Overview counts and the "lost primary" list: links by status, newest first.
+            models.Index(fields=["status", "-since"], name="contactlink_by_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hs_contact_id} → {self.sf_person_id or '—'} ({self.status})"
+
+
+class CompanyLink(models.Model):
+    """A HubSpot company and the Salesforce account it syncs with (R9, R10)."""
+
+    class ChosenBy(models.TextChoices):
+        ACCOUNT_ID = "R9", "R9 · matched by account id"
+        FOLLOWED_CONTACT = "R10", "R10 · followed its contact"
+        CREATED = "created", "Created by the sync"
+
+    hs_company = models.OneToOneField(HsCompany, models.CASCADE, related_name="link")
+    sf_account = models.ForeignKey(SfAccount, models.PROTECT, related_name="links")
+    chosen_by = models.CharField(max_length=7, choices=ChosenBy)
+    since = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # R10: a company already linked to an account is always reused, never duplicated.
+            models.UniqueConstraint(fields=["sf_account"], name="companylink_one_company_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hs_company_id} ↔ {self.sf_account_id}"
+
+
+class DealLink(models.Model):
+    """R11: a deal and an opportunity, one to one, never matched by name or amount."""
+
+    class Origin(models.TextChoices):
+        FROM_HUBSPOT = "hubspot", "Opportunity created from the deal"
+        FROM_SALESFORCE = "salesforce", "Deal created from the opportunity"
+        EXISTING = "existing", "Linked by opportunity id"
+
+    hs_deal = models.OneToOneField(HsDeal, models.CASCADE, related_name="link")
+    sf_opportunity = models.OneToOneField(SfOpportunity, models.PROTECT, related_name="link")
+    origin = models.CharField(max_length=10, choices=Origin)
+    since = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.hs_deal_id} ↔ {self.sf_opportunity_id}"
+
+
+class SyncSettings(models.Model):
+    """The sync's settings: a single row (pk 1), read with SyncSettings.load()."""
+
+    delete_hubspot_contact_on_delete = models.BooleanField(
+        default=False,
+        help_text="R5/R8: when a Salesforce lead or contact is deleted or merged away, delete (archive) the "
+                  "HubSpot contact that synced with it. Off: the contact stays, marked as no longer syncing.")
+    create_salesforce_leads = models.BooleanField(
+        default=True, help_text="A new HubSpot contact whose email matches no Salesforce record creates a lead.")
+    create_hubspot_contacts = models.BooleanField(
+        default=True, help_text="A new Salesforce lead or contact with no HubSpot contact creates one.")
+    schedule_minutes = models.PositiveIntegerField(default=5, help_text="Minutes between scheduled sync runs.")
+    salesforce_api_share = models.PositiveSmallIntegerField(
+        default=50, help_text="Percent of the org's daily API request limit the sync may use.")
+    hubspot_api_share = models.PositiveSmallIntegerField(
+        default=50, help_text="Percent of the portal's daily API limit the sync may use.")
+    prop_salesforce_contact_id = models.CharField(max_length=100, default="salesforcecontactid")
+    prop_salesforce_lead_id = models.CharField(max_length=100, default="salesforceleadid")
+    prop_salesforce_account_id = models.CharField(max_length=100, default="salesforceaccountid")
+    prop_salesforce_opportunity_id = models.CharField(max_length=100, default="hs_salesforceopportunityid")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "sync settings"
+        verbose_name_plural = "sync settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="syncsettings_single_row"),
+            models.CheckConstraint(condition=Q(schedule_minutes__gte=1, schedule_minutes__lte=1440),
+                                   name="syncsettings_schedule_1_to_1440_minutes"),
+            models.CheckConstraint(condition=Q(salesforce_api_share__gte=1, salesforce_api_share__lte=100),
+                                   name="syncsettings_sf_share_percent"),
+            models.CheckConstraint(condition=Q(hubspot_api_share__gte=1, hubspot_api_share__lte=100),
+                                   name="syncsettings_hs_share_percent"),
+        ]
+
+    def __str__(self) -> str:
+        return "Sync settings"
+
+    @classmethod
+    def load(cls) -> SyncSettings:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped (API budget)"
+        SKIPPED = "skipped", "Skipped (another run was going)"
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    class Phase(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PULL = "pull", "Pulling"
+        RECONCILE = "reconcile", "Reconciling"
+        PUSH = "push", "Pushing"
+        FIELDS = "fields", "Syncing fields"
+        DONE = "done", "Done"
+
+    status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
+    phase = models.CharField(max_length=10, choices=Phase, default=Phase.QUEUED)
+    full = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # a stale heartbeat means a crashed worker
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    pulled = models.PositiveIntegerField(default=0)
+    linked = models.PositiveIntegerField(default=0)
+    switched = models.PositiveIntegerField(default=0)
+    lost_primary = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    field_changes = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    sf_api_calls = models.PositiveIntegerField(default=0)
+    hs_api_calls = models.PositiveIntegerField(default=0)
+    # End-of-run snapshot for the overview chart (duplicate groups by kind, lost primaries).
+    snapshot = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            # Only one cycle runs at a time; a second claim fails in the database itself.
+            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="syncrun_one_running"),
+            models.CheckConstraint(condition=Q(finished_at__isnull=True) | Q(started_at__isnull=False),
+                                   name="syncrun_finished_after_started"),
+            models.CheckConstraint(condition=Q(finished_at__isnull=True) | Q(finished_at__gte=F("started_at")),
+                                   name="syncrun_finish_not_before_start"),
+            models.CheckConstraint(condition=Q(progress_done__lte=F("progress_total")) | Q(progress_total=0),
+                                   name="syncrun_progress_within_total"),
+        ]
+        indexes = [
+            # Runs page and the overview chart: newest first.
+            models.Index(fields=["-created_at"], name="syncrun_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class RecordError(models.Model):
+    """A permanent error against one record in one run (shown on the run page, retryable)."""
+
+    run = models.ForeignKey(SyncRun, models.CASCADE, related_name="record_errors")
+    crm = models.CharField(max_length=10, choices=[("salesforce", "Salesforce"), ("hubspot", "HubSpot")])
+    object_type = models.CharField(max_length=20)
+    record_id = models.CharField(max_length=40, blank=True)
+    operation = models.CharField(max_length=40)
+    message = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    retried_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "created_at"], name="recorderror_by_run")]
+
+    def __str__(self) -> str:
+        return f"{self.crm} {self.object_type} {self.record_id}: {self.message[:40]}"
+
+
+class Watermark(models.Model):
+    """Where the last incremental pull of one object type got to."""
+
+    crm = models.CharField(max_length=10)
+    object_type = models.CharField(max_length=20)
+    value = models.DateTimeField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["crm", "object_type"], name="watermark_one_per_object")]
+
+    def __str__(self) -> str:
+        return f"{self.crm}.{self.object_type} @ {self.value:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditQuerySet(models.QuerySet):
+    """Audit events are append-only: bulk updates and deletes are refused."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Audit events cannot be changed.")
+
+    def delete(self):
+        raise PermissionError("Audit events cannot be deleted.")
+
+    _raw_delete = delete
+
+
+class AuditEvent(models.Model):
+    class Action(models.TextChoices):
+        LINK_CREATED = "link_created", "Linked"
+        LINK_SWITCHED = "link_switched", "Link moved"
+        PRIMARY_LOST = "primary_lost", "Lost its primary"
+        UNSYNCED = "unsynced", "Left unsynced"
+        RESYNCED = "resynced", "Resynced"
+        RECORD_CREATED = "record_created", "Record created"
+        RECORD_MERGED = "record_merged", "Records merged"
+        RECORD_DELETED = "record_deleted", "Record deleted"
+        FIELD_CHANGED = "field_changed", "Field overwritten"
+        SETTINGS_CHANGED = "settings_changed", "Settings changed"
+        RUN_FINISHED = "run_finished", "Sync run finished"
+
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    run = models.ForeignKey(SyncRun, models.PROTECT, null=True, blank=True, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    actor_name = models.CharField(max_length=150)  # "sync" or the person's username; kept as written
+    action = models.CharField(max_length=20, choices=Action)
+    rule = models.CharField(max_length=3, choices=RULES, blank=True)
+    target_type = models.CharField(max_length=30)  # e.g. "hubspot.contact", "salesforce.Lead"
+    target_id = models.CharField(max_length=40)
+    target_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(actor_name=""), name="auditevent_has_actor_name"),
+            models.CheckConstraint(condition=Q(rule="") | Q(rule__in=[r for r, _ in RULES]),
+                                   name="auditevent_rule_is_r1_to_r11"),
+        ]
+        indexes = [
+            # The audit page: newest first, optionally narrowed by action or actor.
+            models.Index(fields=["-created", "-id"], name="audit_newest"),
+            # Per-record timelines (the contact card).
+            models.Index(fields=["target_type", "target_id", "-created"], name="audit_by_target"),
+            models.Index(fields=["run", "-created"], name="audit_by_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target_type} {self.target_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise PermissionError("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events cannot be deleted.")

@@ -1,0 +1,42 @@
+"""Roles are Django groups (created by migration 0002): viewer reads, operator also resyncs
+and merges, admin also changes settings. Each role includes the ones before it."""
+from __future__ import annotations
+
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+
+VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
+ROLES = (VIEWER, OPERATOR, ADMIN)
+
+
+def role_of(user) -> str | None:
+    """The highest role a user holds, or None. Cached on the user object for the request."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return ADMIN
+    if not hasattr(user, "_crmsync_role"):
+        names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._crmsync_role = next((r for r in reversed(ROLES) if r in names), None)
+    return user._crmsync_role
+
+
+def has_role(user, role: str) -> bool:
+    held = role_of(user)
+    return held is not None and ROLES.index(held) >= ROLES.index(role)
+
+
+def role_required(role: str):
+    """View decorator: 403 unless the user holds `role` (or a higher one)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not has_role(request.user, role):
+                raise PermissionDenied(f"This needs the {role} role.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
