@@ -66,6 +66,12 @@ class Clock:
             self._last = t
             return t
 
+    def reset(self) -> None:
+        """Back to real time (the sandbox is emptied with it, so going backwards is harmless)."""
+        with self._lock:
+            self._offset = timedelta(0)
+            self._last = datetime.min.replace(tzinfo=timezone.utc)
+
     def advance(self, seconds: float) -> datetime:
         with self._lock:
             self._offset += timedelta(seconds=seconds)

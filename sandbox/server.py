@@ -6,33 +6,202 @@ Routing: `/_sandbox/…` → control endpoints, `/services/…` → Salesforce, 
 """
 from __future__ import annotations
 
+import itertools
 import socket
+import struct
+import sys
 import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
 from sandbox.core import Clock, Request, Response
+from sandbox.faults import Faults
+from sandbox.salesforce.store import ApiError
+
+ORDERS = ("random", "insertion", "reverse")
+
+
+class _NoHubSpot:
+    """Stands in until `sandbox.hubspot` exists, so the Salesforce side can run on its own."""
+
+    def __init__(self, sandbox, token: str = "sandbox") -> None:
+        pass
+
+    def handle(self, req: Request) -> Response:
+        return Response(404, {"status": "error", "message": "HubSpot emulator not installed", "category": "NOT_FOUND"})
+
+    def reset(self) -> None:
+        pass
+
+    def load_records(self, object_type: str, records: Iterable[dict]) -> int:
+        raise RuntimeError("HubSpot emulator not installed (sandbox.hubspot missing)")
+
+    def fault_response(self, kind: str, req: Request) -> Response:
+        return Response(int(kind) if kind.isdigit() else 500, {"status": "error", "message": kind})
+
+    def endpoint_label(self, req: Request) -> str:
+        return f"{req.method} {req.path}"
 
 
 class Sandbox:
     """All sandbox state. Thread-safe: emulators take `self.lock` around store access."""
 
     def __init__(self, *, seed: int = 0, order: str = "random", salesforce_token: str = "sandbox",
-                 hubspot_token: str = "sandbox", token_ttl: float = 7200.0) -> None:
-        from sandbox.hubspot import HubSpotEmulator
+                 hubspot_token: str = "sandbox", token_ttl: float = 7200.0, daily_limit: int = 100_000) -> None:
+        try:
+            from sandbox.hubspot import HubSpotEmulator
+        except ImportError:
+            HubSpotEmulator = _NoHubSpot  # noqa: N806
         from sandbox.salesforce import SalesforceEmulator
 
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}")
         self.seed = seed
         self.order = order
         self.lock = threading.RLock()
         self.clock = Clock()
-        self.salesforce = SalesforceEmulator(self, token=salesforce_token, token_ttl=token_ttl)
+        self.faults = Faults(seed)
+        self._stats_lock = threading.Lock()
+        self._calls: dict[str, Counter[str]] = {"salesforce": Counter(), "hubspot": Counter()}
+        self.salesforce = SalesforceEmulator(self, token=salesforce_token, token_ttl=token_ttl, daily_limit=daily_limit)
         self.hubspot = HubSpotEmulator(self, token=hubspot_token)
 
-    def dispatch(self, req: Request) -> Response:
+    # -- Python API (used in-process by tests and the benchmark) ------------------------------------
+
+    def reset(self) -> None:
+        """Empty both CRMs, clear faults and stats, and put the clock back to real time."""
+        with self.lock:
+            self.clock.reset()
+            self.faults.clear()
+            self.reset_stats()
+            self.salesforce.reset()
+            self.hubspot.reset()
+
+    def load(self, scenario: dict) -> dict[str, dict[str, int]]:
+        """Load a scenario (the shared JSON format); returns counts per CRM and object type."""
+        def rows():
+            for crm in ("salesforce", "hubspot"):
+                for object_type, records in (scenario.get(crm) or {}).items():
+                    for record in records:
+                        yield crm, object_type, record
+        return self.load_records(rows())
+
+    def load_records(self, items: Iterable[tuple[str, str, dict]]) -> dict[str, dict[str, int]]:
+        """Stream `(crm, object_type, record)` tuples in without building lists (a million people
+        fit); consecutive tuples of one type go to the emulator as one stream. No API usage."""
+        counts: dict[str, dict[str, int]] = {"salesforce": {}, "hubspot": {}}
+        for (crm, object_type), group in itertools.groupby(items, key=lambda t: (t[0], t[1])):
+            if crm not in counts:
+                raise ValueError(f"unknown crm {crm!r}")
+            emulator = self.salesforce if crm == "salesforce" else self.hubspot
+            n = emulator.load_records(object_type, (record for _, _, record in group))
+            counts[crm][object_type] = counts[crm].get(object_type, 0) + (n if isinstance(n, int) else 0)
+        return counts
+
+    def advance_clock(self, seconds: float) -> str:
+        return self.clock.advance(seconds).isoformat()
+
+    def count_call(self, crm: str, label: str) -> None:
+        with self._stats_lock:
+            self._calls[crm][label] += 1
+
+    def reset_stats(self) -> None:
+        with self._stats_lock:
+            for c in self._calls.values():
+                c.clear()
+        self.faults.injected.clear()
+
+    def stats(self) -> dict:
+        with self._stats_lock:
+            out = {crm: {"calls": sum(c.values()), "endpoints": dict(sorted(c.items()))}
+                   for crm, c in self._calls.items()}
+        out["salesforce"]["api_usage"] = {"used": self.salesforce.api_used, "max": self.salesforce.daily_limit}
+        out["faults"] = dict(self.faults.injected)
+        return out
+
+    def emulator(self, req: Request) -> tuple[str, object]:
         if req.path.startswith("/services/"):
-            return self.salesforce.handle(req)
-        return self.hubspot.handle(req)
+            return "salesforce", self.salesforce
+        return "hubspot", self.hubspot
+
+    def dispatch(self, req: Request) -> Response:
+        """Handle one request without faults (the server adds those)."""
+        if req.path.startswith("/_sandbox/"):
+            return self.control(req)
+        return self.emulator(req)[1].handle(req)
+
+    # -- control API ----------------------------------------------------------------------------------
+
+    def control(self, req: Request) -> Response:
+        """`/_sandbox/…`: JSON in, JSON out; never counted as API usage, never faulted."""
+        name = req.path[len("/_sandbox/"):].strip("/")
+        route = _CONTROL.get((req.method, name))
+        if route is None:
+            allowed = sorted(m for m, n in _CONTROL if n == name)
+            return Response(405 if allowed else 404, {"error": f"{req.method} not allowed" if allowed
+                                                      else f"no control endpoint {name!r}", "allowed": allowed})
+        try:
+            body = req.json() if req.body else {}
+        except ValueError as e:
+            return Response(400, {"error": f"malformed JSON: {e}"})
+        try:
+            return Response(200, route(self, body if body is not None else {}))
+        except (ValueError, TypeError, KeyError) as e:
+            return Response(400, {"error": str(e)})
+        except ApiError as e:
+            return Response(e.status if e.status >= 400 else 400, [e.rest()])
+
+    def configure(self, order: str | None = None, salesforce: dict | None = None) -> dict:
+        """Change run settings without a reset: result order, Salesforce daily limit and token TTL."""
+        if order is not None:
+            if order not in ORDERS:
+                raise ValueError(f"order must be one of {ORDERS}")
+            self.order = order
+        for key, value in (salesforce or {}).items():
+            if key == "daily_limit":
+                self.salesforce.daily_limit = int(value)
+            elif key == "token_ttl":
+                self.salesforce.token_ttl = float(value)
+            elif key in ("api_used",):
+                self.salesforce.api_used = int(value)
+            elif key == "credentials":
+                self.salesforce.credentials.update(value)
+            else:
+                raise ValueError(f"unknown salesforce setting {key!r}")
+        return {"order": self.order, "salesforce": {"daily_limit": self.salesforce.daily_limit,
+                                                    "token_ttl": self.salesforce.token_ttl}}
+
+
+def _faults_post(sb: Sandbox, body: dict) -> dict:
+    sb.faults.configure(body.get("rules", []), seed=body.get("seed"), append=bool(body.get("append")))
+    return sb.faults.snapshot()
+
+
+def _clock(sb: Sandbox, body: dict) -> dict:
+    return {"now": sb.advance_clock(float(body.get("advance", 0)))}
+
+
+# (method, name) -> handler(sandbox, body) -> JSON-able result
+_CONTROL = {
+    ("POST", "reset"): lambda sb, body: sb.reset() or {"ok": True},
+    ("POST", "load"): lambda sb, body: {"loaded": sb.load(body)},
+    ("GET", "faults"): lambda sb, body: sb.faults.snapshot(),
+    ("POST", "faults"): _faults_post,
+    ("DELETE", "faults"): lambda sb, body: sb.faults.clear() or sb.faults.snapshot(),
+    ("GET", "stats"): lambda sb, body: sb.stats(),
+    ("DELETE", "stats"): lambda sb, body: sb.reset_stats() or sb.stats(),
+    ("GET", "clock"): lambda sb, body: {"now": sb.clock.now().isoformat()},
+    ("POST", "clock"): _clock,
+    ("GET", "config"): lambda sb, body: sb.configure(),
+    ("POST", "config"): lambda sb, body: sb.configure(body.get("order"), body.get("salesforce")),
+    ("POST", "salesforce/convert-lead"): lambda sb, body: sb.salesforce.convert_lead(
+        body["leadId"], body.get("contactId"), body.get("accountId")),
+    ("POST", "salesforce/touch"): lambda sb, body: sb.salesforce.touch(body["id"], body.get("fields") or {}),
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -46,20 +215,58 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         req = Request.build(self.command, unquote(parts.path), parts.query, dict(self.headers.items()), body)
-        resp = self.sandbox.dispatch(req)
-        self._send(resp)
+        sb = self.sandbox
+        if req.path.startswith("/_sandbox/"):
+            self._send(self._safe(lambda: sb.control(req)))
+            return
+        crm, emulator = sb.emulator(req)
+        sb.count_call(crm, emulator.endpoint_label(req))
+        rule = sb.faults.pick(crm, req)
+        kind = rule.kind if rule else None
+        if kind in ("429", "500", "503"):
+            self._send(emulator.fault_response(kind, req))
+        elif kind == "reset":
+            self._drop()
+        elif kind == "lost":
+            self._safe(lambda: emulator.handle(req))   # the write happens …
+            self._drop()                                  # … and the answer never arrives
+        else:
+            if kind == "timeout":
+                time.sleep(rule.seconds)
+            self._send(self._safe(lambda: emulator.handle(req)))
+
+    @staticmethod
+    def _safe(fn) -> Response:
+        try:
+            return fn()
+        except ApiError as e:
+            return Response(e.status, [e.rest()])
+        except Exception as e:  # a sandbox bug must show up as a 500, not a hung client
+            traceback.print_exc(file=sys.stderr)
+            return Response(500, {"error": "sandbox internal error", "detail": repr(e)})
+
+    def _drop(self) -> None:
+        # SO_LINGER 0: close with a RST, the way a crashed proxy or a dropped link looks to a client.
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
 
     def _send(self, resp: Response) -> None:
         payload = resp.encoded()
-        self.send_response(resp.status)
-        if payload or resp.status not in (204, 304):
-            self.send_header("Content-Type", resp.content_type)
-        for name, value in resp.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload:
-            self.wfile.write(payload)
+        try:
+            self.send_response(resp.status)
+            if payload or resp.status not in (204, 304):
+                self.send_header("Content-Type", resp.content_type)
+            for name, value in resp.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if payload:
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True   # the client gave up (timeout fault) — nothing to do
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 

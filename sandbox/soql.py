@@ -362,6 +362,7 @@ class Compiled:
     predicate: Callable[[list, Callable], bool] | None
     index_hint: tuple[str, str, list[str]] | None    # ("email"|"id"|"ext", field name, keys)
     order: list[tuple[Getter, bool, bool, bool]]     # getter, desc, nulls_last, lower-case
+    order_columns: list[Column]
     limit: int | None
     offset: int | None
 
@@ -382,15 +383,17 @@ def compile_query(text: str) -> Compiled:
             raise SoqlError("MALFORMED_QUERY", _caret(text, p.pos, f"duplicate field selected: {'.'.join(p.parts)}"))
         seen.add(key)
         columns.append(col)
-    order = []
+    order, order_columns = [], []
     for k in q.order:
         col = _resolve(text, obj, k.path)
+        order_columns.append(col)
         nulls_last = k.nulls_last if k.nulls_last is not None else k.desc
         # UNCONFIRMED: default null placement; we follow the SOQL guide's "nulls first" for ASC and
         # put them last for DESC (the reversed order), which is what Salesforce is observed to do.
         order.append((_getter(col), k.desc, nulls_last, col.field.kind in STRINGY and col.field.kind != "id"))
     predicate = _compile_cond(text, obj, q.where) if q.where is not None else None
-    return Compiled(text, obj, q.count, columns, predicate, _index_hint(obj, q.where), order, q.limit, q.offset)
+    return Compiled(text, obj, q.count, columns, predicate, _index_hint(obj, q.where), order,
+                    order_columns, q.limit, q.offset)
 
 
 def _resolve(text: str, obj: SObject, p: Path) -> Column:
@@ -444,7 +447,8 @@ def _literal(text: str, f: Field, tok: Token, op: str):
             "currency": ("number",)}.get(kind, ("string",))
     if tok.kind not in want:
         if kind in STRINGY:
-            msg = f"value of filter criterion for field '{f.name}' must be of type {_string_type(f)} and should be enclosed in quotes"
+            msg = (f"value of filter criterion for field '{f.name}' must be of type {_string_type(f)} "
+                   "and should be enclosed in quotes")
         else:
             msg = (f"value of filter criterion for field '{f.name}' must be of type {_TYPE_NAMES[kind]} "
                    "and should not be enclosed in quotes")

@@ -237,13 +237,15 @@ class ContactLink(models.Model):
         MOST_RECENT = "R4", "R4 · most recently updated"
         RESYNC = "R6", "R6 · resynced by a person"
         CREATED = "created", "Created by the sync"
+        EXISTING = "existing", "Already synced in HubSpot"
+        CONVERTED = "converted", "Followed a lead conversion"
 
     hs_contact = models.OneToOneField(HsContact, models.CASCADE, related_name="link")
     # Null only when unsynced; for a lost primary it stays on the record that was merged away,
     # whose master_record_id tells Resync (R6) where to go.
     sf_person = models.ForeignKey(SfPerson, models.PROTECT, null=True, blank=True, related_name="links")
     status = models.CharField(max_length=12, choices=LinkStatus, default=LinkStatus.SYNCED)
-    chosen_by = models.CharField(max_length=7, choices=ChosenBy, blank=True)
+    chosen_by = models.CharField(max_length=10, choices=ChosenBy, blank=True)
     chosen_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
                                        related_name="+")
     since = models.DateTimeField(default=timezone.now)  # when the current link (or status) began
@@ -308,6 +310,38 @@ class DealLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hs_deal_id} ↔ {self.sf_opportunity_id}"
+
+
+class FieldRule(models.Model):
+    """How one standard field syncs, like HubSpot's field mappings (defaults from migration 0003)."""
+
+    class Rule(models.TextChoices):
+        PREFER_SALESFORCE = "prefer_sf", "Prefer Salesforce unless blank"
+        ALWAYS_SALESFORCE = "always_sf", "Always use Salesforce"
+        TWO_WAY = "two_way", "Two-way (most recent change wins)"
+        NONE = "none", "Don't sync"
+
+    class Object(models.TextChoices):
+        CONTACT = "contact", "Contact ↔ lead/contact"
+        COMPANY = "company", "Company ↔ account"
+        DEAL = "deal", "Deal ↔ opportunity"
+
+    object = models.CharField(max_length=10, choices=Object)
+    hubspot_property = models.CharField(max_length=100)
+    salesforce_field = models.CharField(max_length=100)
+    rule = models.CharField(max_length=10, choices=Rule, default=Rule.PREFER_SALESFORCE)
+    label = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["object", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["object", "hubspot_property"], name="fieldrule_one_per_property"),
+            models.CheckConstraint(condition=Q(rule__in=["prefer_sf", "always_sf", "two_way", "none"]),
+                                   name="fieldrule_rule_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object}.{self.hubspot_property} ↔ {self.salesforce_field}: {self.rule}"
 
 
 class SyncSettings(models.Model):

@@ -1,13 +1,18 @@
 """Every write the console makes goes through a function here, which also writes its audit event."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from sync.audit import record_event
-from sync.models import AuditEvent, SyncSettings
+from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings
+
+SCHEDULE_NAME = "crmsync: sync cycle"
 
 SETTINGS_FIELDS = ("delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts",
                    "schedule_minutes", "salesforce_api_share", "hubspot_api_share", "prop_salesforce_contact_id",
@@ -35,4 +40,110 @@ def update_settings(*, actor, changes: dict) -> SyncSettings:
     record_event(actor=actor, action=AuditEvent.Action.SETTINGS_CHANGED, target_type="settings", target_id="1",
                  target_repr="Sync settings", before={k: before[k] for k in sorted(changed)},
                  after={k: after[k] for k in sorted(changed)})
+    if "schedule_minutes" in changed:
+        ensure_schedule()
     return obj
+
+
+def request_sync(*, full: bool, actor, enqueue: bool = True) -> SyncRun:
+    """Queue a sync run. The task is enqueued after commit, so the worker finds the row."""
+    run = SyncRun.objects.create(full=full, requested_by=actor)
+    if enqueue:
+        from django_q.tasks import async_task
+
+        transaction.on_commit(lambda: async_task("sync.tasks.run_sync", run.pk, task_name=f"sync-run-{run.pk}",
+                                                 group="sync"))
+    return run
+
+
+def ensure_schedule() -> None:
+    """Create or update the django-q2 schedule for the configured interval (idempotent)."""
+    from django_q.models import Schedule
+
+    minutes = SyncSettings.load().schedule_minutes
+    Schedule.objects.update_or_create(name=SCHEDULE_NAME, defaults={
+        "func": "sync.tasks.scheduled_sync", "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1})
+
+
+@dataclass
+class ResyncResult:
+    hs_id: str
+    ok: bool
+    message: str
+    sf_id: str = ""
+
+
+def resync_contacts(*, hs_ids: list[str], actor, hubspot=None) -> list[ResyncResult]:
+    """R6: re-associate contacts that lost their primary (or were left unsynced) with the new
+    primary: the MasterRecordId of the record they synced with, else what R3/R4 choose now.
+
+    HubSpot is written first (no transaction open); then each link is claimed with a conditional
+    update, so the same Resync clicked twice, or during a run, changes and audits it once."""
+    from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+    from sync.engine.contacts import person_facts, sync_properties
+    from sync.engine.rules import resync_target
+
+    s = SyncSettings.load()
+    links = {link.hs_contact.hs_id: link for link in ContactLink.objects.filter(hs_contact__hs_id__in=hs_ids)
+             .select_related("hs_contact", "sf_person")}
+    results: dict[str, ResyncResult] = {}
+    plan: dict[str, SfPerson] = {}
+    for hs_id in hs_ids:
+        link = links.get(hs_id)
+        if link is None or link.status not in (LinkStatus.LOST_PRIMARY, LinkStatus.UNSYNCED):
+            results[hs_id] = ResyncResult(hs_id, False, "Nothing to resync: this contact is "
+                                          + (link.get_status_display().lower() if link else "not linked") + ".")
+            continue
+        by_id = {p.sf_id: person_facts(p) for p in SfPerson.objects.filter(
+            Q(sf_id=link.sf_person.master_record_id if link.sf_person else "") |
+            Q(master_record_id__in=[link.sf_person.sf_id] if link.sf_person else []) |
+            Q(email_key=link.hs_contact.email_key, is_deleted=False, is_converted=False) & ~Q(email_key=""))}
+        chain = link.sf_person
+        while chain is not None and chain.master_record_id and chain.master_record_id not in by_id:
+            chain = SfPerson.objects.filter(sf_id=chain.master_record_id).first()
+            if chain is not None:
+                by_id[chain.sf_id] = person_facts(chain)
+        candidates = [p for p in by_id.values() if p.email_key == link.hs_contact.email_key]
+        target = resync_target(linked=person_facts(link.sf_person) if link.sf_person else None, by_id=by_id,
+                               candidates=candidates)
+        if target is None:
+            results[hs_id] = ResyncResult(hs_id, False, "No live Salesforce record to resync with: the record was "
+                                          "deleted without a merge and no other record has this email.")
+            continue
+        plan[hs_id] = SfPerson.objects.get(sf_id=target.sf_id)
+    if plan:
+        hs = hubspot or HubSpotConnector(HubSpotConfig.from_settings())
+        response = hs.update("contacts", [{"id": hs_id, "properties": sync_properties(p, s)} for hs_id, p in plan.items()])
+        for error in response.get("errors") or []:
+            for hs_id in (error.get("context") or {}).get("ids") or []:
+                person = plan.pop(hs_id, None)
+                if person is not None:
+                    results[hs_id] = ResyncResult(hs_id, False, f"HubSpot refused the update: {error.get('message')}")
+    for hs_id, person in plan.items():
+        results[hs_id] = _record_resync(links[hs_id], person, actor, s)
+    return [results[h] for h in hs_ids]
+
+
+@transaction.atomic
+def _record_resync(link: ContactLink, person: SfPerson, actor, s: SyncSettings) -> ResyncResult:
+    from sync.engine.contacts import sync_properties
+
+    previous = link.sf_person.sf_id if link.sf_person else None
+    now = timezone.now()
+    claimed = ContactLink.objects.filter(pk=link.pk, status=link.status, sf_person=link.sf_person).update(
+        sf_person=person, status=LinkStatus.SYNCED, chosen_by=ContactLink.ChosenBy.RESYNC, chosen_by_user=actor,
+        since=now, linked_modstamp=person.system_modstamp,
+        status_reason=f"Resynced by {actor.get_username() if actor else 'the sync'}.")
+    if claimed != 1:
+        return ResyncResult(link.hs_contact.hs_id, False, "Already resynced by someone else.")
+    props = sync_properties(person, s)
+    HsContact.objects.filter(pk=link.hs_contact.pk).update(
+        salesforce_contact_id=props[s.prop_salesforce_contact_id], salesforce_lead_id=props[s.prop_salesforce_lead_id])
+    c = link.hs_contact
+    record_event(actor=actor, action=AuditEvent.Action.RESYNCED, rule="R6", target_type="hubspot.contact",
+                 target_id=c.hs_id, target_repr=f"{c.name or c.email} <{c.email}>",
+                 before={"sf_id": previous, "status": link.status},
+                 after={"sf_id": person.sf_id, "object_type": person.object_type, "status": LinkStatus.SYNCED},
+                 message=f"Resynced with {person.object_type} {person.sf_id}"
+                         + (f" (the record {previous} was merged into)." if previous else "."))
+    return ResyncResult(c.hs_id, True, f"Now syncing with {person.object_type} {person.sf_id}.", person.sf_id)

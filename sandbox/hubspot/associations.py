@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import base64
 
-from sandbox.hubspot.util import (SINGULAR, TYPE_ALIASES, TYPE_IDS, HubSpotError, iso, json_response,
-                                  standard_error, validation_error)
+from sandbox.hubspot.util import (
+    SINGULAR,
+    TYPE_ALIASES,
+    TYPE_IDS,
+    HubSpotError,
+    iso,
+    json_response,
+    standard_error,
+    validation_error,
+)
 
 # (from, to) -> (default/unlabeled type id, primary type id or None)
 PAIR_TYPES = {
@@ -57,28 +65,28 @@ class AssociationStore:
             if not m[tid]:
                 del m[tid]
 
-    def add(self, ftype: str, fid: int, ttype: str, tid: int, type_id: int) -> None:
-        if type_id in (2, 6):  # company-side view of a primary: store it from the contact/deal side
-            return self.add(ttype, tid, ftype, fid, REVERSE[type_id])
+    def add(self, ftype: str, fid: int, ttype: str, tid: int, type_id: int, *, auto_primary: bool = True) -> None:
+        if type_id in (2, 6, 280, 342):  # company-side view: store it from the contact/deal side
+            return self.add(ttype, tid, ftype, fid, REVERSE[type_id], auto_primary=auto_primary)
         if type_id in (1, 5):
             # a record has at most one primary company: the new one replaces the old
             for other, types in list(self.targets(ftype, fid, ttype).items()):
                 if type_id in types and other != tid:
-                    self.remove(ftype, fid, ttype, other, type_id)
+                    self._remove_one(ftype, fid, ttype, other, type_id)
+                    self._remove_one(ttype, other, ftype, fid, REVERSE[type_id])
         self._add_one(ftype, fid, ttype, tid, type_id)
         self._add_one(ttype, tid, ftype, fid, REVERSE[type_id])
+        if auto_primary and type_id in (279, 341):
+            # UNCONFIRMED: the first company associated with a contact/deal becomes its primary company
+            # (matches the `contact_to_company` + `contact_to_company_unlabeled` pairs seen in v3 responses).
+            primary = PAIR_TYPES[(ftype, ttype)][1]
+            if not any(primary in t for t in self.targets(ftype, fid, ttype).values()):
+                self._add_one(ftype, fid, ttype, tid, primary)
+                self._add_one(ttype, tid, ftype, fid, REVERSE[primary])
 
     def add_default(self, ftype: str, fid: int, ttype: str, tid: int) -> int:
-        default, primary = PAIR_TYPES[(ftype, ttype)]
+        default = PAIR_TYPES[(ftype, ttype)][0]
         self.add(ftype, fid, ttype, tid, default)
-        # UNCONFIRMED: the first company associated with a contact/deal becomes its primary company
-        # (matches the `contact_to_company` + `contact_to_company_unlabeled` pairs seen in v3 responses).
-        if primary in (1, 5) and not any(primary in t for t in self.targets(ftype, fid, ttype).values()):
-            self.add(ftype, fid, ttype, tid, primary)
-        elif primary in (2, 6):  # company -> contact/deal default: primary seen from the other side
-            rev_primary = REVERSE[primary]
-            if not any(rev_primary in t for t in self.targets(ttype, tid, ftype).values()):
-                self.add(ttype, tid, ftype, fid, rev_primary)
         return default
 
     def remove(self, ftype: str, fid: int, ttype: str, tid: int, type_id: int | None = None) -> None:

@@ -69,7 +69,19 @@ def _tokens(v: str) -> list[str]:
     return toks + extra + [low]
 
 
-def _match_filter(p: _Prop, op: str, stored: str | None, f: dict) -> bool:
+class _Compiled:
+    """A filter with its comparison values parsed once (not once per record)."""
+
+    __slots__ = ("p", "op", "f", "want", "hi", "keys", "name")
+
+    def __init__(self, p: _Prop, f: dict) -> None:
+        self.p, self.f, self.op, self.name = p, f, f["operator"], f["propertyName"]
+        self.want = p.key(f.get("value"))
+        self.hi = p.key(f.get("highValue"))
+        self.keys = {p.key(w) for w in (f.get("values") or [])}
+
+
+def _match_filter(p: _Prop, op: str, stored, f: dict, c: _Compiled | None = None) -> bool:
     if op == "HAS_PROPERTY":
         return stored is not None and stored != ""
     if op == "NOT_HAS_PROPERTY":
@@ -78,9 +90,9 @@ def _match_filter(p: _Prop, op: str, stored: str | None, f: dict) -> bool:
     if stored is None or stored == "":
         # UNCONFIRMED: records without a value match the negative operators (NOT(EQ) semantics)
         return negate
-    vals = _parts(p, stored)
+    vals = _parts(p, stored) if isinstance(stored, str) else [stored]
     if op in ("EQ", "NEQ"):
-        want = p.key(f.get("value"))
+        want = c.want if c else p.key(f.get("value"))
         hit = any(p.key(v) == want for v in vals)
         return hit != negate
     if op in ("IN", "NOT_IN"):
@@ -89,7 +101,7 @@ def _match_filter(p: _Prop, op: str, stored: str | None, f: dict) -> bool:
             # string IN/NOT_IN: HubSpot lower-cases stored values; filter values must be lowercase
             hit = any(v.lower() in wanted for v in vals)
         else:
-            keys = {p.key(w) for w in wanted}
+            keys = c.keys if c else {p.key(w) for w in wanted}
             hit = any(p.key(v) in keys for v in vals)
         return hit != negate
     if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
@@ -108,9 +120,9 @@ def _match_filter(p: _Prop, op: str, stored: str | None, f: dict) -> bool:
     if k is None:
         return False
     if op == "BETWEEN":
-        lo, hi = p.key(f.get("value")), p.key(f.get("highValue"))
+        lo, hi = (c.want, c.hi) if c else (p.key(f.get("value")), p.key(f.get("highValue")))
         return lo is not None and hi is not None and lo <= k <= hi
-    want = p.key(f.get("value"))
+    want = c.want if c else p.key(f.get("value"))
     if want is None:
         return False
     try:
@@ -271,12 +283,23 @@ class SearchApi:
                     if rid not in seen:
                         seen.add(rid)
                         ids.append(rid)
-        compiled = [[(self._prop(otype, f["propertyName"]), f) for f in g] for g in groups]
+        compiled = [[_Compiled(self._prop(otype, f["propertyName"]), f) for f in g] for g in groups]
         recs = store.recs
         lag = emu.ratelimits.search_index_lag_ms
         cutoff = now_ms - lag if lag else None
         query = str(q["query"]).lower().strip() if q.get("query") else None
-        value = store.value
+        lastmod = LASTMOD[otype]
+
+        def value(rec, name):
+            # derived properties compare as numbers straight from the record (no ISO round trip)
+            if name == lastmod:
+                return rec.updated
+            if name == "createdate":
+                return rec.created
+            if name == "hs_object_id":
+                return rec.id
+            return rec.props.get(name)
+
         matched = []
         for rid in ids:
             rec = recs[rid]
@@ -287,13 +310,13 @@ class SearchApi:
             if compiled:
                 ok = False
                 for g in compiled:
-                    for p, f in g:
-                        name = f["propertyName"]
+                    for c in g:
+                        name = c.name
                         if name.startswith("associations."):
-                            if not self._assoc_match(otype, rid, name, f):
+                            if not self._assoc_match(otype, rid, name, c.f):
                                 break
                             continue
-                        if not _match_filter(p, f["operator"], value(rec, name), f):
+                        if not _match_filter(c.p, c.op, value(rec, name), c.f, c):
                             break
                     else:
                         ok = True
@@ -307,7 +330,10 @@ class SearchApi:
         if q["sort"]:
             name, desc = q["sort"]
             p = self._prop(otype, name)
-            have = [(p.key(value(r, name)), r.id, r) for r in matched]
+            if name in (lastmod, "createdate", "hs_object_id"):
+                have = [(value(r, name), r.id, r) for r in matched]
+            else:
+                have = [(p.key(value(r, name)), r.id, r) for r in matched]
             present = [t for t in have if t[0] is not None]
             missing = [t[2] for t in have if t[0] is None]
             try:

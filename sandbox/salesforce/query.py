@@ -5,6 +5,7 @@ O(page) and stay consistent while other writes happen (values are read live, as 
 reads them when it serves a page)."""
 from __future__ import annotations
 
+import heapq
 import itertools
 import random
 from collections import OrderedDict
@@ -66,23 +67,44 @@ class QueryEngine:
         else:
             keep = [r for r in rows if not r[IS_DELETED] and pred(r, lookup)]
         # No ORDER BY means no order: never hand back insertion order by accident. Shuffling before
-        # an ORDER BY too makes ties come back in arbitrary order, as Salesforce warns they may.
-        if order_mode == "random":
+        # an ORDER BY too makes ties come back in arbitrary order, as Salesforce warns they may
+        # (pointless when Id is a sort key: there are no ties then).
+        total_order = any(col.relationship is None and col.field.name == "Id" for col in c.order_columns)
+        if order_mode == "random" and not total_order:
             random.Random(f"{self.seed}:{next(self.seq)}").shuffle(keep)
         elif order_mode == "reverse":
             keep.reverse()
-        for get, desc, nulls_last, fold in reversed(c.order):
-            def key(r, get=get, fold=fold, nulls_last=nulls_last, desc=desc):
-                v = get(r, lookup)
-                if v is None:
-                    return (0 if nulls_last == desc else 2, 0)
-                return (1, v.lower() if fold and isinstance(v, str) else v)
-            keep.sort(key=key, reverse=desc)
+        if c.order:
+            keep = self._sort(keep, c, lookup)
         if c.offset:
             keep = keep[c.offset:]
         if c.limit is not None:
             keep = keep[:c.limit]
         return c, keep
+
+    @staticmethod
+    def _sort(rows: list[list], c: Compiled, lookup) -> list[list]:
+        def part(get, desc, nulls_last, fold):
+            def key(r):
+                v = get(r, lookup)
+                if v is None:
+                    return (0 if nulls_last == desc else 2, 0)
+                return (1, v.lower() if fold and isinstance(v, str) else v)
+            return key
+        parts = [(part(get, desc, nulls_last, fold), desc) for get, desc, nulls_last, fold in c.order]
+        if len({desc for _, desc in parts}) == 1:
+            # One direction: a single tuple key, and only the first LIMIT+OFFSET rows when limited.
+            keys = [k for k, _ in parts]
+            desc = parts[0][1]
+            key = keys[0] if len(keys) == 1 else (lambda r: tuple(k(r) for k in keys))
+            if c.limit is not None and c.limit + (c.offset or 0) < len(rows) // 4:
+                pick = heapq.nlargest if desc else heapq.nsmallest
+                return pick(c.limit + (c.offset or 0), rows, key=key)
+            rows.sort(key=key, reverse=desc)
+            return rows
+        for key, desc in reversed(parts):     # mixed directions: stable passes, last key first
+            rows.sort(key=key, reverse=desc)
+        return rows
 
     def first_page(self, c: Compiled, rows: list[list], *, size: int, version: str, now: float) -> dict:
         if c.count:

@@ -6,8 +6,16 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sandbox import ids
-from sandbox.salesforce.schema import (SOBJECTS, SYSTEM_USER_ID, SObject, email_key, parse_datetime,
-                                       to_seconds, valid_date, valid_email)
+from sandbox.salesforce.schema import (
+    SOBJECTS,
+    SYSTEM_USER_ID,
+    SObject,
+    email_key,
+    parse_datetime,
+    to_seconds,
+    valid_date,
+    valid_email,
+)
 
 # Field positions shared by every type (see schema._system).
 ID, IS_DELETED, CREATED, CREATED_BY, MODIFIED, MODIFIED_BY, MODSTAMP = range(7)

@@ -1,0 +1,6 @@
+"""The Salesforce emulator (REST API v59.0 surface the sync uses, plus SOAP merge)."""
+from __future__ import annotations
+
+from sandbox.salesforce.emulator import API_VERSION, SalesforceEmulator
+
+__all__ = ["API_VERSION", "SalesforceEmulator"]

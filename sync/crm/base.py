@@ -1,0 +1,114 @@
+"""What both CRM connectors share: one error type that says whether retrying can help, the
+retry loop, and the API budget a run may spend."""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CrmError(Exception):
+    def __init__(self, message: str, *, crm: str, permanent: bool = False, status: int | None = None,
+                 code: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.crm = crm
+        self.permanent = permanent  # True: retrying cannot help (validation, 404, revoked credentials)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+
+class BudgetExhausted(CrmError):
+    """The run reached the share of the daily API limit it may use (or the CRM refused: limit spent)."""
+
+    def __init__(self, message: str, *, crm: str) -> None:
+        super().__init__(message, crm=crm, permanent=True, code="BUDGET")
+
+
+@dataclass
+class Budget:
+    """API calls one run may still make against one CRM.
+
+    `allowed` is the configured share of the daily limit minus what earlier runs spent in the
+    last 24 hours; `calls` counts this run's requests (retries included: each costs the org)."""
+
+    crm: str
+    allowed: int | None = None  # None until the CRM told us its daily limit
+    calls: int = 0
+    daily_used: int | None = None
+    daily_limit: int | None = None
+    share: int = 100
+    spent_before: int = 0
+
+    def charge(self) -> None:
+        if self.allowed is not None and self.calls >= self.allowed:
+            raise BudgetExhausted(
+                f"{self.crm} API budget reached: {self.calls} calls this run, {self.spent_before} by earlier runs "
+                f"in the last 24 h; the sync may use {self.share}% of the daily limit of {self.daily_limit}.",
+                crm=self.crm)
+        self.calls += 1
+
+    def observe(self, used: int | None, limit: int | None) -> None:
+        """Record the CRM's own usage figures from a response header."""
+        if limit:
+            self.daily_used, self.daily_limit = used, limit
+            self.allowed = max(0, limit * self.share // 100 - self.spent_before)
+            if used is not None and used >= limit:
+                raise BudgetExhausted(f"{self.crm} daily API limit spent ({used}/{limit}).", crm=self.crm)
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def delay(self, attempt: int, error: CrmError) -> float:
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_delay)
+        # Exponential backoff with full jitter, so parallel workers don't retry in lockstep.
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
+
+
+def with_retries(call: Callable[[], T], *, policy: RetryPolicy, describe: str) -> T:
+    """Run `call`; retry transient CrmErrors with backoff, re-raise permanent ones at once.
+    Only idempotent operations may come here (reads, updates, upserts by external id)."""
+    for attempt in range(policy.attempts):
+        try:
+            return call()
+        except CrmError as error:
+            if error.permanent or attempt == policy.attempts - 1:
+                raise
+            wait = policy.delay(attempt, error)
+            log.info("%s: %s; retrying in %.1f s (attempt %d of %d)", describe, error, wait, attempt + 2,
+                     policy.attempts)
+            policy.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_safe_scheme(url: str, *, crm: str) -> None:
+    """Plain HTTP only to loopback (the sandbox); https everywhere else."""
+    scheme = urlsplit(url).scheme
+    if scheme == "https" or (scheme == "http" and is_loopback_url(url)):
+        return
+    raise CrmError(f"{crm} URL {url!r} must use https (plain http is allowed only for 127.0.0.1/localhost).",
+                   crm=crm, permanent=True, code="INSECURE_URL")

@@ -1,0 +1,315 @@
+"""HubSpot connector: the real hubspot-api-client, built from settings, behind retries, the
+ten-second/secondly rate-limit windows and the run's API budget.
+
+Calls go through the client's generated `*_with_http_info` methods with `_preload_content=False`:
+the same HTTP path as the plain methods, but we get the response headers (rate-limit and daily
+usage) and skip the generated models' slow deserialisation, which dominates a large pull.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import requests
+import urllib3
+from hubspot import HubSpot
+from hubspot.discovery.discovery_base import DiscoveryBase
+from urllib3.util.retry import Retry
+
+from sync.crm.base import Budget, BudgetExhausted, CrmError, RetryPolicy, require_safe_scheme, with_retries
+
+log = logging.getLogger(__name__)
+CRM = "hubspot"
+BATCH_LIMIT = 100
+SEARCH_LIMIT = 200
+SEARCH_CAP = 10_000  # HubSpot refuses to page a search past 10,000 results
+LAST_MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    access_token: str = ""
+    base_url: str = "https://api.hubapi.com"
+    timeout: tuple[float, float] = (10, 60)
+
+    @classmethod
+    def from_settings(cls) -> HubSpotConfig:
+        from django.conf import settings as s
+        return cls(access_token=s.HUBSPOT_ACCESS_TOKEN, base_url=s.HUBSPOT_BASE_URL, timeout=s.CRM_TIMEOUT)
+
+    def __repr__(self) -> str:  # never print the token
+        return f"HubSpotConfig(base_url={self.base_url!r})"
+
+
+def _cached_factory():
+    """Each `client.crm.contacts.basic_api` access builds a new ApiClient and connection pool
+    (stack notes §3); cache one per API so keep-alive connections are reused."""
+    cache: dict[tuple, Any] = {}
+
+    def factory(api_client_package, api_name, config):
+        key = (api_client_package.__name__, api_name)
+        if key not in cache:
+            cache[key] = DiscoveryBase._default_api_factory(api_client_package, api_name, config)
+        return cache[key]
+
+    return factory
+
+
+def _json(body: Any) -> Any:
+    if not body:
+        return None
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+class _HttpError(Exception):
+    """An HTTP error from `api_request` (which does not raise), shaped like the SDK's ApiException."""
+
+    def __init__(self, status: int, body: str, headers, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status, self.body, self.headers, self.reason = status, body, headers, reason
+
+
+def translate(exc: Exception) -> CrmError:
+    if isinstance(exc, CrmError):
+        return exc
+    status = getattr(exc, "status", None)
+    if status is not None and hasattr(exc, "body"):
+        body = _json(exc.body) or {}
+        message = body.get("message") or getattr(exc, "reason", "") or "error"
+        category = body.get("category") or body.get("errorType") or ""
+        if status == 429:
+            policy = body.get("policyName", "")
+            if policy == "DAILY":
+                return BudgetExhausted(f"HubSpot daily API limit reached: {message}", crm=CRM)
+            headers = getattr(exc, "headers", None) or {}
+            retry_after = headers.get("Retry-After")
+            wait = float(retry_after) if retry_after else (1.0 if policy == "SECONDLY" else
+                                                           int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds",
+                                                                           10_000)) / 1000)
+            return CrmError(f"HubSpot rate limit ({policy or 'unknown policy'}): {message}", crm=CRM, status=429,
+                            code="RATE_LIMIT", retry_after=wait)
+        if status == 0:
+            return CrmError(f"HubSpot connection failed: {getattr(exc, 'reason', exc)}", crm=CRM)
+        transient = status in (500, 502, 503, 504)
+        return CrmError(f"HubSpot {status} {category}: {message}".strip(), crm=CRM, permanent=not transient,
+                        status=status, code=category)
+    if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
+        return CrmError(f"HubSpot connection failed: {exc.__class__.__name__}", crm=CRM)
+    raise exc
+
+
+class HubSpotConnector:
+    def __init__(self, config: HubSpotConfig, *, budget: Budget | None = None,
+                 retry: RetryPolicy | None = None) -> None:
+        if not config.access_token:
+            raise CrmError("HubSpot is not configured: set HUBSPOT_ACCESS_TOKEN.", crm=CRM, permanent=True)
+        require_safe_scheme(config.base_url, crm=CRM)
+        self.config = config
+        self.budget = budget or Budget(CRM)
+        self.retry = retry or RetryPolicy()
+        # Our own retry loop decides what to retry; urllib3 must not retry behind its back
+        # (by default it silently retries GETs that carry Retry-After).
+        no_retry = Retry(total=0, connect=0, read=0, status=0, redirect=0, raise_on_status=False,
+                         respect_retry_after_header=False)
+        self.client = HubSpot(access_token=config.access_token, host=config.base_url, base_url=config.base_url,
+                              retry=no_retry, api_factory=_cached_factory())
+
+    def _api(self, object_type: str, name: str):
+        return getattr(getattr(self.client.crm, object_type), name)
+
+    def _call(self, api, method: str, *args, describe: str, **kwargs) -> Any:
+        def attempt():
+            self.budget.charge()
+            try:
+                response = getattr(api, f"{method}_with_http_info")(
+                    *args, _preload_content=False, _request_timeout=self.config.timeout, **kwargs)
+            except Exception as exc:  # every sub-package has its own ApiException class
+                raise translate(exc) from None
+            self._observe(response.headers)
+            return _json(response.data)
+
+        return with_retries(attempt, policy=self.retry, describe=f"HubSpot {describe}")
+
+    def _observe(self, headers) -> None:
+        daily = headers.get("X-HubSpot-RateLimit-Daily")
+        remaining = headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+        if daily and remaining is not None:
+            self.budget.observe(int(daily) - int(remaining), int(daily))
+
+    # --- reads --------------------------------------------------------------------------------
+    def list_pages(self, object_type: str, properties: list[str]) -> Iterator[list[dict]]:
+        """Every live record, 100 a page (the most the list endpoint gives)."""
+        after = None
+        api = self._api(object_type, "basic_api")
+        while True:
+            kwargs = {"limit": BATCH_LIMIT, "properties": properties, "archived": False}
+            if after:
+                kwargs["after"] = after
+            page = self._call(api, "get_page", describe=f"list {object_type}", **kwargs)
+            yield page.get("results", [])
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+    def modified_since(self, object_type: str, since: datetime, properties: list[str]) -> Iterator[list[dict]]:
+        """Records modified at or after `since`, oldest change first, 200 a page. When a query
+        reaches HubSpot's 10,000-result cap it restarts from the last timestamp seen
+        (re-reading that instant; callers de-duplicate by id)."""
+        prop = LAST_MODIFIED[object_type]
+        api = self._api(object_type, "search_api")
+        floor = int(since.timestamp() * 1000)
+        seen_at_floor: set[str] = set()
+        while True:
+            after, last_ts, restart = 0, floor, False
+            while True:
+                body = {"filterGroups": [{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(floor)}]}],
+                        "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
+                        "properties": properties, "limit": SEARCH_LIMIT, "after": str(after)}
+                page = self._call(api, "do_search", body, describe=f"search {object_type}")
+                results = page.get("results", [])
+                fresh = [r for r in results if r["id"] not in seen_at_floor]
+                if fresh:
+                    yield fresh
+                for r in results:
+                    ts = _epoch_ms(r.get("updatedAt") or r["properties"].get(prop))
+                    if ts > last_ts:
+                        last_ts, seen_at_floor = ts, set()
+                    if ts == last_ts:
+                        seen_at_floor.add(r["id"])
+                nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not nxt:
+                    return
+                after = int(nxt)
+                if after + SEARCH_LIMIT > SEARCH_CAP:
+                    restart = True
+                    break
+            if restart:
+                if last_ts == floor and len(seen_at_floor) >= SEARCH_CAP:
+                    raise CrmError(f"More than {SEARCH_CAP} {object_type} share one modification time; "
+                                   "run a full sync instead.", crm=CRM, permanent=True)
+                floor = last_ts
+
+    def read_by(self, object_type: str, id_property: str, values: list[str], properties: list[str]) -> list[dict]:
+        """Batch read by a unique property (e.g. email), ≤ 100 values a call; missing ones are skipped."""
+        out: list[dict] = []
+        api = self._api(object_type, "batch_api")
+        for chunk in _chunks(values, BATCH_LIMIT):
+            body = {"idProperty": id_property, "properties": properties, "propertiesWithHistory": [],
+                    "inputs": [{"id": v} for v in chunk]}
+            out.extend((self._call(api, "read", body, describe=f"batch read {object_type}") or {}).get("results", []))
+        return out
+
+    def search_in(self, object_type: str, prop: str, values: list[str], properties: list[str]) -> list[dict]:
+        """Records whose `prop` is one of `values` (used to find records a lost response created)."""
+        out: list[dict] = []
+        api = self._api(object_type, "search_api")
+        for chunk in _chunks(values, 100):
+            # HubSpot wants IN values for string properties in lower case (its comparison ignores case).
+            lowered = [v.lower() for v in chunk]
+            body = {"filterGroups": [{"filters": [{"propertyName": prop, "operator": "IN", "values": lowered}]}],
+                    "properties": properties, "limit": SEARCH_LIMIT}
+            out.extend((self._call(api, "do_search", body, describe=f"search {object_type}") or {}).get("results", []))
+        return out
+
+    def account_details(self) -> dict:
+        """GET /account-info/v3/details (portal id, time zone) for "Test connection". The SDK has
+        no model for it, so this goes through the client's generic `api_request`."""
+        def attempt():
+            self.budget.charge()
+            try:
+                r = self.client.api_request({"method": "GET", "path": "/account-info/v3/details"})
+            except requests.RequestException as exc:
+                raise CrmError(f"HubSpot connection failed: {exc.__class__.__name__}", crm=CRM) from None
+            if r.status_code >= 300:
+                raise translate(_HttpError(r.status_code, r.text, r.headers, r.reason))
+            self._observe(r.headers)
+            return r.json()
+
+        return with_retries(attempt, policy=self.retry, describe="HubSpot account details")
+
+    # --- writes -------------------------------------------------------------------------------
+    def upsert_contacts_by_email(self, inputs: list[dict]) -> list[dict]:
+        """Create-or-update by email (≤ 100): a retry after a lost response updates the record
+        the first attempt created instead of creating a second one."""
+        body = {"inputs": [{"idProperty": "email", "id": i["properties"]["email"], "properties": i["properties"]}
+                           for i in inputs]}
+        return (self._call(self._api("contacts", "batch_api"), "upsert", body, describe="upsert contacts")
+                or {}).get("results", [])
+
+    def update(self, object_type: str, inputs: list[dict]) -> dict:
+        """Batch update (≤ 100) of {"id", "properties"}; returns the response incl. per-item errors."""
+        return self._call(self._api(object_type, "batch_api"), "update", {"inputs": inputs},
+                          describe=f"update {object_type}") or {}
+
+    def create_once(self, object_type: str, key_property: str, inputs: list[dict],
+                    properties: list[str]) -> list[dict]:
+        """Batch create (≤ 100) records that carry a unique `key_property` value, never twice:
+        a create is not blindly retried; after a failure that may have been applied, the
+        records are looked up by that key and only the missing ones are created again."""
+        api = self._api(object_type, "batch_api")
+        pending = list(inputs)
+        created: list[dict] = []
+        for attempt in range(self.retry.attempts):
+            self.budget.charge()
+            try:
+                response = api.create_with_http_info({"inputs": pending}, _preload_content=False,
+                                                     _request_timeout=self.config.timeout)
+                self._observe(response.headers)
+                return created + ((_json(response.data) or {}).get("results", []))
+            except Exception as exc:
+                error = translate(exc)
+                if error.permanent or attempt == self.retry.attempts - 1:
+                    raise error from None
+                self.retry.sleep(self.retry.delay(attempt, error))
+            keys = [i["properties"][key_property] for i in pending]
+            found = self.search_in(object_type, key_property, keys, properties)
+            found_keys = {r["properties"].get(key_property) for r in found}
+            created.extend(found)
+            pending = [i for i in pending if i["properties"][key_property] not in found_keys]
+            if not pending:
+                return created
+        return created
+
+    def archive(self, object_type: str, ids: list[str]) -> None:
+        for chunk in _chunks(ids, BATCH_LIMIT):
+            self._call(self._api(object_type, "batch_api"), "archive", {"inputs": [{"id": i} for i in chunk]},
+                       describe=f"archive {object_type}")
+
+    def associate_default(self, from_type: str, to_type: str, pairs: list[tuple[str, str]]) -> None:
+        api = self.client.crm.associations.v4.batch_api
+        for chunk in _chunks(pairs, BATCH_LIMIT):
+            body = {"inputs": [{"from": {"id": a}, "to": {"id": b}} for a, b in chunk]}
+            self._call(api, "create_default", from_type, to_type, body, describe=f"associate {from_type}")
+
+    def merge(self, object_type: str, primary_id: str, merge_id: str) -> dict:
+        """Merge `merge_id` into `primary_id`. Today HubSpot answers with a NEW record id."""
+        body = {"primaryObjectId": primary_id, "objectIdToMerge": merge_id}
+        self.budget.charge()
+        try:
+            response = self._api(object_type, "basic_api").merge_with_http_info(
+                body, _preload_content=False, _request_timeout=self.config.timeout)
+        except Exception as exc:
+            raise translate(exc) from None
+        return _json(response.data) or {}
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _epoch_ms(value: str | None) -> int:
+    if not value:
+        return 0
+    if value.isdigit():
+        return int(value)
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)

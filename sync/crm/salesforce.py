@@ -1,0 +1,334 @@
+"""Salesforce connector: the real simple-salesforce client, built from settings, behind retries,
+token refresh and the run's API budget.
+
+Auth modes (README): an access token; username + password (+ security token) through the OAuth
+password grant; or client credentials. The login flows request a token from
+`{instance or https://{domain}.salesforce.com}/services/oauth2/token` themselves and run the client
+in "direct" mode, so a 401 INVALID_SESSION_ID can be answered by one refresh and one retry.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceRefusedRequest
+
+from sync.crm.base import (
+    Budget,
+    BudgetExhausted,
+    CrmError,
+    RetryPolicy,
+    is_loopback_url,
+    require_safe_scheme,
+    with_retries,
+)
+
+log = logging.getLogger(__name__)
+CRM = "salesforce"
+COLLECTION_LIMIT = 200  # sObject Collections take at most 200 records per call
+# Keep GET /query?q=… URIs well under Salesforce's ~16 KB request-line limit (reference §2.9).
+MAX_SOQL_CHARS = 12_000
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    instance_url: str = ""
+    access_token: str = ""
+    username: str = ""
+    password: str = ""
+    security_token: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    domain: str = "login"
+    version: str = "59.0"
+    timeout: tuple[float, float] = (10, 60)
+
+    @classmethod
+    def from_settings(cls) -> SalesforceConfig:
+        from django.conf import settings as s
+        return cls(instance_url=s.SALESFORCE_INSTANCE_URL, access_token=s.SALESFORCE_ACCESS_TOKEN,
+                   username=s.SALESFORCE_USERNAME, password=s.SALESFORCE_PASSWORD,
+                   security_token=s.SALESFORCE_SECURITY_TOKEN, client_id=s.SALESFORCE_CLIENT_ID,
+                   client_secret=s.SALESFORCE_CLIENT_SECRET, domain=s.SALESFORCE_DOMAIN,
+                   version=s.SALESFORCE_API_VERSION, timeout=s.CRM_TIMEOUT)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.access_token or self.username or self.client_id)
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"SalesforceConfig(instance_url={self.instance_url!r}, version={self.version!r})"
+
+
+class _LoopbackHTTP(HTTPAdapter):
+    """simple-salesforce always builds https:// URLs; the sandbox on 127.0.0.1 speaks plain HTTP.
+    Mounted only for loopback hosts (stack notes §2)."""
+
+    def send(self, request, **kwargs):
+        parts = urlsplit(request.url)
+        request.url = urlunsplit(("http", parts.netloc, parts.path, parts.query, parts.fragment))
+        return super().send(request, **kwargs)
+
+
+def _session_for(instance_url: str) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # env proxies / CA bundles must not hijack CRM traffic
+    if instance_url and is_loopback_url(instance_url):
+        netloc = urlsplit(instance_url).netloc
+        session.mount(f"https://{netloc}", _LoopbackHTTP())
+    return session
+
+
+def _error_code(content: Any) -> tuple[str, str]:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode", ""), content[0].get("message", "")
+    return "", str(content)[:500]
+
+
+def translate(exc: Exception) -> CrmError:
+    """Map simple-salesforce / requests exceptions onto CrmError(permanent=…)."""
+    if isinstance(exc, CrmError):
+        return exc
+    if isinstance(exc, requests.Timeout):
+        return CrmError(f"Salesforce timed out: {exc}", crm=CRM)
+    if isinstance(exc, requests.ConnectionError):
+        return CrmError(f"Connection to Salesforce failed: {exc.__class__.__name__}", crm=CRM)
+    if isinstance(exc, SalesforceError):
+        code, message = _error_code(exc.content)
+        if isinstance(exc, SalesforceRefusedRequest) and code == "REQUEST_LIMIT_EXCEEDED":
+            return BudgetExhausted(f"Salesforce refused the request: {message or code}", crm=CRM)
+        if isinstance(exc, SalesforceExpiredSession):
+            return CrmError(f"Salesforce session invalid: {message}", crm=CRM, status=401, code="INVALID_SESSION_ID")
+        transient = exc.status in (429, 500, 502, 503, 504) or code in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE")
+        return CrmError(f"Salesforce {exc.status} {code}: {message}".strip(), crm=CRM, permanent=not transient,
+                        status=exc.status, code=code)
+    raise exc
+
+
+class SalesforceConnector:
+    """All Salesforce I/O of the sync. Every request is charged to `budget` and retried when
+    retrying is safe; callers get plain dicts and CrmError."""
+
+    def __init__(self, config: SalesforceConfig, *, budget: Budget | None = None,
+                 retry: RetryPolicy | None = None) -> None:
+        if not config.configured:
+            raise CrmError("Salesforce is not configured: set SALESFORCE_ACCESS_TOKEN (+ SALESFORCE_INSTANCE_URL), "
+                           "SALESFORCE_USERNAME/PASSWORD or SALESFORCE_CLIENT_ID/SECRET.", crm=CRM, permanent=True)
+        self.config = config
+        self.budget = budget or Budget(CRM)
+        self.retry = retry or RetryPolicy()
+        self._token = config.access_token
+        self._instance_url = config.instance_url
+        self._client: Salesforce | None = None
+
+    # --- auth ---------------------------------------------------------------------------------
+    @property
+    def client(self) -> Salesforce:
+        if self._client is None:
+            if not self._token:
+                self._login()
+            require_safe_scheme(self._instance_url, crm=CRM)
+            self._client = Salesforce(instance_url=self._instance_url, session_id=self._token,
+                                      session=_session_for(self._instance_url), version=self.config.version)
+        return self._client
+
+    def _can_login(self) -> bool:
+        return bool(self.config.username or self.config.client_id)
+
+    def _login(self) -> None:
+        """OAuth token request (password or client-credentials grant). Not retried blindly on
+        bad credentials: that is permanent."""
+        cfg = self.config
+        base = cfg.instance_url or f"https://{cfg.domain}.salesforce.com"
+        require_safe_scheme(base, crm=CRM)
+        if cfg.username:
+            data = {"grant_type": "password", "username": cfg.username,
+                    "password": cfg.password + cfg.security_token}
+            if cfg.client_id:
+                data.update(client_id=cfg.client_id, client_secret=cfg.client_secret)
+        else:
+            data = {"grant_type": "client_credentials", "client_id": cfg.client_id,
+                    "client_secret": cfg.client_secret}
+        self.budget.charge()
+        try:
+            response = _session_for(base).post(f"{base}/services/oauth2/token", data=data, timeout=cfg.timeout)
+        except requests.RequestException as exc:
+            raise translate(exc) from None
+        if response.status_code != 200:
+            try:
+                body = response.json()
+                detail = f"{body.get('error')}: {body.get('error_description')}"
+            except ValueError:
+                detail = response.text[:200]
+            raise CrmError(f"Salesforce login failed ({response.status_code}) {detail}", crm=CRM,
+                           permanent=response.status_code in (400, 401, 403), status=response.status_code,
+                           code="LOGIN_FAILED")
+        body = response.json()
+        self._token = body["access_token"]
+        self._instance_url = body.get("instance_url") or self._instance_url
+        self._client = None
+
+    def _refresh(self) -> bool:
+        if not self._can_login():
+            return False
+        self._token = ""
+        self._client = None
+        self._login()
+        return True
+
+    # --- the call wrapper ---------------------------------------------------------------------
+    def _call(self, fn: Callable[[Salesforce], Any], *, describe: str) -> Any:
+        refreshed = False
+
+        def attempt():
+            nonlocal refreshed
+            self.budget.charge()
+            try:
+                result = fn(self.client)
+            except (SalesforceError, requests.RequestException) as exc:
+                error = translate(exc)
+                if error.code == "INVALID_SESSION_ID" and not refreshed:
+                    refreshed = True
+                    if self._refresh():
+                        error.permanent = False
+                        error.retry_after = 0
+                        raise error from None
+                if error.code == "INVALID_SESSION_ID":
+                    error.permanent = True
+                raise error from None
+            self._observe_usage()
+            return result
+
+        return with_retries(attempt, policy=self.retry, describe=f"Salesforce {describe}")
+
+    def _observe_usage(self) -> None:
+        usage = (self._client.api_usage or {}).get("api-usage") if self._client else None
+        if usage is not None:
+            self.budget.observe(usage.used, usage.total)
+
+    # --- reads --------------------------------------------------------------------------------
+    def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[list[dict]]:
+        """Yield the records of a SOQL query page by page (2,000 rows a page), in the order
+        Salesforce returned them. A failed page is retried from its own nextRecordsUrl."""
+        page = self._call(lambda sf: sf.query(soql, include_deleted=include_deleted), describe="query")
+        while True:
+            yield page["records"]
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            next_url = page["nextRecordsUrl"]
+            page = self._call(lambda sf, u=next_url: sf.query_more(u, identifier_is_url=True,
+                                                                  include_deleted=include_deleted),
+                              describe="query more")
+
+    def query_in(self, template: str, values: list[str], *, include_deleted: bool = False) -> Iterator[dict]:
+        """Run `template` (with one `{}` for an IN list) over `values`, split so no query URI
+        gets too long. Values are escaped with format_soql."""
+        chunk: list[str] = []
+        size = len(template)
+        for value in values:
+            cost = len(value) * 3 + 4  # worst case after URL encoding
+            if chunk and size + cost > MAX_SOQL_CHARS:
+                yield from self._query_chunk(template, chunk, include_deleted)
+                chunk, size = [], len(template)
+            chunk.append(value)
+            size += cost
+        if chunk:
+            yield from self._query_chunk(template, chunk, include_deleted)
+
+    def _query_chunk(self, template: str, chunk: list[str], include_deleted: bool) -> Iterator[dict]:
+        for records in self.query_pages(format_soql(template, chunk), include_deleted=include_deleted):
+            yield from records
+
+    def limits(self) -> dict:
+        return self._call(lambda sf: sf.limits(), describe="limits")
+
+    # --- writes (all idempotent: updates, and creates as upserts by external id) ---------------
+    def upsert_collection(self, sobject: str, external_field: str, records: list[dict]) -> list[dict]:
+        """sObject Collections upsert (≤ 200 records). Creating by external id means a response
+        lost after Salesforce applied it cannot make a second record on retry."""
+        if len(records) > COLLECTION_LIMIT:
+            raise ValueError(f"at most {COLLECTION_LIMIT} records per collection call")
+        body = {"allOrNone": False, "records": [{"attributes": {"type": sobject}, **r} for r in records]}
+        return self._call(lambda sf: sf.restful(f"composite/sobjects/{sobject}/{external_field}", method="PATCH",
+                                                json=body), describe=f"upsert {sobject}")
+
+    def update_collection(self, records: list[dict]) -> list[dict]:
+        """sObject Collections update; each record carries attributes.type and Id."""
+        if len(records) > COLLECTION_LIMIT:
+            raise ValueError(f"at most {COLLECTION_LIMIT} records per collection call")
+        body = {"allOrNone": False, "records": records}
+        return self._call(lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body),
+                          describe="update collection")
+
+    def merge(self, sobject: str, master_id: str, merge_ids: list[str]) -> dict:
+        """SOAP merge(): a master and up to two records. Retried only when it certainly did not
+        happen (a SOAP fault before any work); a merge that may have been applied is re-checked
+        by the caller through queryAll instead of being repeated."""
+        if not 1 <= len(merge_ids) <= 2:
+            raise ValueError("Salesforce merges a master with one or two records per call")
+        envelope = _merge_envelope(self._token or self.client.session_id, sobject, master_id, merge_ids)
+
+        def post(sf: Salesforce):
+            url = f"https://{sf.sf_instance}/services/Soap/u/{sf.sf_version}"
+            response = sf.session.post(url, data=envelope.encode("utf-8"), timeout=self.config.timeout,
+                                       headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "merge"})
+            return _parse_merge_response(response)
+
+        self.budget.charge()
+        try:
+            return post(self.client)
+        except requests.RequestException as exc:
+            raise translate(exc) from None
+
+
+def _merge_envelope(token: str, sobject: str, master_id: str, merge_ids: list[str]) -> str:
+    ids = "".join(f"<urn:recordToMergeIds>{escape(i)}</urn:recordToMergeIds>" for i in merge_ids)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:urn="urn:partner.soap.sforce.com" xmlns:urn1="urn:sobject.partner.soap.sforce.com">'
+        f"<soapenv:Header><urn:SessionHeader><urn:sessionId>{escape(token)}</urn:sessionId></urn:SessionHeader>"
+        "</soapenv:Header><soapenv:Body><urn:merge><urn:request><urn:masterRecord>"
+        f"<urn1:type>{escape(sobject)}</urn1:type><urn1:Id>{escape(master_id)}</urn1:Id></urn:masterRecord>"
+        f"{ids}</urn:request></urn:merge></soapenv:Body></soapenv:Envelope>")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _parse_merge_response(response: requests.Response) -> dict:
+    try:
+        root = ElementTree.fromstring(response.content)
+    except ElementTree.ParseError:
+        raise CrmError(f"Salesforce merge answered {response.status_code} with no SOAP body", crm=CRM,
+                       status=response.status_code) from None
+    for el in root.iter():
+        if _local(el.tag) == "Fault":
+            fields = {_local(c.tag): (c.text or "") for c in el.iter()}
+            code = fields.get("faultcode", "").split(":")[-1]
+            raise CrmError(f"Salesforce merge refused: {fields.get('faultstring', code)}", crm=CRM,
+                           permanent=code != "SERVER_UNAVAILABLE", status=response.status_code, code=code)
+    result = next((el for el in root.iter() if _local(el.tag) == "result"), None)
+    if result is None:
+        raise CrmError("Salesforce merge response had no result", crm=CRM, status=response.status_code)
+    out: dict[str, Any] = {"id": "", "mergedRecordIds": [], "updatedRelatedIds": [], "success": False, "errors": []}
+    for child in result:
+        name = _local(child.tag)
+        if name in ("mergedRecordIds", "updatedRelatedIds"):
+            out[name].append(child.text or "")
+        elif name == "errors":
+            out["errors"].append({_local(c.tag): c.text or "" for c in child})
+        elif name == "success":
+            out["success"] = (child.text or "").strip() == "true"
+        elif name == "id":
+            out["id"] = child.text or ""
+    return out

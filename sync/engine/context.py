@@ -1,0 +1,60 @@
+"""The state one sync run carries through its phases: connectors, settings, counters, and the
+audit events and record errors waiting to be written with the next database batch."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from sync.audit import event_fields
+from sync.models import AuditEvent, RecordError, SyncRun, SyncSettings
+
+COUNTERS = ("pulled", "linked", "switched", "lost_primary", "created", "deleted", "field_changes", "errors")
+
+
+@dataclass
+class RunContext:
+    run: SyncRun
+    settings: SyncSettings
+    sf: Any
+    hs: Any
+    counts: Counter = field(default_factory=Counter)
+    events: list[dict] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+    def event(self, **kwargs) -> None:
+        self.events.append(event_fields(run=self.run, **kwargs))
+
+    def record_error(self, *, crm: str, object_type: str, record_id: str, operation: str, message: str) -> None:
+        self.errors.append(RecordError(run=self.run, crm=crm, object_type=object_type, record_id=record_id or "",
+                                       operation=operation, message=message[:2000]))
+        self.counts["errors"] += 1
+
+    def flush(self) -> None:
+        """Write pending events and errors, and move the run's counters and API-call figures.
+        Called inside the same short transaction as the mirror/link changes they describe."""
+        if self.events:
+            AuditEvent.objects.bulk_create([AuditEvent(**e) for e in self.events], batch_size=500)
+            self.events.clear()
+        if self.errors:
+            RecordError.objects.bulk_create(self.errors, batch_size=500)
+            self.errors.clear()
+        updates = {name: F(name) + self.counts[name] for name in COUNTERS if self.counts[name]}
+        self.counts.clear()
+        updates.update(sf_api_calls=self.sf.budget.calls, hs_api_calls=self.hs.budget.calls,
+                       heartbeat_at=timezone.now())
+        SyncRun.objects.filter(pk=self.run.pk).update(**updates)
+
+    def progress(self, *, phase: str | None = None, done: int | None = None, total: int | None = None) -> None:
+        fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+        if phase:
+            fields["phase"] = phase
+        if total is not None:
+            fields["progress_total"] = total
+            fields["progress_done"] = 0
+        if done is not None:
+            fields["progress_done"] = done
+        SyncRun.objects.filter(pk=self.run.pk).update(**fields)

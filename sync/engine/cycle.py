@@ -1,0 +1,148 @@
+"""One sync cycle: claim the run, pull, reconcile and push, sync fields, snapshot, finish.
+
+Only one cycle runs at a time: the claim is a conditional UPDATE guarded by the database's
+`syncrun_one_running` unique constraint, so two workers (or a worker and a person clicking
+"Sync now") cannot both win. A run whose worker died (stale heartbeat) is marked interrupted
+by the next claim."""
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from sync.crm.base import Budget, BudgetExhausted, CrmError
+from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
+from sync.engine import companies, contacts, deals, fields, new_contacts, pull
+from sync.engine.context import RunContext
+from sync.models import AuditEvent, ContactLink, HsCompany, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings, Watermark
+
+log = logging.getLogger(__name__)
+STALE_AFTER = timedelta(minutes=10)
+
+
+def claim(run_id: int) -> bool:
+    """Move a pending run to running. False (and the run marked skipped) if another is running."""
+    _interrupt_stale_runs()
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
+                status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase=SyncRun.Phase.PULL)
+    except IntegrityError:
+        claimed = 0
+        SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
+            status=SyncRun.Status.SKIPPED, started_at=now, finished_at=now,
+            error="Another sync run was in progress; this request was skipped.")
+    return claimed == 1
+
+
+def _interrupt_stale_runs() -> None:
+    cutoff = timezone.now() - STALE_AFTER
+    for run in SyncRun.objects.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff):
+        mark_interrupted(run.pk, f"The worker stopped responding during the {run.get_phase_display().lower()} phase "
+                                 f"(last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC).")
+
+
+def mark_interrupted(run_id: int, reason: str) -> None:
+    now = timezone.now()
+    SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.INTERRUPTED, finished_at=now, error=reason)
+
+
+def _spent_last_day(field: str, exclude: int) -> int:
+    since = timezone.now() - timedelta(hours=24)
+    return SyncRun.objects.filter(started_at__gte=since).exclude(pk=exclude).aggregate(n=Sum(field))["n"] or 0
+
+
+def connectors(run: SyncRun, settings: SyncSettings) -> tuple[SalesforceConnector, HubSpotConnector]:
+    sf_budget = Budget("Salesforce", share=settings.salesforce_api_share,
+                       spent_before=_spent_last_day("sf_api_calls", run.pk))
+    hs_budget = Budget("HubSpot", share=settings.hubspot_api_share, spent_before=_spent_last_day("hs_api_calls", run.pk))
+    return (SalesforceConnector(SalesforceConfig.from_settings(), budget=sf_budget),
+            HubSpotConnector(HubSpotConfig.from_settings(), budget=hs_budget))
+
+
+def run_cycle(run_id: int) -> SyncRun:
+    if not claim(run_id):
+        return SyncRun.objects.get(pk=run_id)
+    run = SyncRun.objects.get(pk=run_id)
+    settings = SyncSettings.load()
+    ctx = None
+    try:
+        sf, hs = connectors(run, settings)
+        ctx = RunContext(run=run, settings=settings, sf=sf, hs=hs)
+        _cycle(ctx, full=run.full or not Watermark.objects.exists())
+    except BudgetExhausted as exc:
+        _finish(run, ctx, SyncRun.Status.STOPPED, f"Stopped before exceeding the API budget: {exc}")
+    except CrmError as exc:
+        _finish(run, ctx, SyncRun.Status.FAILED, str(exc))
+    except Exception as exc:  # record why, then let django-q2 see the failure too
+        log.exception("sync run %s failed", run_id)
+        _finish(run, ctx, SyncRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
+        raise
+    else:
+        _finish(run, ctx, SyncRun.Status.SUCCEEDED, "")
+    return SyncRun.objects.get(pk=run_id)
+
+
+def _cycle(ctx: RunContext, *, full: bool) -> None:
+    touched = pull.Touched(everything=full)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if done % 2000 < n:  # a heartbeat every page or so: a silent run is presumed dead
+            ctx.progress()
+
+    ctx.progress(phase=SyncRun.Phase.PULL)
+    pull.pull_salesforce(ctx.sf, full=full, seq_base=ctx.run.pk << 32, touched=touched, tick=tick)
+    pull.pull_hubspot(ctx.hs, full=full, settings=ctx.settings, touched=touched, tick=tick)
+    ctx.counts["pulled"] += touched.pulled
+    ctx.flush()
+    if not touched.any():
+        return
+    ctx.progress(phase=SyncRun.Phase.RECONCILE)
+    contacts.reconcile_contacts(ctx, touched)
+    ctx.progress(phase=SyncRun.Phase.PUSH)
+    new_contacts.create_hubspot_contacts(ctx, touched)
+    companies.link_companies_by_account_id(ctx, touched)
+    companies.companies_follow_contacts(ctx, touched)
+    deals.sync_deals(ctx, touched)
+    ctx.progress(phase=SyncRun.Phase.FIELDS)
+    fields.sync_fields(ctx, touched)
+    ctx.flush()
+
+
+def snapshot() -> dict:
+    """Duplicate groups by kind and lost primaries now: drawn over time on the overview."""
+    r2 = (SfPerson.objects.filter(is_deleted=False, is_converted=False).exclude(email_key="")
+          .values("email_key").annotate(n=Count("id")).filter(n__gt=1).count())
+    r7 = sum(HsContact.objects.filter(archived=False).exclude(**{field: ""}).values(field).annotate(n=Count("id"))
+             .filter(n__gt=1).count() for field in ("salesforce_contact_id", "salesforce_lead_id"))
+    r9 = (HsCompany.objects.filter(archived=False).exclude(salesforce_account_id="").values("salesforce_account_id")
+          .annotate(n=Count("id")).filter(n__gt=1).count())
+    lost = ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count()
+    return {"r2_groups": r2, "r7_groups": r7, "r9_groups": r9, "lost_primary": lost}
+
+
+def _finish(run: SyncRun, ctx: RunContext | None, status: str, error: str) -> None:
+    if ctx is not None:
+        try:
+            ctx.flush()
+        except Exception:  # the run is finishing anyway; don't mask the original error
+            log.exception("could not save the last counters of run %s", run.pk)
+    now = timezone.now()
+    SyncRun.objects.filter(pk=run.pk).update(status=status, phase=SyncRun.Phase.DONE, finished_at=now,
+                                             error=error[:10000], snapshot=snapshot(), heartbeat_at=now)
+    run.refresh_from_db()
+    AuditEvent.objects.create(
+        actor_name="sync", action=AuditEvent.Action.RUN_FINISHED, target_type="run", target_id=str(run.pk),
+        target_repr=f"Run {run.pk}", run=run, after={k: getattr(run, k) for k in (
+            "status", "pulled", "linked", "switched", "lost_primary", "created", "deleted", "field_changes", "errors",
+            "sf_api_calls", "hs_api_calls")}, message=error.split("\n")[0][:500])

@@ -1,0 +1,202 @@
+"""Field sync for linked pairs, one rule per field like HubSpot's field mappings:
+prefer Salesforce unless blank · always Salesforce · two-way (most recent change wins) · don't sync.
+
+Values are read from the payloads the pull stored (`raw`), compared after normalising (emails by
+R1's key, amounts as decimals, dates as dates), and every overwrite is one audit event.
+Two-way compares record-level modification times: neither API gives per-field times cheaply."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+
+from sync.engine import schema
+from sync.engine.context import RunContext
+from sync.engine.deals import DEFAULT_STAGE_TO_HS, DEFAULT_STAGE_TO_SF
+from sync.engine.pull import Touched
+from sync.models import AuditEvent, CompanyLink, ContactLink, DealLink, FieldRule, LinkStatus, email_key
+
+CHUNK = 200  # = one sObject Collections call; two HubSpot batch calls
+REQUIRED_SF = {"LastName", "Company", "Name", "StageName", "CloseDate"}  # never blanked in Salesforce
+
+
+@dataclass
+class Pair:
+    hs_type: str         # contacts / companies / deals
+    hs_record: object    # mirror row with .hs_id, .raw, .last_modified
+    sf_type: str         # Lead / Contact / Account / Opportunity
+    sf_record: object    # mirror row with .sf_id, .raw, .last_modified_date
+
+
+PLACEHOLDER = "[not provided]"  # what we put in required Salesforce fields HubSpot had no value for
+
+
+def _norm(field: str, value) -> str:
+    if value is None:
+        return ""
+    text = str(value).strip()
+    if text == PLACEHOLDER:
+        return ""
+    if field == "Email":
+        return email_key(text)
+    if field == "Amount":
+        d = schema.parse_decimal(text)
+        return "" if d is None else str(d.normalize())
+    if field == "CloseDate":
+        d = schema.parse_date(text)
+        return d.isoformat() if d else ""
+    if field == "StageName":
+        return DEFAULT_STAGE_TO_SF.get(text, text)
+    return text
+
+
+def _to_hs(field: str, value) -> str:
+    if value is None:
+        return ""
+    if field == "StageName":
+        return DEFAULT_STAGE_TO_HS.get(str(value), str(value))
+    return str(value)
+
+
+def _to_sf(field: str, value: str):
+    if field == "Amount":
+        d = schema.parse_decimal(value)
+        return float(d) if d is not None else None
+    if field == "CloseDate":
+        d = schema.parse_date(value)
+        return d.isoformat() if d else None
+    if field == "StageName":
+        return DEFAULT_STAGE_TO_SF.get(value, value)
+    return value or None
+
+
+def decide(rule: str, field: str, hs_value, sf_value, *, sf_newer: bool) -> tuple[str, object] | None:
+    """('hubspot', new value) / ('salesforce', new value) / None for one field of one pair."""
+    hv, sv = _norm(field, hs_value), _norm(field, sf_value)
+    if hv == sv or rule == FieldRule.Rule.NONE:
+        return None
+    if rule == FieldRule.Rule.ALWAYS_SALESFORCE:
+        return "hubspot", _to_hs(field, sf_value)
+    if rule == FieldRule.Rule.PREFER_SALESFORCE:
+        if sv:
+            return "hubspot", _to_hs(field, sf_value)
+        return ("salesforce", _to_sf(field, str(hs_value).strip())) if hv else None
+    if sf_newer:  # two-way
+        return "hubspot", _to_hs(field, sf_value)
+    if not hv and field in REQUIRED_SF:
+        return None
+    return "salesforce", _to_sf(field, str(hs_value).strip() if hs_value is not None else "")
+
+
+def _pairs(touched: Touched) -> Iterator[list[Pair]]:
+    contacts = ContactLink.objects.filter(status=LinkStatus.SYNCED).select_related("hs_contact", "sf_person")
+    companies = CompanyLink.objects.select_related("hs_company", "sf_account")
+    deals = DealLink.objects.select_related("hs_deal", "sf_opportunity")
+    if not touched.everything:
+        contacts = contacts.filter(Q(hs_contact__hs_id__in=list(touched.hs_contact_ids)) |
+                                   Q(sf_person__sf_id__in=list(touched.sf_ids)))
+        companies = companies.filter(Q(hs_company__hs_id__in=list(touched.company_ids)) |
+                                     Q(sf_account__sf_id__in=list(touched.account_ids)))
+        deals = deals.filter(Q(hs_deal__hs_id__in=list(touched.deal_ids)) |
+                             Q(sf_opportunity__sf_id__in=list(touched.opportunity_ids)))
+    for qs, make in ((contacts, lambda x: Pair("contacts", x.hs_contact, x.sf_person.object_type, x.sf_person)),
+                     (companies, lambda x: Pair("companies", x.hs_company, "Account", x.sf_account)),
+                     (deals, lambda x: Pair("deals", x.hs_deal, "Opportunity", x.sf_opportunity))):
+        last = 0
+        while batch := list(qs.filter(pk__gt=last).order_by("pk")[:CHUNK]):
+            last = batch[-1].pk
+            pairs = [make(x) for x in batch]
+            yield [p for p in pairs if not p.hs_record.archived]
+
+
+def sync_fields(ctx: RunContext, touched: Touched) -> None:
+    rules = {"contacts": [], "companies": [], "deals": []}
+    for r in FieldRule.objects.exclude(rule=FieldRule.Rule.NONE):
+        rules[{"contact": "contacts", "company": "companies", "deal": "deals"}[r.object]].append(r)
+    for pairs in _pairs(touched):
+        _sync_chunk(ctx, pairs, rules)
+
+
+def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
+    hs_writes: dict[tuple[str, str], dict] = {}
+    sf_writes: dict[str, dict] = {}
+    changes = []
+    for pair in pairs:
+        hs_props = (pair.hs_record.raw or {}).get("properties") or {}
+        sf_raw = pair.sf_record.raw or {}
+        sf_time, hs_time = pair.sf_record.last_modified_date, pair.hs_record.last_modified
+        sf_newer = bool(sf_time and (hs_time is None or sf_time >= hs_time))
+        for rule in rules[pair.hs_type]:
+            if rule.salesforce_field == "Company" and pair.sf_type != "Lead":
+                continue  # a Salesforce contact's company is its account (R10)
+            outcome = decide(rule.rule, rule.salesforce_field, hs_props.get(rule.hubspot_property),
+                             sf_raw.get(rule.salesforce_field), sf_newer=sf_newer)
+            if outcome is None:
+                continue
+            side, value = outcome
+            if side == "hubspot":
+                hs_writes.setdefault((pair.hs_type, pair.hs_record.hs_id), {})[rule.hubspot_property] = value
+                before = hs_props.get(rule.hubspot_property)
+            else:
+                sf_writes.setdefault(pair.sf_record.sf_id, {"attributes": {"type": pair.sf_type},
+                                                            "Id": pair.sf_record.sf_id})[rule.salesforce_field] = value
+                before = sf_raw.get(rule.salesforce_field)
+            changes.append((pair, rule, side, before, value))
+    failed = _push(ctx, hs_writes, sf_writes)
+    with transaction.atomic():
+        for pair, rule, side, before, value in changes:
+            record_id = pair.hs_record.hs_id if side == "hubspot" else pair.sf_record.sf_id
+            if record_id in failed:
+                continue
+            _patch_mirror(pair, side, rule, value)
+            ctx.counts["field_changes"] += 1
+            ctx.event(action=AuditEvent.Action.FIELD_CHANGED,
+                      target_type=f"hubspot.{pair.hs_type[:-1] if pair.hs_type != 'companies' else 'company'}"
+                      if side == "hubspot" else f"salesforce.{pair.sf_type}",
+                      target_id=record_id, target_repr=str(getattr(pair.hs_record, "email", "") or record_id),
+                      before={rule.label: before}, after={rule.label: value},
+                      message=f"{rule.get_rule_display()}: {'Salesforce' if side == 'hubspot' else 'HubSpot'}'s "
+                              f"value of {rule.label.lower()} written to {'HubSpot' if side == 'hubspot' else 'Salesforce'}.")
+        ctx.flush()
+
+
+def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> set[str]:
+    failed: set[str] = set()
+    by_type: dict[str, list] = {}
+    for (hs_type, hs_id), props in hs_writes.items():
+        by_type.setdefault(hs_type, []).append({"id": hs_id, "properties": props})
+    for hs_type, inputs in by_type.items():
+        for i in range(0, len(inputs), 100):
+            response = ctx.hs.update(hs_type, inputs[i:i + 100])
+            for error in response.get("errors") or []:
+                for hs_id in (error.get("context") or {}).get("ids") or []:
+                    failed.add(hs_id)
+                    ctx.record_error(crm="hubspot", object_type=hs_type, record_id=hs_id, operation="field sync",
+                                     message=error.get("message", ""))
+    records = list(sf_writes.values())
+    for i in range(0, len(records), 200):
+        chunk = records[i:i + 200]
+        for record, result in zip(chunk, ctx.sf.update_collection(chunk), strict=False):
+            if not result.get("success"):
+                failed.add(record["Id"])
+                ctx.record_error(crm="salesforce", object_type=record["attributes"]["type"], record_id=record["Id"],
+                                 operation="field sync", message="; ".join(
+                                     f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors", [])))
+    return failed
+
+
+def _patch_mirror(pair: Pair, side: str, rule: FieldRule, value) -> None:
+    """Keep the mirror's payload in step with what we wrote, so the next run sees no difference."""
+    if side == "hubspot":
+        record = pair.hs_record
+        raw = dict(record.raw or {})
+        raw["properties"] = {**(raw.get("properties") or {}), rule.hubspot_property: value}
+        type(record).objects.filter(pk=record.pk).update(raw=raw)
+        record.raw = raw
+    else:
+        record = pair.sf_record
+        raw = {**(record.raw or {}), rule.salesforce_field: value}
+        type(record).objects.filter(pk=record.pk).update(raw=raw)
+        record.raw = raw

@@ -1,0 +1,37 @@
+"""Bulk writes into the mirror: one INSERT … ON CONFLICT UPDATE per page, never row by row."""
+from __future__ import annotations
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson
+
+KEYS = {SfPerson: "sf_id", SfAccount: "sf_id", SfOpportunity: "sf_id", HsContact: "hs_id", HsCompany: "hs_id",
+        HsDeal: "hs_id"}
+STAMP = {SfPerson: "system_modstamp", SfAccount: "system_modstamp", SfOpportunity: "system_modstamp",
+         HsContact: "last_modified", HsCompany: "last_modified", HsDeal: "last_modified"}
+
+
+def _update_fields(model: type[models.Model]) -> list[str]:
+    key = KEYS[model]
+    return [f.name for f in model._meta.concrete_fields if f.name not in ("id", key)]
+
+
+def changed_only(model: type[models.Model], objs: list[models.Model]) -> list[models.Model]:
+    """The rows whose modification stamp differs from the mirror's (one query for the page).
+    Incremental pulls re-read an overlap window; unchanged rows are skipped, not rewritten."""
+    key, stamp = KEYS[model], STAMP[model]
+    ids = [getattr(o, key) for o in objs]
+    known = dict(model.objects.filter(**{f"{key}__in": ids}).values_list(key, stamp))
+    return [o for o in objs if getattr(o, key) not in known or known[getattr(o, key)] != getattr(o, stamp)]
+
+
+def upsert(model: type[models.Model], objs: list[models.Model]) -> None:
+    if not objs:
+        return
+    now = timezone.now()
+    for o in objs:
+        o.mirrored_at = now
+    with transaction.atomic():
+        model.objects.bulk_create(objs, update_conflicts=True, unique_fields=[KEYS[model]],
+                                  update_fields=_update_fields(model), batch_size=500)

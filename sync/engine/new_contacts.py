@@ -1,0 +1,96 @@
+"""New Salesforce leads/contacts create HubSpot contacts (a setting, default on).
+
+One HubSpot contact per email: a duplicate group (R2) gets one contact, linked to the record
+Salesforce returned first (R3). Created by batch upsert on email, so a retry after a lost
+response updates the contact the first attempt made instead of creating a second one."""
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from sync.engine import schema
+from sync.engine.contacts import CONTACT, sync_properties
+from sync.engine.context import RunContext
+from sync.engine.mirror import upsert
+from sync.engine.pull import Touched
+from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson
+
+HS_BATCH = 100
+
+
+def _orphans(touched: Touched):
+    qs = (SfPerson.objects.filter(is_deleted=False, is_converted=False).exclude(email_key="")
+          .annotate(has_contact=Exists(HsContact.objects.filter(email_key=OuterRef("email_key"))),
+                    has_link=Exists(ContactLink.objects.filter(sf_person=OuterRef("pk"))))
+          .filter(has_contact=False, has_link=False).order_by("email_key", "pull_seq"))
+    if touched.everything:
+        last = ""
+        while True:
+            page = list(qs.filter(email_key__gt=last)[:1000])
+            if not page:
+                return
+            yield from page
+            # Paging on email_key > last skips the rest of the last group, which is fine: only a
+            # group's first record (lowest pull_seq, seen first) is used.
+            last = page[-1].email_key
+    else:
+        # Whole groups, not just the touched members, so a group is never split across chunks.
+        keys = sorted(touched.email_keys)
+        for i in range(0, len(keys), 5000):
+            yield from qs.filter(email_key__in=keys[i:i + 5000])
+
+
+def create_hubspot_contacts(ctx: RunContext, touched: Touched) -> None:
+    if not ctx.settings.create_hubspot_contacts:
+        return
+    batch: dict[str, SfPerson] = {}
+    previous = None
+    for person in _orphans(touched):
+        if person.email_key == previous:
+            continue  # R3: the group's first-returned record is already chosen (ordered by pull_seq)
+        previous = person.email_key
+        batch[person.email_key] = person
+        if len(batch) == HS_BATCH:
+            _create(ctx, list(batch.values()))
+            batch = {}
+    if batch:
+        _create(ctx, list(batch.values()))
+
+
+def _create(ctx: RunContext, people: list[SfPerson]) -> None:
+    s = ctx.settings
+    inputs = []
+    for p in people:
+        props = {"email": p.email.strip(), "firstname": p.first_name, "lastname": p.last_name, "phone": p.phone,
+                 "jobtitle": p.title, **sync_properties(p, s)}
+        if p.object_type == "Lead":
+            props["company"] = p.company
+        inputs.append({"properties": {k: v for k, v in props.items() if v != "" or k.startswith("salesforce")}})
+    results = ctx.hs.upsert_contacts_by_email(inputs)
+    by_email = {(r.get("properties") or {}).get("email", "").strip().lower(): r for r in results}
+    rows, links = [], []
+    for p in people:
+        result = by_email.get(p.email_key)
+        if result is None:
+            ctx.record_error(crm="hubspot", object_type="contact", record_id=p.sf_id, operation="create contact",
+                             message=f"HubSpot did not return a contact for {p.email!r}.")
+            continue
+        rows.append(schema.hs_contact(result, s))
+        links.append((p, result))
+    with transaction.atomic():
+        upsert(HsContact, rows)
+        contacts = {c.hs_id: c for c in HsContact.objects.filter(hs_id__in=[r.hs_id for r in rows])}
+        for p, result in links:
+            c = contacts[str(result["id"])]
+            ContactLink.objects.update_or_create(hs_contact=c, defaults={
+                "sf_person": p, "status": LinkStatus.SYNCED, "chosen_by": ContactLink.ChosenBy.CREATED,
+                "chosen_by_user": None, "since": timezone.now(), "linked_modstamp": p.system_modstamp,
+                "status_reason": f"Created from Salesforce {p.object_type} {p.sf_id}."})
+            if result.get("new", True):
+                ctx.counts["created"] += 1
+                ctx.event(action=AuditEvent.Action.RECORD_CREATED, rule="R3", target_type=CONTACT, target_id=c.hs_id,
+                          target_repr=f"{c.name or c.email} <{c.email}>", after={"sf_id": p.sf_id, "email": c.email},
+                          message=f"Created from Salesforce {p.object_type} {p.sf_id}, which had no HubSpot contact.")
+            ctx.counts["linked"] += 1
+        ctx.flush()

@@ -1,0 +1,22 @@
+"""django-q2 entry points: thin, take primary keys, safe to run twice."""
+from __future__ import annotations
+
+from sync.models import SyncRun
+
+
+def run_sync(run_id: int) -> str:
+    """Run one queued sync cycle. A redelivered task finds the run no longer pending and stops."""
+    from sync.engine.cycle import run_cycle
+
+    if not SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).exists():
+        return "not pending"
+    return run_cycle(run_id).status
+
+
+def scheduled_sync() -> int:
+    """The schedule's entry point: queue (and run) an incremental cycle."""
+    from sync import services
+
+    run = services.request_sync(full=False, actor=None, enqueue=False)
+    run_sync(run.pk)
+    return run.pk

@@ -1,0 +1,71 @@
+"""sObject Collections through `sf.restful(...)`: create, update, upsert, delete, retrieve, the
+200-record cap and allOrNone rollback."""
+from __future__ import annotations
+
+import pytest
+from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+
+def rec(t, **kw):
+    return {"attributes": {"type": t}, **kw}
+
+
+def test_create_mixed_types_partial_success(sf, sandbox):
+    used = sandbox.salesforce.api_used
+    res = sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": [
+        rec("Contact", LastName="Smith", Email="s@x.com"), rec("Lead", LastName="Jones")]})
+    assert sandbox.salesforce.api_used == used + 1   # one call, however many records
+    assert res[0]["success"] is True and res[0]["id"].startswith("003")
+    assert res[1] == {"success": False, "errors": [{"statusCode": "REQUIRED_FIELD_MISSING",
+                                                    "message": "Required fields are missing: [Company]",
+                                                    "fields": ["Company"]}]}
+    assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 1
+
+
+def test_all_or_none_rolls_everything_back(sf):
+    keep = sf.Contact.create({"LastName": "Before", "HubSpot_Contact_Id__c": "1"})["id"]
+    res = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
+        rec("Contact", Id=keep, LastName="Changed"), rec("Contact", Id=keep, Email="bad-email")]})
+    assert res[0]["success"] is False and res[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert res[1]["errors"][0]["statusCode"] == "INVALID_EMAIL_ADDRESS"
+    assert sf.Contact.get(keep)["LastName"] == "Before"
+    res = sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": [
+        rec("Contact", LastName="New"), rec("Contact")]})
+    assert [r["success"] for r in res] == [False, False] and "id" not in res[0]
+    assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 1
+    res = sf.restful("composite/sobjects/Contact/HubSpot_Contact_Id__c", method="PATCH", json={
+        "allOrNone": True, "records": [rec("Contact", HubSpot_Contact_Id__c="1", LastName="Up"),
+                                       rec("Contact", HubSpot_Contact_Id__c="2", LastName="New"),
+                                       rec("Contact", HubSpot_Contact_Id__c="3")]})
+    assert [r["success"] for r in res] == [False, False, False]
+    assert sf.Contact.get(keep)["LastName"] == "Before"
+    assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 1
+
+
+def test_upsert_collection_reports_created(sf):
+    sf.Contact.create({"LastName": "Old", "HubSpot_Contact_Id__c": "A1"})
+    res = sf.restful("composite/sobjects/Contact/HubSpot_Contact_Id__c", method="PATCH", json={
+        "allOrNone": False, "records": [rec("Contact", HubSpot_Contact_Id__c="a1", LastName="Upd"),
+                                        rec("Contact", HubSpot_Contact_Id__c="B2", LastName="New")]})
+    assert [(r["success"], r["created"]) for r in res] == [(True, False), (True, True)]
+    names = sorted(r["LastName"] for r in sf.query("SELECT LastName FROM Contact")["records"])
+    assert names == ["New", "Upd"]
+
+
+def test_delete_and_retrieve(sf):
+    a = sf.Account.create({"Name": "A"})["id"]
+    b = sf.Account.create({"Name": "B"})["id"]
+    got = sf.restful("composite/sobjects/Account", params={"ids": f"{a},{b}", "fields": "Id,Name"})
+    assert [g["Name"] for g in got] == ["A", "B"]
+    res = sf.restful("composite/sobjects", method="DELETE", params={"ids": f"{a},{a}", "allOrNone": "false"})
+    assert res[0] == {"id": a, "success": True, "errors": []}
+    assert res[1]["success"] is False and res[1]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+    assert sf.restful("composite/sobjects/Account", params={"ids": f"{a},{b}", "fields": "Name"})[0] is None
+
+
+def test_over_200_records_is_rejected(sf):
+    with pytest.raises(SalesforceMalformedRequest) as e:
+        sf.restful("composite/sobjects", method="POST",
+                   json={"records": [rec("Account", Name=str(i)) for i in range(201)]})
+    assert e.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 0
