@@ -250,3 +250,5 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+# Optional: lets the console link HubSpot records to app.hubspot.com (Test connection shows it).
+HUBSPOT_PORTAL_ID = os.environ.get("HUBSPOT_PORTAL_ID", "").strip()

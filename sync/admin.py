@@ -109,3 +109,14 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(models.BulkJob)
+class BulkJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "requested_by", "status", "total", "done", "failed", "created_at")
+
+
+@admin.register(models.FieldRule)
+class FieldRuleAdmin(admin.ModelAdmin):
+    list_display = ("object", "hubspot_property", "salesforce_field", "rule")
+    list_filter = ("object", "rule")

@@ -1,9 +1,11 @@
 from django import forms
 
-from sync.models import SyncSettings
+from sync.models import FieldRule, SyncSettings
 
 
 class SyncSettingsForm(forms.ModelForm):
+    """The sync settings; help texts come from the model and are shown as consequences."""
+
     class Meta:
         model = SyncSettings
         fields = ["delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts",
@@ -15,3 +17,12 @@ class SyncSettingsForm(forms.ModelForm):
             "salesforce_api_share": "Salesforce API budget (% of the daily limit)",
             "hubspot_api_share": "HubSpot API budget (% of the daily limit)",
         }
+
+
+class FieldRuleForm(forms.ModelForm):
+    class Meta:
+        model = FieldRule
+        fields = ["rule"]
+
+
+FieldRuleFormSet = forms.modelformset_factory(FieldRule, form=FieldRuleForm, extra=0, can_delete=False)

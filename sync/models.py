@@ -409,6 +409,8 @@ class SyncRun(models.Model):
     status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
     phase = models.CharField(max_length=10, choices=Phase, default=Phase.QUEUED)
     full = models.BooleanField(default=False)
+    # "Retry these records" on a run page queues a run that re-checks the records that failed there.
+    retry_of = models.ForeignKey("self", models.SET_NULL, null=True, blank=True, related_name="retries")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
                                      related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -455,6 +457,33 @@ class SyncRun(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class BulkJob(models.Model):
+    """A person's bulk action (e.g. Resync all) running as a background task, with progress."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=[("resync", "Resync")])
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    targets = models.JSONField(default=list)  # HubSpot contact ids
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(done__lte=F("total")), name="bulkjob_done_within_total")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"
 
 
 class RecordError(models.Model):

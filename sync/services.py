@@ -10,7 +10,8 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from sync.audit import record_event
-from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings
+from sync.crm.base import CrmError
+from sync.models import AuditEvent, BulkJob, ContactLink, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings
 
 SCHEDULE_NAME = "crmsync: sync cycle"
 
@@ -147,3 +148,77 @@ def _record_resync(link: ContactLink, person: SfPerson, actor, s: SyncSettings) 
                  message=f"Resynced with {person.object_type} {person.sf_id}"
                          + (f" (the record {previous} was merged into)." if previous else "."))
     return ResyncResult(c.hs_id, True, f"Now syncing with {person.object_type} {person.sf_id}.", person.sf_id)
+
+
+def next_scheduled_run():
+    from django_q.models import Schedule
+
+    return Schedule.objects.filter(name=SCHEDULE_NAME).values_list("next_run", flat=True).first()
+
+
+def request_bulk_resync(*, hs_ids: list[str], actor) -> BulkJob:
+    """Queue a bulk Resync (R6) as a background task; each contact is audited as the person."""
+    unique = list(dict.fromkeys(str(i) for i in hs_ids))
+    job = BulkJob.objects.create(kind="resync", requested_by=actor, targets=unique, total=len(unique))
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("sync.tasks.bulk_resync", job.pk, task_name=f"bulk-resync-{job.pk}",
+                                             group="bulk"))
+    return job
+
+
+def run_bulk_resync(job: BulkJob, chunk: int = 100) -> BulkJob:
+    """Resync the job's contacts a chunk at a time, moving its progress; safe to run twice
+    (contacts already resynced are reported, not changed again)."""
+    claimed = BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.PENDING).update(status=BulkJob.Status.RUNNING)
+    if not claimed:
+        return job
+    done = failed = 0
+    try:
+        for i in range(0, len(job.targets), chunk):
+            results = resync_contacts(hs_ids=job.targets[i:i + chunk], actor=job.requested_by)
+            done += len(results)
+            failed += sum(1 for r in results if not r.ok)
+            BulkJob.objects.filter(pk=job.pk).update(done=done, failed=failed)
+    except CrmError as exc:
+        BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.FAILED, finished_at=timezone.now(),
+                                                 message=f"Stopped after {done}: {exc}")
+    else:
+        BulkJob.objects.filter(pk=job.pk).update(
+            status=BulkJob.Status.DONE, finished_at=timezone.now(),
+            message=f"{done - failed} resynced, {failed} not resynced (already synced or no record to sync with).")
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def request_retry(*, run: SyncRun, actor) -> SyncRun | None:
+    """Queue a run that re-checks the records that failed in `run`; each error is retried once."""
+    from sync.models import RecordError
+
+    pending = RecordError.objects.select_for_update().filter(run=run, retried_at__isnull=True)
+    if not pending.exists():
+        return None
+    retry = request_sync(full=False, actor=actor)
+    SyncRun.objects.filter(pk=retry.pk).update(retry_of=run)
+    pending.update(retried_at=timezone.now())
+    retry.retry_of = run
+    return retry
+
+
+@transaction.atomic
+def update_field_rules(*, actor, changes: dict[int, str]) -> None:
+    """Change field sync rules (pk → rule); one audit event per rule that changed."""
+    from sync.models import FieldRule
+
+    for rule in FieldRule.objects.select_for_update().filter(pk__in=list(changes)):
+        new = changes[rule.pk]
+        if new == rule.rule:
+            continue
+        before = rule.get_rule_display()
+        rule.rule = new
+        rule.full_clean()
+        rule.save(update_fields=["rule"])
+        record_event(actor=actor, action=AuditEvent.Action.SETTINGS_CHANGED, target_type="settings",
+                     target_id=f"field:{rule.object}.{rule.hubspot_property}", target_repr=f"Field rule: {rule.label}",
+                     before={"rule": before}, after={"rule": rule.get_rule_display()})

@@ -20,3 +20,13 @@ def scheduled_sync() -> int:
     run = services.request_sync(full=False, actor=None, enqueue=False)
     run_sync(run.pk)
     return run.pk
+
+
+def bulk_resync(job_id: int) -> str:
+    from sync import services
+    from sync.models import BulkJob
+
+    job = BulkJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "gone"
+    return services.run_bulk_resync(job).status

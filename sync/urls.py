@@ -1,15 +1,25 @@
 from django.urls import path
 
-from sync import views
+from sync.views import audit, contacts, duplicates, overview, runs, settings
 
 app_name = "sync"
 urlpatterns = [
-    path("", views.overview, name="overview"),
-    path("duplicates/", views.duplicates, name="duplicates"),
-    path("contacts/", views.contacts, name="contacts"),
-    path("contacts/<str:hs_id>/", views.contact, name="contact"),
-    path("runs/", views.runs, name="runs"),
-    path("runs/<int:pk>/", views.run, name="run"),
-    path("audit/", views.audit, name="audit"),
-    path("settings/", views.settings_view, name="settings"),
+    path("", overview.overview, name="overview"),
+    path("sync/", overview.sync_now, name="sync_now"),
+    path("runs/", runs.runs, name="runs"),
+    path("runs/<int:pk>/", runs.run, name="run"),
+    path("runs/<int:pk>/progress/", overview.run_progress, name="run_progress"),
+    path("runs/<int:pk>/retry/", runs.retry_errors, name="retry_errors"),
+    path("duplicates/", duplicates.duplicates, name="duplicates"),
+    path("duplicates/merge/", duplicates.merge_salesforce, name="merge_salesforce"),
+    path("duplicates/merge-hubspot/", duplicates.merge_hubspot, name="merge_hubspot"),
+    path("contacts/", contacts.contacts, name="contacts"),
+    path("contacts/resync/", contacts.bulk_resync, name="bulk_resync"),
+    path("contacts/<str:hs_id>/", contacts.contact, name="contact"),
+    path("contacts/<str:hs_id>/resync/", contacts.resync, name="resync"),
+    path("jobs/<int:pk>/", contacts.job, name="job"),
+    path("audit/", audit.audit, name="audit"),
+    path("audit/export.csv", audit.audit_csv, name="audit_csv"),
+    path("settings/", settings.settings_view, name="settings"),
+    path("settings/test/<str:crm>/", settings.test_connection, name="test_connection"),
 ]

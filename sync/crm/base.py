@@ -65,12 +65,21 @@ class Budget:
                 raise BudgetExhausted(f"{self.crm} daily API limit spent ({used}/{limit}).", crm=self.crm)
 
 
+def sleep(seconds: float) -> None:
+    """The retry loop's wait. Looked up at call time, so tests can replace it with one that
+    advances the sandbox clock instead of the wall clock."""
+    time.sleep(seconds)
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] | None = field(default=None, repr=False)
+
+    def wait(self, seconds: float) -> None:
+        (self.sleep or sleep)(seconds)
 
     def delay(self, attempt: int, error: CrmError) -> float:
         if error.retry_after is not None:
@@ -91,7 +100,7 @@ def with_retries(call: Callable[[], T], *, policy: RetryPolicy, describe: str) -
             wait = policy.delay(attempt, error)
             log.info("%s: %s; retrying in %.1f s (attempt %d of %d)", describe, error, wait, attempt + 2,
                      policy.attempts)
-            policy.sleep(wait)
+            policy.wait(wait)
     raise AssertionError("unreachable")
 
 

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 CRM = "hubspot"
 BATCH_LIMIT = 100
 SEARCH_LIMIT = 200
-SEARCH_CAP = 10_000  # HubSpot refuses to page a search past 10,000 results
+SEARCH_CAP = 10_000
+V4_BATCH_LIMIT = 1_000  # HubSpot refuses to page a search past 10,000 results
 LAST_MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
 
 
@@ -220,6 +221,20 @@ class HubSpotConnector:
             out.extend((self._call(api, "do_search", body, describe=f"search {object_type}") or {}).get("results", []))
         return out
 
+    def associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
+        """The ids each `from` record is associated with (v4 batch read, ≤ 1,000 ids a call),
+        the primary association first. Records with none are left out."""
+        out: dict[str, list[str]] = {}
+        api = self.client.crm.associations.v4.batch_api
+        for chunk in _chunks(ids, V4_BATCH_LIMIT):
+            page = self._call(api, "get_page", from_type, to_type, {"inputs": [{"id": i} for i in chunk]},
+                              describe=f"read {from_type} associations") or {}
+            for result in page.get("results", []):
+                targets = sorted(result.get("to", []), key=lambda t: not any(
+                    (a.get("label") or "").lower() == "primary" for a in t.get("associationTypes", [])))
+                out[str(result["from"]["id"])] = [str(t["toObjectId"]) for t in targets]
+        return out
+
     def account_details(self) -> dict:
         """GET /account-info/v3/details (portal id, time zone) for "Test connection". The SDK has
         no model for it, so this goes through the client's generic `api_request`."""
@@ -246,9 +261,30 @@ class HubSpotConnector:
                 or {}).get("results", [])
 
     def update(self, object_type: str, inputs: list[dict]) -> dict:
-        """Batch update (≤ 100) of {"id", "properties"}; returns the response incl. per-item errors."""
-        return self._call(self._api(object_type, "batch_api"), "update", {"inputs": inputs},
-                          describe=f"update {object_type}") or {}
+        """Batch update of {"id", "properties"}, 100 a call; returns the results and the per-item
+        errors of all calls together."""
+        out: dict = {"results": [], "errors": []}
+        for chunk in _chunks(inputs, BATCH_LIMIT):
+            try:
+                page = self._call(self._api(object_type, "batch_api"), "update", {"inputs": chunk},
+                                  describe=f"update {object_type}") or {}
+            except CrmError as error:
+                if not error.permanent or error.code == "BUDGET":
+                    raise
+                if len(chunk) == 1:
+                    # One record HubSpot refuses (validation, conflict, gone): report it against
+                    # that record, the way batch responses report per-item errors.
+                    out["errors"].append({"message": str(error), "context": {"ids": [str(chunk[0]["id"])]}})
+                    continue
+                # HubSpot refuses a whole batch for one bad record: find it one by one.
+                page = {}
+                for item in chunk:
+                    sub = self.update(object_type, [item])
+                    out["results"] += sub["results"]
+                    out["errors"] += sub["errors"]
+            out["results"] += page.get("results") or []
+            out["errors"] += page.get("errors") or []
+        return out
 
     def create_once(self, object_type: str, key_property: str, inputs: list[dict],
                     properties: list[str]) -> list[dict]:
@@ -269,7 +305,7 @@ class HubSpotConnector:
                 error = translate(exc)
                 if error.permanent or attempt == self.retry.attempts - 1:
                     raise error from None
-                self.retry.sleep(self.retry.delay(attempt, error))
+                self.retry.wait(self.retry.delay(attempt, error))
             keys = [i["properties"][key_property] for i in pending]
             found = self.search_in(object_type, key_property, keys, properties)
             found_keys = {r["properties"].get(key_property) for r in found}

@@ -104,7 +104,11 @@ def translate(exc: Exception) -> CrmError:
     if isinstance(exc, SalesforceError):
         code, message = _error_code(exc.content)
         if isinstance(exc, SalesforceRefusedRequest) and code == "REQUEST_LIMIT_EXCEEDED":
-            return BudgetExhausted(f"Salesforce refused the request: {message or code}", crm=CRM)
+            # "TotalRequests Limit exceeded." is the daily allocation: stop the run. Any other
+            # limit (e.g. ConcurrentPerOrgLongTxn: too many long requests at once) passes: back off.
+            if "totalrequests" in message.lower().replace(" ", ""):
+                return BudgetExhausted(f"Salesforce refused the request: {message or code}", crm=CRM)
+            return CrmError(f"Salesforce throttled the request: {message or code}", crm=CRM, status=403, code=code)
         if isinstance(exc, SalesforceExpiredSession):
             return CrmError(f"Salesforce session invalid: {message}", crm=CRM, status=401, code="INVALID_SESSION_ID")
         transient = exc.status in (429, 500, 502, 503, 504) or code in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE")

@@ -69,9 +69,13 @@ def _follow(ctx: RunContext, by_account: dict[str, list[HsContact]]) -> None:
     accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(by_account), is_deleted=False)}
     linked = {cl.sf_account.sf_id: cl.hs_company for cl in
               CompanyLink.objects.filter(sf_account__sf_id__in=list(accounts)).select_related("sf_account", "hs_company")}
+    # Which companies each contact is associated with, asked of HubSpot: the pull's list/search
+    # pages carry no associations, so the mirror cannot tell (one v4 batch read per 1,000 contacts).
+    contact_ids = sorted({c.hs_id for a in accounts for c in by_account[a]})
+    associated = ctx.hs.associated("contacts", "companies", contact_ids) if contact_ids else {}
     own = {c.hs_id: c for c in HsCompany.objects.filter(
-        hs_id__in=[c.primary_company_id for cs in by_account.values() for c in cs if c.primary_company_id],
-        archived=False, salesforce_account_id="").annotate(
+        hs_id__in=sorted({i for ids in associated.values() for i in ids}), archived=False,
+        salesforce_account_id="").annotate(
         is_linked=Exists(CompanyLink.objects.filter(hs_company=OuterRef("pk")))).filter(is_linked=False)}
     to_claim: dict[str, HsCompany] = {}   # R10: the contact's own unlinked company
     to_create: list[SfAccount] = []
@@ -79,8 +83,8 @@ def _follow(ctx: RunContext, by_account: dict[str, list[HsContact]]) -> None:
         account = accounts.get(account_id)
         if account is None or account_id in linked:
             continue
-        mine = next((own[c.primary_company_id] for c in contacts if c.primary_company_id in own
-                     and own[c.primary_company_id] not in to_claim.values()), None)
+        mine = next((own[i] for c in contacts for i in associated.get(c.hs_id, [])
+                     if i in own and own[i] not in to_claim.values()), None)
         if mine is not None:
             to_claim[account_id] = mine
         else:
@@ -91,10 +95,12 @@ def _follow(ctx: RunContext, by_account: dict[str, list[HsContact]]) -> None:
     created = _create_companies(ctx, to_create)
     companies = {**linked, **to_claim, **created}
     pairs = [(c.hs_id, companies[a].hs_id) for a, cs in by_account.items() if a in companies
-             for c in cs if c.primary_company_id != companies[a].hs_id]
+             for c in cs if companies[a].hs_id not in associated.get(c.hs_id, [])]
     if pairs:
         ctx.hs.associate_default("contacts", "companies", pairs)
     with transaction.atomic():
+        for contact_id, ids in associated.items():
+            HsContact.objects.filter(hs_id=contact_id).update(primary_company_id=ids[0] if ids else "")
         for account_id, company in [*to_claim.items(), *created.items()]:
             how = CompanyLink.ChosenBy.FOLLOWED_CONTACT if account_id in to_claim else CompanyLink.ChosenBy.CREATED
             HsCompany.objects.filter(pk=company.pk).update(salesforce_account_id=account_id)
@@ -105,7 +111,7 @@ def _follow(ctx: RunContext, by_account: dict[str, list[HsContact]]) -> None:
                       message=(f"Linked to account {account_id}: the company its contact was associated with."
                                if how == "R10" else f"Created for account {account_id} ({accounts[account_id].name})."))
         for contact_id, company_id in pairs:
-            HsContact.objects.filter(hs_id=contact_id).update(primary_company_id=company_id)
+            HsContact.objects.filter(hs_id=contact_id, primary_company_id="").update(primary_company_id=company_id)
             ctx.event(action=A.LINK_CREATED, rule="R10", target_type="hubspot.contact", target_id=contact_id,
                       after={"company": company_id}, message=f"Associated with company {company_id}.")
         ctx.flush()

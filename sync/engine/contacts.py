@@ -14,7 +14,6 @@ from sync.engine.context import RunContext
 from sync.engine.pull import Touched
 from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson
 
-PLACEHOLDER = "[not provided]"  # Lead.LastName and Lead.Company are required in Salesforce
 CHUNK = 500
 HS_BATCH = 100
 SF_BATCH = 200
@@ -117,6 +116,9 @@ def _apply(ctx: RunContext, decisions, links: dict[int, ContactLink], people: di
                 writes[c.hs_id] = sync_properties(link.sf_person, s)  # repair a write lost earlier
         elif d.kind == "archive":
             archive.append(c.hs_id)
+        elif d.kind == "unsync" and _property_of(c, s) != ("", ""):
+            # R8: HubSpot must stop showing a Salesforce id that no longer syncs with anything.
+            writes[c.hs_id] = {s.prop_salesforce_contact_id: "", s.prop_salesforce_lead_id: ""}
     failed = write_properties(ctx, writes)
     archived = archive_contacts(ctx, archive)
     with transaction.atomic():
@@ -135,11 +137,11 @@ def _apply(ctx: RunContext, decisions, links: dict[int, ContactLink], people: di
                     chosen = "converted" if d.rule == "R2" else d.chosen_by
                     _set_link(ctx, c, links.get(c.pk), people[d.sf_id], LinkStatus.SYNCED, chosen, d, people)
             elif d.kind == "lose_primary":
-                _set_status(ctx, c, links[c.pk], LinkStatus.LOST_PRIMARY, A.PRIMARY_LOST, d)
+                _set_status(ctx, c, links.get(c.pk), LinkStatus.LOST_PRIMARY, A.PRIMARY_LOST, d, people)
             elif d.kind == "unsync":
-                _set_status(ctx, c, links[c.pk], LinkStatus.UNSYNCED, A.UNSYNCED, d)
+                _set_status(ctx, c, links.get(c.pk), LinkStatus.UNSYNCED, A.UNSYNCED, d, people)
             elif d.kind == "archive":
-                _set_status(ctx, c, links[c.pk], LinkStatus.DELETED, A.RECORD_DELETED, d)
+                _set_status(ctx, c, links.get(c.pk), LinkStatus.DELETED, A.RECORD_DELETED, d, people)
                 HsContact.objects.filter(pk=c.pk).update(archived=True)
         ctx.flush()
 
@@ -184,12 +186,17 @@ def _set_link(ctx: RunContext, c: HsContact, link: ContactLink | None, target: S
               before=before, after=after, message=d.message)
 
 
-def _set_status(ctx: RunContext, c: HsContact, link: ContactLink, status: str, action: str,
-                d: rules.Decision) -> None:
+def _set_status(ctx: RunContext, c: HsContact, link: ContactLink | None, status: str, action: str,
+                d: rules.Decision, people: dict[str, SfPerson]) -> None:
     before = _link_state(link)
+    if link is None:
+        # First sight of a contact whose HubSpot Salesforce-id property names a record that was
+        # already merged away or deleted: the link it had is recorded with its consequence.
+        link = ContactLink(hs_contact=c, sf_person=people.get(d.previous_sf_id or ""), chosen_by="existing")
     link.status, link.since, link.status_reason = status, timezone.now(), d.message[:255]
     if status == LinkStatus.UNSYNCED:
         link.sf_person = None
+        HsContact.objects.filter(pk=c.pk).update(salesforce_contact_id="", salesforce_lead_id="")
     link.save()
     ctx.counts["lost_primary" if status == LinkStatus.LOST_PRIMARY else "deleted"] += (
         1 if status in (LinkStatus.LOST_PRIMARY, LinkStatus.DELETED) else 0)
@@ -242,7 +249,7 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
     for i in range(0, len(contacts), SF_BATCH):
         batch = contacts[i:i + SF_BATCH]
         records = [{schema.EXT_CONTACT_ID: c.hs_id, "Email": c.email.strip(), "FirstName": c.first_name or None,
-                    "LastName": c.last_name or PLACEHOLDER, "Company": c.company_name or PLACEHOLDER,
+                    "LastName": c.last_name or schema.PLACEHOLDER, "Company": c.company_name or schema.PLACEHOLDER,
                     "Phone": c.phone or None, "Title": c.job_title or None} for c in batch]
         results = ctx.sf.upsert_collection("Lead", schema.EXT_CONTACT_ID, records)
         rows = []

@@ -22,7 +22,11 @@ BATCH = 100
 DEFAULT_STAGE_TO_SF = {"appointmentscheduled": "Prospecting", "qualifiedtobuy": "Qualification",
                        "presentationscheduled": "Needs Analysis", "decisionmakerboughtin": "Id. Decision Makers",
                        "contractsent": "Negotiation/Review", "closedwon": "Closed Won", "closedlost": "Closed Lost"}
-DEFAULT_STAGE_TO_HS = {v: k for k, v in DEFAULT_STAGE_TO_SF.items()}
+# Salesforce's standard sales process has more stages than HubSpot's default pipeline; each maps
+# to the HubSpot stage at the same point of the sale (several to one).
+DEFAULT_STAGE_TO_HS = {v: k for k, v in DEFAULT_STAGE_TO_SF.items()} | {
+    "Value Proposition": "presentationscheduled", "Perception Analysis": "decisionmakerboughtin",
+    "Proposal/Price Quote": "contractsent"}
 
 
 def _unlinked(model, touched_ids: set[str], everything: bool, key: str):

@@ -16,7 +16,7 @@ from sync.engine import schema
 from sync.engine.context import RunContext
 from sync.engine.deals import DEFAULT_STAGE_TO_HS, DEFAULT_STAGE_TO_SF
 from sync.engine.pull import Touched
-from sync.models import AuditEvent, CompanyLink, ContactLink, DealLink, FieldRule, LinkStatus, email_key
+from sync.models import AuditEvent, CompanyLink, ContactLink, DealLink, FieldRule, HsContact, LinkStatus, email_key
 
 CHUNK = 200  # = one sObject Collections call; two HubSpot batch calls
 REQUIRED_SF = {"LastName", "Company", "Name", "StageName", "CloseDate"}  # never blanked in Salesforce
@@ -30,14 +30,13 @@ class Pair:
     sf_record: object    # mirror row with .sf_id, .raw, .last_modified_date
 
 
-PLACEHOLDER = "[not provided]"  # what we put in required Salesforce fields HubSpot had no value for
 
 
 def _norm(field: str, value) -> str:
     if value is None:
         return ""
     text = str(value).strip()
-    if text == PLACEHOLDER:
+    if text == schema.PLACEHOLDER:
         return ""
     if field == "Email":
         return email_key(text)
@@ -48,7 +47,8 @@ def _norm(field: str, value) -> str:
         d = schema.parse_date(text)
         return d.isoformat() if d else ""
     if field == "StageName":
-        return DEFAULT_STAGE_TO_SF.get(text, text)
+        # Compared as HubSpot stages: several Salesforce stages share one HubSpot stage.
+        return DEFAULT_STAGE_TO_HS.get(text, text)
     return text
 
 
@@ -56,7 +56,8 @@ def _to_hs(field: str, value) -> str:
     if value is None:
         return ""
     if field == "StageName":
-        return DEFAULT_STAGE_TO_HS.get(str(value), str(value))
+        # A custom Salesforce stage has no HubSpot stage: None, and nothing is written.
+        return DEFAULT_STAGE_TO_HS.get(str(value))
     return str(value)
 
 
@@ -74,6 +75,13 @@ def _to_sf(field: str, value: str):
 
 def decide(rule: str, field: str, hs_value, sf_value, *, sf_newer: bool) -> tuple[str, object] | None:
     """('hubspot', new value) / ('salesforce', new value) / None for one field of one pair."""
+    outcome = _decide(rule, field, hs_value, sf_value, sf_newer=sf_newer)
+    if outcome is not None and outcome[1] is None and field == "StageName":
+        return None  # no stage on the other side to write
+    return outcome
+
+
+def _decide(rule: str, field: str, hs_value, sf_value, *, sf_newer: bool) -> tuple[str, object] | None:
     hv, sv = _norm(field, hs_value), _norm(field, sf_value)
     if hv == sv or rule == FieldRule.Rule.NONE:
         return None
@@ -123,6 +131,11 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
     hs_writes: dict[tuple[str, str], dict] = {}
     sf_writes: dict[str, dict] = {}
     changes = []
+    # Emails HubSpot contacts other than the pair's own already have (HubSpot refuses a second one).
+    wanted = {email_key((p.sf_record.raw or {}).get("Email")) for p in pairs if p.hs_type == "contacts"} - {""}
+    owners: dict[str, set[int]] = {}
+    for key, pk in HsContact.objects.filter(email_key__in=wanted, archived=False).values_list("email_key", "pk"):
+        owners.setdefault(key, set()).add(pk)
     for pair in pairs:
         hs_props = (pair.hs_record.raw or {}).get("properties") or {}
         sf_raw = pair.sf_record.raw or {}
@@ -136,6 +149,8 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
             if outcome is None:
                 continue
             side, value = outcome
+            if side == "hubspot" and rule.hubspot_property == "email" and owners.get(email_key(value), set()) - {pair.hs_record.pk}:
+                continue  # R7: another HubSpot contact has that email; the console merges them, not us
             if side == "hubspot":
                 hs_writes.setdefault((pair.hs_type, pair.hs_record.hs_id), {})[rule.hubspot_property] = value
                 before = hs_props.get(rule.hubspot_property)

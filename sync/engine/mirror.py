@@ -12,9 +12,14 @@ STAMP = {SfPerson: "system_modstamp", SfAccount: "system_modstamp", SfOpportunit
          HsContact: "last_modified", HsCompany: "last_modified", HsDeal: "last_modified"}
 
 
+# Kept by the steps that know them, not by the pull: list/search pages carry no associations,
+# so a pulled contact row must not blank the company R10 read for it.
+NOT_PULLED = {HsContact: {"primary_company_id"}}
+
+
 def _update_fields(model: type[models.Model]) -> list[str]:
-    key = KEYS[model]
-    return [f.name for f in model._meta.concrete_fields if f.name not in ("id", key)]
+    skip = {"id", KEYS[model], *NOT_PULLED.get(model, ())}
+    return [f.name for f in model._meta.concrete_fields if f.name not in skip]
 
 
 def changed_only(model: type[models.Model], objs: list[models.Model]) -> list[models.Model]:

@@ -92,5 +92,14 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
                 ctx.event(action=AuditEvent.Action.RECORD_CREATED, rule="R3", target_type=CONTACT, target_id=c.hs_id,
                           target_repr=f"{c.name or c.email} <{c.email}>", after={"sf_id": p.sf_id, "email": c.email},
                           message=f"Created from Salesforce {p.object_type} {p.sf_id}, which had no HubSpot contact.")
+            else:
+                # The upsert found a contact with this email: made by an attempt whose answer was
+                # lost, or in HubSpot since the pull. Either way the link is new and is audited.
+                ctx.event(action=AuditEvent.Action.LINK_CREATED, rule="R3", target_type=CONTACT, target_id=c.hs_id,
+                          target_repr=f"{c.name or c.email} <{c.email}>",
+                          after={"sf_id": p.sf_id, "object_type": p.object_type, "status": LinkStatus.SYNCED,
+                                 "chosen_by": ContactLink.ChosenBy.CREATED},
+                          message=f"Linked to Salesforce {p.object_type} {p.sf_id}: HubSpot already had a "
+                                  "contact with its email.")
             ctx.counts["linked"] += 1
         ctx.flush()

@@ -18,6 +18,19 @@ from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, 
 OVERLAP = timedelta(seconds=2)
 
 
+def _next_watermark(since: datetime | None, newest: datetime | None, changed: int) -> datetime | None:
+    """The saved watermark; the next pull starts at it minus OVERLAP, re-reading the window's
+    edge because a record can show up late (Salesforce commits after stamping SystemModstamp;
+    HubSpot's search index lags). When a pull found nothing new, that edge has now been read
+    twice, a run apart: the next pull may start at the newest stamp itself (still inclusive), so
+    a quiet org costs one request per object instead of re-reading a burst of earlier writes."""
+    if newest is None:
+        return since
+    if changed == 0 and since is not None:
+        return max(since, newest + OVERLAP)
+    return newest if since is None else max(since, newest)
+
+
 @dataclass
 class Touched:
     """What changed in this pull: the reconcile step looks only at these (unless `everything`)."""
@@ -53,7 +66,7 @@ def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: 
         soql = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
         if since is not None:
             soql += format_soql(" WHERE SystemModstamp >= {}", since - OVERLAP)
-        newest = since
+        newest, changed_total = None, 0
         for records in conn.query_pages(soql, include_deleted=True):
             if obj in ("Contact", "Lead"):
                 rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
@@ -70,8 +83,9 @@ def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: 
             if stamps:
                 newest = max([newest, *stamps]) if newest else max(stamps)
             touched.pulled += len(changed)
+            changed_total += len(changed)
             tick(len(records))
-        _save_watermark("salesforce", obj, newest)
+        _save_watermark("salesforce", obj, _next_watermark(since, newest, changed_total))
 
 
 def _note_sf(obj: str, rows, touched: Touched) -> None:
@@ -99,7 +113,7 @@ def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
         props = schema.hs_properties(object_type, settings)
         pages = conn.list_pages(object_type, props) if since is None else \
             conn.modified_since(object_type, since - OVERLAP, props)
-        newest = since
+        newest, changed_total = None, 0
         for records in pages:
             rows = [convert(r, settings) for r in records]
             changed = mirror.changed_only(model, rows)
@@ -114,5 +128,6 @@ def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
             if stamps:
                 newest = max([newest, *stamps]) if newest else max(stamps)
             touched.pulled += len(changed)
+            changed_total += len(changed)
             tick(len(records))
-        _save_watermark("hubspot", object_type, newest)
+        _save_watermark("hubspot", object_type, _next_watermark(since, newest, changed_total))

@@ -12,6 +12,10 @@ EXT_CONTACT_ID = "HubSpot_Contact_Id__c"
 EXT_COMPANY_ID = "HubSpot_Company_Id__c"
 EXT_DEAL_ID = "HubSpot_Deal_Id__c"
 
+# What goes into a required Salesforce field (Lead.LastName, Lead.Company) HubSpot has no value
+# for; field sync treats it as blank.
+PLACEHOLDER = "[not provided]"
+
 SF_FIELDS = {
     "Contact": ["Id", "FirstName", "LastName", "Email", "Phone", "Title", "AccountId", "IsDeleted",
                 "MasterRecordId", EXT_CONTACT_ID, "CreatedDate", "LastModifiedDate", "SystemModstamp"],

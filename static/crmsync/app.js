@@ -1,0 +1,11 @@
+// Forms marked data-once submit once: a double click does not post twice (the server is
+// idempotent too). htmx forms use hx-disabled-elt instead.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.hasAttribute("data-once")) return;
+  if (form.dataset.submitted === "1") { event.preventDefault(); return; }
+  form.dataset.submitted = "1";
+  setTimeout(function () {
+    form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+  }, 0);
+});

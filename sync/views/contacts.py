@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from django.conf import settings as django_settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from sync import services
+from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfPerson, email_key
+from sync.roles import OPERATOR, role_required
+from sync.views.common import back, page_or_fragment
+
+STATUS_FILTERS = {"synced": "Synced", "lost_primary": "No longer syncing", "unsynced": "Not synced",
+                  "deleted": "Deleted"}
+
+
+@require_GET
+def contacts(request):
+    qs = HsContact.objects.filter(archived=False).select_related("link__sf_person").order_by("pk")
+    q = request.GET.get("q", "").strip()[:200]
+    if q:
+        qs = qs.filter(Q(email_key__contains=email_key(q)) | Q(hs_id=q) | Q(last_name__icontains=q)
+                       | Q(first_name__icontains=q) | Q(link__sf_person__sf_id=q))
+    status = request.GET.get("status", "")
+    if status == "unsynced":
+        qs = qs.filter(Q(link__isnull=True) | Q(link__status="unsynced"))
+    elif status in STATUS_FILTERS:
+        qs = qs.filter(link__status=status)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    context = {"page": page, "q": q, "status": status, "statuses": STATUS_FILTERS,
+               "lost_total": ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count()}
+    return page_or_fragment(request, "sync/contacts.html", "sync/_contact_table.html", context)
+
+
+@require_GET
+def contact(request, hs_id: str):
+    c = get_object_or_404(HsContact.objects.select_related("link__sf_person", "link__chosen_by_user"), hs_id=hs_id)
+    link = getattr(c, "link", None)
+    same_email = list(SfPerson.objects.filter(email_key=c.email_key).exclude(email_key="").order_by("pull_seq")) \
+        if c.email_key else []
+    master = None
+    if link and link.sf_person and link.sf_person.master_record_id:
+        master = SfPerson.objects.filter(sf_id=link.sf_person.master_record_id).first()
+    company = HsCompany.objects.filter(hs_id=c.primary_company_id).first() if c.primary_company_id else None
+    company_link = CompanyLink.objects.filter(hs_company=company).select_related("sf_account").first() if company else None
+    events = AuditEvent.objects.filter(target_type="hubspot.contact", target_id=c.hs_id).select_related("run")[:200]
+    context = {"contact": c, "link": link, "same_email": same_email, "master": master, "company": company,
+               "company_link": company_link, "events": events, "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
+    return render(request, "sync/contact.html", context)
+
+
+@require_POST
+@role_required(OPERATOR)
+def resync(request, hs_id: str):
+    c = get_object_or_404(HsContact, hs_id=hs_id)
+    try:
+        result = services.resync_contacts(hs_ids=[c.hs_id], actor=request.user)[0]
+    except services.CrmError as exc:
+        result = services.ResyncResult(c.hs_id, False, f"The CRM refused: {exc}")
+    if request.htmx:
+        c = HsContact.objects.select_related("link__sf_person").get(pk=c.pk)
+        return render(request, "sync/_contact_row.html", {"c": c, "flash": result})
+    (messages.success if result.ok else messages.error)(request, f"Contact {c.hs_id}: {result.message}")
+    return back(request, "sync:contact", c.hs_id)
+
+
+@require_POST
+@role_required(OPERATOR)
+def bulk_resync(request):
+    if request.POST.get("all") == "1":
+        ids = list(ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY)
+                   .values_list("hs_contact__hs_id", flat=True))
+    else:
+        ids = request.POST.getlist("ids")
+    if not ids:
+        messages.error(request, "Select at least one contact that lost its primary.")
+        return redirect("sync:contacts")
+    job = services.request_bulk_resync(hs_ids=ids, actor=request.user)
+    messages.success(request, f"Resyncing {job.total} contact(s) in the background.")
+    return redirect("sync:job", job.pk)
+
+
+@require_GET
+def job(request, pk: int):
+    obj = get_object_or_404(BulkJob, pk=pk)
+    if request.htmx:
+        html = render_to_string("sync/_job_progress.html", {"job": obj}, request=request)
+        done = obj.status in (BulkJob.Status.DONE, BulkJob.Status.FAILED)
+        return HttpResponseStopPolling(html) if done else HttpResponse(html)
+    return render(request, "sync/job.html", {"job": obj})

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from django.conf import settings as django_settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from sync import merges, queries
+from sync.crm.base import CrmError
+from sync.roles import OPERATOR, role_required
+from sync.views.common import int_param, page_or_fragment
+
+LOADERS = {"r2": queries.r2_groups, "r7": queries.r7_groups, "r9": queries.r9_groups}
+
+
+@require_GET
+def duplicates(request):
+    kind = request.GET.get("kind") if request.GET.get("kind") in LOADERS else "r2"
+    q = request.GET.get("q", "")[:200]
+    sort = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "key"
+    options = {"q": q, "sort": sort, "page": int_param(request, "page")}
+    if kind == "r2":
+        options["mix"] = request.GET.get("mix", "") if request.GET.get("mix") in ("mixed", "leads", "contacts") else ""
+    context = {"kind": kind, "kinds": queries.KINDS, "kind_help": queries.KIND_HELP[kind], "sorts": queries.SORTS, "filters": options,
+               "page": LOADERS[kind](**options), "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
+    return page_or_fragment(request, "sync/duplicates.html", "sync/_groups.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATOR)
+def merge_salesforce(request):
+    key = (request.POST.get("key") or request.GET.get("key") or "").strip().lower()
+    primary = request.POST.get("primary") or request.GET.get("primary")
+    try:
+        preview = merges.preview_salesforce_merge(key=key, primary_id=primary)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("sync:duplicates")
+    if request.method == "POST" and request.POST.get("confirm") == "1":
+        try:
+            merges.merge_salesforce_group(key=key, primary_id=preview.primary.sf_id, actor=request.user)
+        except (CrmError, ValidationError) as exc:
+            messages.error(request, f"The merge did not complete: {exc}")
+            return redirect(f"{reverse('sync:merge_salesforce')}?key={key}&primary={preview.primary.sf_id}")
+        messages.success(request, f"Merged into {preview.primary.sf_id}. A sync run was queued to apply it in HubSpot.")
+        return redirect(f"{reverse('sync:duplicates')}?q={key}")
+    return page_or_fragment(request, "sync/merge_preview.html", "sync/_merge_preview.html",
+                            {"preview": preview, "sf_url": django_settings.SALESFORCE_INSTANCE_URL})
+
+
+@require_POST
+@role_required(OPERATOR)
+def merge_hubspot(request):
+    sf_key = request.POST.get("sf_id", "").strip()
+    try:
+        result = merges.merge_hubspot_group(sf_key=sf_key, actor=request.user)
+    except (CrmError, ValidationError) as exc:
+        messages.error(request, f"The HubSpot merge did not complete: {exc}")
+    else:
+        messages.success(request, f"Merged {len(result.merged)} HubSpot contact(s) into {result.primary.hs_id}; "
+                                  f"HubSpot's merged record is {result.new_id}.")
+    return redirect(f"{reverse('sync:duplicates')}?kind=r7")

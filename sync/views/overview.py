@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.db.models import Sum
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from sync import charts, services
+from sync.models import ContactLink, LinkStatus, RecordError, SyncRun, SyncSettings
+from sync.queries import group_counts
+from sync.roles import OPERATOR, role_required
+
+
+def _usage(settings: SyncSettings, last: SyncRun | None) -> list[dict]:
+    since = timezone.now() - timedelta(hours=24)
+    used = SyncRun.objects.filter(started_at__gte=since).aggregate(sf=Sum("sf_api_calls"), hs=Sum("hs_api_calls"))
+    snap = (last.snapshot or {}) if last else {}
+    rows = []
+    for crm, key, share, limit in (("Salesforce", "sf", settings.salesforce_api_share, snap.get("sf_daily_limit")),
+                                   ("HubSpot", "hs", settings.hubspot_api_share, snap.get("hs_daily_limit"))):
+        budget = limit * share // 100 if limit else None
+        calls = used[key] or 0
+        rows.append({"crm": crm, "used": calls, "share": share, "limit": limit, "budget": budget,
+                     "percent": min(100, round(100 * calls / budget)) if budget else None})
+    return rows
+
+
+@require_GET
+def overview(request):
+    settings = SyncSettings.load()
+    last = SyncRun.objects.exclude(status__in=[SyncRun.Status.PENDING, SyncRun.Status.RUNNING,
+                                               SyncRun.Status.SKIPPED]).order_by("-created_at").first()
+    current = SyncRun.objects.filter(status__in=[SyncRun.Status.PENDING, SyncRun.Status.RUNNING]) \
+        .order_by("-created_at").first()
+    history = list(SyncRun.objects.filter(finished_at__isnull=False).exclude(snapshot={})
+                   .order_by("-created_at")[:30])[::-1]
+    context = {
+        "last_run": last, "current": current, "next_run": services.next_scheduled_run(),
+        "counts": group_counts(),
+        "lost_primary": ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count(),
+        "last_errors": RecordError.objects.filter(run=last).count() if last else 0,
+        "usage": _usage(settings, last), "chart": charts.history_chart(history),
+    }
+    return render(request, "sync/overview.html", context)
+
+
+@require_GET
+def run_progress(request, pk: int):
+    """Polled by the overview while a run is going; answers 286 (stop polling) once it ended."""
+    run = get_object_or_404(SyncRun, pk=pk)
+    html = render_to_string("sync/_run_progress.html", {"current": run}, request=request)
+    if run.finished_at:
+        return HttpResponseStopPolling(html)
+    return HttpResponse(html)
+
+
+@require_POST
+@role_required(OPERATOR)
+def sync_now(request):
+    running = SyncRun.objects.filter(status__in=[SyncRun.Status.PENDING, SyncRun.Status.RUNNING]).first()
+    if running:
+        messages.info(request, f"Run {running.pk} is already {running.get_status_display().lower()}.")
+        run = running
+    else:
+        run = services.request_sync(full=request.POST.get("full") == "1", actor=request.user)
+        messages.success(request, f"Sync run {run.pk} queued.")
+    if request.htmx:
+        return render(request, "sync/_run_progress.html", {"current": run})
+    return redirect("sync:overview")

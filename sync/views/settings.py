@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from sync import connection_check, services
+from sync.forms import FieldRuleFormSet, SyncSettingsForm
+from sync.models import FieldRule, SyncSettings
+from sync.roles import ADMIN, has_role, role_required
+
+
+def _context(form, rules) -> dict:
+    return {"form": form, "rules": rules, "settings_obj": SyncSettings.load()}
+
+
+@require_http_methods(["GET", "POST"])
+def settings_view(request):
+    current = SyncSettings.load()
+    form = SyncSettingsForm(request.POST or None, instance=current)
+    # The rules table is optional in a POST (the command line and older forms send settings only).
+    rules_posted = "rules-TOTAL_FORMS" in request.POST
+    rules = FieldRuleFormSet(request.POST if rules_posted else None, queryset=FieldRule.objects.all(), prefix="rules")
+    if request.method == "GET":
+        return render(request, "sync/settings.html", _context(form, rules))
+    if not has_role(request.user, ADMIN):
+        messages.error(request, "Only admins can change the sync settings.")
+        return render(request, "sync/settings.html", _context(form, rules), status=403)
+    if form.is_valid() and (not rules_posted or rules.is_valid()):
+        try:
+            services.update_settings(actor=request.user, changes=form.cleaned_data)
+            if rules_posted:
+                services.update_field_rules(actor=request.user, changes={
+                    f.instance.pk: f.cleaned_data["rule"] for f in rules.forms if f.has_changed()})
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("sync:settings")
+    return render(request, "sync/settings.html", _context(form, rules), status=400)
+
+
+@require_POST
+@role_required(ADMIN)
+def test_connection(request, crm: str):
+    if crm not in ("salesforce", "hubspot"):
+        raise Http404("Unknown CRM")
+    result = connection_check.check(crm)
+    if request.htmx:
+        return render(request, "sync/_connection_result.html", {"result": result})
+    (messages.success if result.ok else messages.error)(request, result.summary)
+    return redirect("sync:settings")
