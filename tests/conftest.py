@@ -56,3 +56,14 @@ def operator_client(operator):
 @pytest.fixture
 def admin_client_(admin_user):
     return client_for(admin_user)
+
+
+def restore_reference_data() -> None:
+    """Transactional tests flush every table, including the rows our data migrations made (role
+    groups, the settings row, default field rules); put them back."""
+    import importlib
+
+    from django.apps import apps
+
+    for name in ("0002_roles_and_settings", "0003_field_rules"):
+        importlib.import_module(f"sync.migrations.{name}").create(apps, None)

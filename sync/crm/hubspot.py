@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,7 +105,10 @@ def translate(exc: Exception) -> CrmError:
         return CrmError(f"HubSpot {status} {category}: {message}".strip(), crm=CRM, permanent=not transient,
                         status=status, code=category)
     if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
-        return CrmError(f"HubSpot connection failed: {exc.__class__.__name__}", crm=CRM)
+        timed_out = isinstance(exc, urllib3.exceptions.TimeoutError) or isinstance(
+            getattr(exc, "reason", None), urllib3.exceptions.TimeoutError)
+        return CrmError(f"HubSpot connection failed: {exc.__class__.__name__}", crm=CRM,
+                        code="TIMEOUT" if timed_out else "")
     raise exc
 
 
@@ -306,6 +310,11 @@ class HubSpotConnector:
                 if error.permanent or attempt == self.retry.attempts - 1:
                     raise error from None
                 self.retry.wait(self.retry.delay(attempt, error))
+                if error.code == "TIMEOUT":
+                    # We stopped waiting, but HubSpot may still be working on the request: give it
+                    # as long again (real time) before looking, or the lookup can miss a record
+                    # that appears a moment later and we would create it twice.
+                    time.sleep(_read_timeout(self.config.timeout))
             keys = [i["properties"][key_property] for i in pending]
             found = self.search_in(object_type, key_property, keys, properties)
             found_keys = {r["properties"].get(key_property) for r in found}
@@ -336,6 +345,10 @@ class HubSpotConnector:
         except Exception as exc:
             raise translate(exc) from None
         return _json(response.data) or {}
+
+
+def _read_timeout(timeout) -> float:
+    return float(timeout[1] if isinstance(timeout, tuple) else timeout)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from sync import services
 from sync.roles import ADMIN
 
 
@@ -37,6 +38,10 @@ class Command(BaseCommand):
         procs = [subprocess.Popen([*manage, "sandbox", "--port", str(sandbox_port), "--scenario", scenario], env=env)]
         try:
             self._wait_for(f"{sandbox_url}/_sandbox/stats", procs[0])
+            # A first sync before the console opens, so every page has something to show.
+            self.stdout.write("Running a first sync against the sandbox…")
+            subprocess.run([*manage, "sync", "--wait", "--full"], env=env, check=False)
+            services.ensure_schedule()
             procs.append(subprocess.Popen([*manage, "qcluster"], env=env))
             procs.append(subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env))
             self.stdout.write(self.style.SUCCESS(
