@@ -125,7 +125,7 @@ def merge_hubspot_group(*, sf_key: str, actor, connector=None) -> HubSpotMergeRe
     with it. HubSpot gives the merged record a new id, so each next merge uses that id, and
     the link moves to the record the last merge returned."""
     from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
-    from sync.engine.schema import hs_contact
+    from sync.engine.schema import hs_contact, hs_properties
 
     members = list(HsContact.objects.filter(archived=False).filter(salesforce_contact_id=sf_key)
                    | HsContact.objects.filter(archived=False, salesforce_lead_id=sf_key))
@@ -142,6 +142,9 @@ def merge_hubspot_group(*, sf_key: str, actor, connector=None) -> HubSpotMergeRe
         current = str(last["id"])
         merged.append(m)
     s = SyncSettings.load()
+    # The merge answer carries only HubSpot's default properties: read the survivor back with the
+    # Salesforce-id properties, or the mirror would show it syncing with nothing.
+    last = next(iter(hs.read_by("contacts", "hs_object_id", [current], hs_properties("contacts", s))), last)
     with transaction.atomic():
         survivor = hs_contact(last, s)
         survivor.mirrored_at = timezone.now()

@@ -25,7 +25,7 @@ PASSWORD = "correct-horse-battery-staple"
 @pytest.fixture
 def demo(crm_sandbox, django_user_model):
     restore_reference_data()
-    crm_sandbox.sandbox.load(scenario_dict("demo", seed=0, now="2026-11-01T00:00:00Z"))
+    crm_sandbox.sandbox.load(scenario_dict("demo", seed=0))
     run = run_cycle(services.request_sync(full=True, actor=None, enqueue=False).pk)
     assert run.status == "succeeded", run.error
     user = django_user_model.objects.create_user("olga", "olga@example.com", PASSWORD)

@@ -104,3 +104,14 @@ def sync_cycle():
     run = run_cycle(services.request_sync(full=False, actor=None, enqueue=False).pk)
     assert run.status == "succeeded", run.error
     return run
+
+
+def salesforce_row(sb, sobject: str, sf_id: str) -> dict:
+    """A Salesforce record (deleted ones too) read back through the real simple-salesforce client."""
+    from sandbox.testing import salesforce_client
+
+    sf = salesforce_client(sb.url)
+    rows = sf.query_all(f"SELECT Id, IsDeleted, MasterRecordId FROM {sobject} WHERE Id = '{sf_id}'",
+                        include_deleted=True)["records"]
+    assert rows, f"{sobject} {sf_id} is not in Salesforce"
+    return rows[0]
