@@ -62,7 +62,8 @@ class Budget:
             self.daily_used, self.daily_limit = used, limit
             self.allowed = max(0, limit * self.share // 100 - self.spent_before)
             if used is not None and used >= limit:
-                raise BudgetExhausted(f"{self.crm} daily API limit spent ({used}/{limit}).", crm=self.crm)
+                # This answer arrived and is used; only the next request is refused (by charge()).
+                self.allowed = min(self.allowed, self.calls)
 
 
 def sleep(seconds: float) -> None:

@@ -220,8 +220,9 @@ class HubSpotConnector:
         for chunk in _chunks(values, 100):
             # HubSpot wants IN values for string properties in lower case (its comparison ignores case).
             lowered = [v.lower() for v in chunk]
+            # The searched property is always returned: callers match results back by it.
             body = {"filterGroups": [{"filters": [{"propertyName": prop, "operator": "IN", "values": lowered}]}],
-                    "properties": properties, "limit": SEARCH_LIMIT}
+                    "properties": list(dict.fromkeys([*properties, prop])), "limit": SEARCH_LIMIT}
             out.extend((self._call(api, "do_search", body, describe=f"search {object_type}") or {}).get("results", []))
         return out
 
@@ -317,9 +318,10 @@ class HubSpotConnector:
                     time.sleep(_read_timeout(self.config.timeout))
             keys = [i["properties"][key_property] for i in pending]
             found = self.search_in(object_type, key_property, keys, properties)
-            found_keys = {r["properties"].get(key_property) for r in found}
+            # HubSpot compares these values case-insensitively; so do we.
+            found_keys = {(r["properties"].get(key_property) or "").lower() for r in found}
             created.extend(found)
-            pending = [i for i in pending if i["properties"][key_property] not in found_keys]
+            pending = [i for i in pending if str(i["properties"][key_property]).lower() not in found_keys]
             if not pending:
                 return created
         return created

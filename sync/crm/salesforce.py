@@ -68,7 +68,21 @@ class SalesforceConfig:
         return f"SalesforceConfig(instance_url={self.instance_url!r}, version={self.version!r})"
 
 
-class _LoopbackHTTP(HTTPAdapter):
+class _TimeoutHTTP(HTTPAdapter):
+    """simple-salesforce has no client-wide timeout and most of its calls pass none: without
+    this a stalled connection would hang the run forever."""
+
+    def __init__(self, timeout, **kwargs) -> None:
+        self.default_timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().send(request, **kwargs)
+
+
+class _LoopbackHTTP(_TimeoutHTTP):
     """simple-salesforce always builds https:// URLs; the sandbox on 127.0.0.1 speaks plain HTTP.
     Mounted only for loopback hosts (stack notes §2)."""
 
@@ -78,12 +92,13 @@ class _LoopbackHTTP(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def _session_for(instance_url: str) -> requests.Session:
+def _session_for(instance_url: str, timeout=(10, 60)) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # env proxies / CA bundles must not hijack CRM traffic
+    session.mount("https://", _TimeoutHTTP(timeout))
     if instance_url and is_loopback_url(instance_url):
         netloc = urlsplit(instance_url).netloc
-        session.mount(f"https://{netloc}", _LoopbackHTTP())
+        session.mount(f"https://{netloc}", _LoopbackHTTP(timeout))
     return session
 
 
@@ -141,7 +156,7 @@ class SalesforceConnector:
                 self._login()
             require_safe_scheme(self._instance_url, crm=CRM)
             self._client = Salesforce(instance_url=self._instance_url, session_id=self._token,
-                                      session=_session_for(self._instance_url), version=self.config.version)
+                                      session=_session_for(self._instance_url, self.config.timeout), version=self.config.version)
         return self._client
 
     def _can_login(self) -> bool:
@@ -163,7 +178,7 @@ class SalesforceConnector:
                     "client_secret": cfg.client_secret}
         self.budget.charge()
         try:
-            response = _session_for(base).post(f"{base}/services/oauth2/token", data=data, timeout=cfg.timeout)
+            response = _session_for(base, cfg.timeout).post(f"{base}/services/oauth2/token", data=data, timeout=cfg.timeout)
         except requests.RequestException as exc:
             raise translate(exc) from None
         if response.status_code != 200:

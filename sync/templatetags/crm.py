@@ -27,7 +27,7 @@ def hs_url(hs_id: str, object_type: str = "0-1") -> str:
 @register.filter
 def status_words(link) -> str:
     """The Salesforce Sync card's status line."""
-    if link is None:
+    if not link:  # None, or "" when a template looked up `contact.link` on a contact without one
         return "Not synced"
     p = link.sf_person
     if link.status == "synced" and p:

@@ -84,7 +84,7 @@ def audit_csv(request):
         for e in qs.order_by("-id").values_list("created", "actor_name", "action", "rule", "target_type",
                                                 "target_id", "target_repr", "before", "after", "message",
                                                 "run_id").iterator(chunk_size=2000):
-            yield writer.writerow([e[0].isoformat(), e[1], e[2], e[3], e[4], e[5], _safe(e[6]),
+            yield writer.writerow([e[0].isoformat(), _safe(e[1]), e[2], e[3], e[4], e[5], _safe(e[6]),
                                    json.dumps(e[7]) if e[7] is not None else "",
                                    json.dumps(e[8]) if e[8] is not None else "", _safe(e[9]), e[10] or ""])
 

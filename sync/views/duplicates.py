@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.utils.http import urlencode
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -43,9 +44,9 @@ def merge_salesforce(request):
             merges.merge_salesforce_group(key=key, primary_id=preview.primary.sf_id, actor=request.user)
         except (CrmError, ValidationError) as exc:
             messages.error(request, f"The merge did not complete: {exc}")
-            return redirect(f"{reverse('sync:merge_salesforce')}?key={key}&primary={preview.primary.sf_id}")
+            return redirect(f"{reverse('sync:merge_salesforce')}?{urlencode({'key': key, 'primary': preview.primary.sf_id})}")
         messages.success(request, f"Merged into {preview.primary.sf_id}. A sync run was queued to apply it in HubSpot.")
-        return redirect(f"{reverse('sync:duplicates')}?q={key}")
+        return redirect(f"{reverse('sync:duplicates')}?{urlencode({'q': key})}")
     return page_or_fragment(request, "sync/merge_preview.html", "sync/_merge_preview.html",
                             {"preview": preview, "sf_url": django_settings.SALESFORCE_INSTANCE_URL})
 

@@ -33,10 +33,21 @@ from sync.models import (
 from tests.engine.conftest import sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SIZE, SEED = 2000, 7
-import os
-FAULT_SEED = int(os.environ.get('FAULT_SEED', 3))
-FAULTS = [  # ≈ 10 % of all requests, every kind, both CRMs
+SIZE, SEED, FAULT_SEED = 2000, 7, 3
+# Each kind once at a spot where it hurts most (creates answered "lost" or timing out while
+# being applied), then ≈ 10 % of all requests at random, every kind, both CRMs.
+TARGETED = [
+    {"kind": "lost", "crm": "hubspot", "method": "POST", "path": "/crm/v3/objects/companies/batch/create", "count": 1},
+    {"kind": "timeout", "crm": "hubspot", "method": "POST", "path": "/crm/v3/objects/deals/batch/create", "count": 1,
+     "seconds": 0.6},
+    {"kind": "lost", "crm": "salesforce", "method": "PATCH", "path": "*/composite/sobjects/Lead/*", "count": 1},
+    {"kind": "reset", "crm": "salesforce", "method": "PATCH", "path": "*/composite/sobjects/Opportunity/*", "count": 1},
+    {"kind": "429", "crm": "hubspot", "method": "POST", "path": "/crm/v3/objects/contacts/batch/upsert", "count": 1},
+    {"kind": "503", "crm": "hubspot", "method": "GET", "path": "/crm/v3/objects/contacts", "count": 1},
+    {"kind": "500", "crm": "salesforce", "method": "GET", "path": "*/queryAll*", "count": 1},
+    {"kind": "429", "crm": "salesforce", "method": "PATCH", "path": "*/composite/sobjects", "count": 1},
+]
+FAULTS = TARGETED + [  # ≈ 10 % of all requests, every kind, both CRMs
     {"kind": "429", "rate": 0.02}, {"kind": "500", "rate": 0.01}, {"kind": "503", "rate": 0.01},
     {"kind": "reset", "rate": 0.02}, {"kind": "timeout", "rate": 0.02, "seconds": 0.6},
     {"kind": "lost", "rate": 0.02},

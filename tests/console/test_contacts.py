@@ -1,0 +1,378 @@
+"""Contacts: the list, the contact card ("Salesforce Sync"), Resync (R6), bulk Resync and its job
+page. Resync writes HubSpot's Salesforce-id properties through the sandbox over HTTP."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django_q.conf import Conf
+
+from sync.audit import record_event
+from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, LinkStatus, SfAccount
+from tests.conftest import client_for
+from tests.console.conftest import HX, hs_contact, link, sf_id, sf_person
+
+pytestmark = pytest.mark.django_db
+LIST = reverse("sync:contacts")
+BULK = reverse("sync:bulk_resync")
+
+
+def card(c) -> str:
+    return reverse("sync:contact", args=[c.hs_id])
+
+
+def resync_url(c) -> str:
+    return reverse("sync:resync", args=[c.hs_id])
+
+
+def lost_primary(email: str = "ann@example.com"):
+    """A HubSpot contact whose Salesforce contact was merged away (R5, delete setting off)."""
+    new = sf_person(email, last="Survivor")
+    old = sf_person(email, is_deleted=True, master_record_id=new.sf_id)
+    c = hs_contact(email, salesforce_contact_id=old.sf_id)
+    link(c, old, status=LinkStatus.LOST_PRIMARY, status_reason=f"Its record was merged into {new.sf_id}.")
+    return c, old, new
+
+
+def in_hubspot(crm, *contacts) -> None:
+    crm.load({"hubspot": {"contacts": [{"id": c.hs_id, "properties": {
+        "email": c.email, "firstname": c.first_name, "lastname": c.last_name,
+        "salesforcecontactid": c.salesforce_contact_id}} for c in contacts]}})
+
+
+def hubspot_ids(crm, c) -> tuple[str | None, str | None]:
+    p = crm.hubspot.record("contacts", c.hs_id)["properties"]
+    return p.get("salesforcecontactid"), p.get("salesforceleadid")
+
+
+# --- the list -----------------------------------------------------------------------------------
+
+def test_the_list_needs_login_and_get(client, viewer_client):
+    assert client.get(LIST)["Location"].startswith("/login/")
+    assert viewer_client.post(LIST).status_code == 405
+
+
+def test_the_list_shows_each_contact_with_its_synced_id_and_status(viewer_client):
+    synced = hs_contact("syn@example.com")
+    person = sf_person("syn@example.com")
+    link(synced, person)
+    lost, old, new = lost_primary()
+    lonely = hs_contact("lonely@example.com")
+    hs_contact("gone@example.com", archived=True)
+    response = viewer_client.get(LIST)
+    assert response.status_code == 200 and b"<html" in response.content
+    assert [c.hs_id for c in response.context["page"].object_list] == [synced.hs_id, lost.hs_id, lonely.hs_id]
+    html = response.content.decode()
+    assert person.sf_id in html and '<span class="tag ok">Synced</span>' in html
+    assert f"No longer syncing with Salesforce — its primary was merged into {new.sf_id}" in html
+    assert '<span class="tag ">Not synced</span>' in html
+    assert "gone@example.com" not in html
+
+
+def test_htmx_gets_only_the_table(viewer_client):
+    hs_contact("ann@example.com")
+    response = viewer_client.get(LIST, {"q": "ann"}, headers=HX)
+    assert b"<html" not in response.content and b"ann@example.com" in response.content
+    assert "HX-Request" in response["Vary"]
+
+
+@pytest.mark.parametrize("field", ["email", "upper_email", "last", "hs_id", "sf_id"])
+def test_the_list_searches(viewer_client, field):
+    c = hs_contact("Zed.Zulu@Example.com", last="Zulu")
+    link(c, person := sf_person("zed.zulu@example.com"))
+    hs_contact("other@example.com", last="Other")
+    q = {"email": "zed.zulu", "upper_email": "ZED.ZULU@EXAMPLE.COM ", "last": "zul", "hs_id": c.hs_id,
+         "sf_id": person.sf_id}[field]
+    assert [x.hs_id for x in viewer_client.get(LIST, {"q": q}).context["page"].object_list] == [c.hs_id]
+
+
+def test_the_list_filters_by_status(viewer_client):
+    lost, _, _ = lost_primary()
+    unlinked = hs_contact("u1@example.com")
+    unsynced = hs_contact("u2@example.com")
+    link(unsynced, None, status=LinkStatus.UNSYNCED, chosen_by="")
+    deleted = hs_contact("d@example.com")
+    link(deleted, None, status=LinkStatus.DELETED, chosen_by="")
+
+    def ids(status):
+        return {c.hs_id for c in viewer_client.get(LIST, {"status": status}).context["page"].object_list}
+
+    assert ids("lost_primary") == {lost.hs_id}
+    assert ids("unsynced") == {unlinked.hs_id, unsynced.hs_id}
+    assert ids("deleted") == {deleted.hs_id}
+    assert len(ids("")) == 4
+
+
+def test_a_search_without_hits_says_so(viewer_client):
+    hs_contact("ann@example.com")
+    assert b"No contact matches these filters." in viewer_client.get(LIST, {"q": "nobody"}).content
+
+
+def test_operators_get_resync_buttons_and_viewers_do_not(viewer_client, operator_client):
+    lost, _, _ = lost_primary()
+    url = resync_url(lost).encode()
+    assert url not in viewer_client.get(LIST).content
+    html = operator_client.get(LIST).content
+    assert url in html and b"Resync all 1 that lost their primary" in html
+
+
+def test_the_list_pages_fifty_at_a_time(viewer_client):
+    for i in range(55):
+        hs_contact(f"p{i}@example.com")
+    assert len(viewer_client.get(LIST).context["page"].object_list) == 50
+    second = viewer_client.get(LIST, {"page": "2"})
+    assert len(second.context["page"].object_list) == 5 and b"Page 2 of 2" in second.content
+
+
+def test_the_list_query_count_does_not_grow_with_contacts(operator_client):
+    def make(i):
+        lost_primary(f"lost{i}@example.com")
+        c = hs_contact(f"s{i}@example.com")
+        link(c, sf_person(f"s{i}@example.com"))
+        hs_contact(f"n{i}@example.com")
+
+    def measure() -> int:
+        operator_client.get(LIST)
+        with CaptureQueriesContext(connection) as ctx:
+            assert operator_client.get(LIST).status_code == 200
+        return len(ctx.captured_queries)
+
+    for i in range(1):
+        make(i)
+    few = measure()
+    for i in range(1, 10):
+        make(i)
+    assert operator_client.get(LIST).context["page"].paginator.count == 30
+    assert measure() == few
+
+
+# --- the contact card ---------------------------------------------------------------------------
+
+def test_the_card_needs_login_and_get_and_a_known_contact(client, viewer_client):
+    c = hs_contact("ann@example.com")
+    assert client.get(card(c))["Location"].startswith("/login/")
+    assert viewer_client.post(card(c)).status_code == 405
+    assert viewer_client.get(reverse("sync:contact", args=["404404"])).status_code == 404
+
+
+def test_the_card_of_a_synced_contact(viewer_client, operator):
+    c = hs_contact("ann@example.com")
+    person = sf_person("ANN@example.com ", seq=1, last="Synced")
+    other = sf_person("ann@example.com", seq=2, object_type="Lead", last="Other")
+    link(c, person, chosen_by="R6", chosen_by_user=operator)
+    response = viewer_client.get(card(c))
+    assert response.status_code == 200 and b"<html" in response.content
+    html = response.content.decode()
+    assert '<p class="status-line"><span class="tag ok">Synced</span></p>' in html
+    assert f'<dd class="mono" id="synced-id"><a href="' in html and f"{person.sf_id}</a> (Contact)" in html
+    assert "R6 · resynced by a person by otto" in html
+    assert response.context["same_email"] == [person, other]
+    assert "<strong class=\"ok-text\">currently synced</strong>" in html and other.sf_id in html
+    assert resync_url(c) not in html
+
+
+def test_the_card_of_a_contact_that_lost_its_primary(viewer_client, operator_client):
+    c, old, new = lost_primary()
+    response = viewer_client.get(card(c))
+    html = response.content.decode()
+    assert f"No longer syncing with Salesforce — its primary was merged into {new.sf_id}" in html
+    assert new.sf_id.startswith("003")
+    assert f'<dd class="mono" id="synced-id">—</dd>' in html
+    assert f"{old.sf_id} (Contact, merged away)" in html and response.context["master"] == new
+    assert f"merged into <span class=\"mono\">{new.sf_id}</span>" in html
+    assert resync_url(c) not in html
+    assert f"Resync with {new.sf_id}" in operator_client.get(card(c)).content.decode()
+
+
+def test_the_card_of_an_unlinked_contact_says_not_synced(viewer_client, operator_client):
+    c = hs_contact("ann@example.com")
+    html = viewer_client.get(card(c)).content.decode()
+    assert '<span class="tag ">Not synced</span>' in html
+    assert "No Salesforce lead or contact has ann@example.com." in html
+    assert "No audit events for this contact yet." in html
+
+
+def test_the_card_of_an_unsynced_link_offers_resync(operator_client):
+    c = hs_contact("ann@example.com")
+    link(c, None, status=LinkStatus.UNSYNCED, chosen_by="", status_reason="Its lead was deleted (R8).")
+    html = operator_client.get(card(c)).content.decode()
+    assert '<span class="tag ">Not synced</span>' in html and "Its lead was deleted (R8)." in html
+    assert "Resync with Salesforce" in html
+
+
+def test_the_card_of_a_deleted_contact(viewer_client):
+    c = hs_contact("ann@example.com", archived=True)
+    link(c, None, status=LinkStatus.DELETED, chosen_by="")
+    html = viewer_client.get(card(c)).content.decode()
+    assert '<span class="tag bad">Deleted</span>' in html and "archived in HubSpot" in html
+
+
+def test_the_card_of_a_contact_without_email(viewer_client):
+    c = hs_contact(None)
+    sf_person(None)
+    html = viewer_client.get(card(c)).content.decode()
+    assert "This contact has no email, so it matches no Salesforce record (R1)." in html
+
+
+def test_the_card_shows_the_company_and_the_timeline(viewer_client):
+    company = HsCompany.objects.create(hs_id="9001", name="Acme")
+    account = SfAccount.objects.create(sf_id=sf_id("Account"), name="Acme Corp")
+    CompanyLink.objects.create(hs_company=company, sf_account=account, chosen_by="R10")
+    c = hs_contact("ann@example.com", primary_company_id="9001")
+    record_event(action="link_created", rule="R3", target_type="hubspot.contact", target_id=c.hs_id,
+                 message="Linked to the first record returned.")
+    record_event(action="link_created", target_type="hubspot.contact", target_id="other", message="Not this one")
+    html = viewer_client.get(card(c)).content.decode()
+    assert "Acme" in html and account.sf_id in html and "R10 · followed its contact" in html
+    assert "Linked to the first record returned." in html and "Not this one" not in html
+    assert '<span class="tag">R3</span>' in html
+    assert f"?object=hubspot.contact&target={c.hs_id}" in html
+
+
+# --- Resync (sandbox) ---------------------------------------------------------------------------
+
+def test_resync_with_htmx_returns_the_row_with_the_new_status(crm, operator_client, operator):
+    c, old, new = lost_primary()
+    in_hubspot(crm, c)
+    response = operator_client.post(resync_url(c), headers=HX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" not in html and html.lstrip().startswith(f'<tr id="contact-{c.hs_id}">')
+    assert '<span class="tag ok">Synced</span>' in html and f"Now syncing with Contact {new.sf_id}." in html
+    assert new.sf_id in html and 'name="ids"' not in html   # no longer selectable for bulk Resync
+    contact_id, lead_id = hubspot_ids(crm, c)
+    assert contact_id == new.sf_id and not lead_id
+    lnk = ContactLink.objects.get()
+    assert (lnk.status, lnk.sf_person, lnk.chosen_by, lnk.chosen_by_user) == ("synced", new, "R6", operator)
+    event = AuditEvent.objects.get()
+    assert (event.action, event.rule, event.actor, event.actor_name) == ("resynced", "R6", operator, "otto")
+    assert event.before == {"sf_id": old.sf_id, "status": "lost_primary"}
+    assert event.after["sf_id"] == new.sf_id
+
+
+def test_resync_without_htmx_redirects_back_with_a_message(crm, operator_client):
+    c, old, new = lost_primary()
+    in_hubspot(crm, c)
+    response = operator_client.post(resync_url(c), {"next": f"{LIST}?status=lost_primary"})
+    assert response.status_code == 302 and response["Location"] == f"{LIST}?status=lost_primary"
+    page = operator_client.get(card(c))
+    assert [str(m) for m in page.context["messages"]] == [f"Contact {c.hs_id}: Now syncing with Contact {new.sf_id}."]
+    assert '<span class="tag ok">Synced</span>' in page.content.decode()
+    assert hubspot_ids(crm, c)[0] == new.sf_id
+
+
+def test_resync_redirects_to_the_card_when_next_is_another_site(crm, operator_client):
+    c, _, _ = lost_primary()
+    in_hubspot(crm, c)
+    response = operator_client.post(resync_url(c), {"next": "https://evil.example/"})
+    assert response["Location"] == card(c)
+
+
+def test_a_double_resync_changes_and_audits_once(crm, operator_client):
+    c, _, new = lost_primary()
+    in_hubspot(crm, c)
+    operator_client.post(resync_url(c), headers=HX)
+    again = operator_client.post(resync_url(c), headers=HX)
+    assert again.status_code == 200
+    assert "Nothing to resync: this contact is synced." in again.content.decode()
+    assert AuditEvent.objects.filter(action="resynced").count() == 1
+    assert hubspot_ids(crm, c)[0] == new.sf_id
+
+
+def test_resync_that_hubspot_refuses_is_reported_and_changes_nothing(crm, operator_client):
+    c, old, _ = lost_primary()   # not loaded into HubSpot: the update is refused
+    response = operator_client.post(resync_url(c), headers=HX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="error" role="status"' in html
+    assert "HubSpot refused the update" in html or "The CRM refused" in html
+    assert ContactLink.objects.get().status == LinkStatus.LOST_PRIMARY
+    assert not AuditEvent.objects.exists()
+
+
+def test_resync_is_refused_to_viewers_anonymous_get_and_without_csrf(crm, client, viewer_client, operator,
+                                                                    operator_client):
+    c, old, _ = lost_primary()
+    in_hubspot(crm, c)
+    assert client.post(resync_url(c))["Location"].startswith("/login/")
+    assert viewer_client.post(resync_url(c)).status_code == 403
+    assert operator_client.get(resync_url(c)).status_code == 405
+    assert client_for(operator, csrf=True).post(resync_url(c)).status_code == 403
+    assert operator_client.post(reverse("sync:resync", args=["404404"])).status_code == 404
+    assert ContactLink.objects.get().status == LinkStatus.LOST_PRIMARY
+    assert hubspot_ids(crm, c)[0] == old.sf_id
+    assert not AuditEvent.objects.exists()
+
+
+# --- bulk Resync and its job page ---------------------------------------------------------------
+
+@pytest.fixture
+def q_sync(monkeypatch):
+    """django-q2 runs tasks inline, in this test's transaction."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+def test_bulk_resync_of_selected_contacts_runs_the_job(crm, operator_client, operator, q_sync,
+                                                      django_capture_on_commit_callbacks):
+    one, _, new_one = lost_primary("one@example.com")
+    two, _, _ = lost_primary("two@example.com")
+    in_hubspot(crm, one, two)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(BULK, {"ids": [one.hs_id, one.hs_id]})
+    job = BulkJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("sync:job", args=[job.pk])
+    assert (job.status, job.targets, job.total, job.done, job.failed, job.requested_by) == (
+        "done", [one.hs_id], 1, 1, 0, operator)
+    assert hubspot_ids(crm, one)[0] == new_one.sf_id
+    assert ContactLink.objects.get(hs_contact=two).status == LinkStatus.LOST_PRIMARY
+    [event] = AuditEvent.objects.filter(action="resynced")
+    assert event.actor == operator and event.target_id == one.hs_id
+    page = operator_client.get(response["Location"])
+    assert b"Resyncing 1 contact(s) in the background." in page.content and b"<html" in page.content
+    assert b"1 resynced, 0 not resynced" in page.content
+
+
+def test_bulk_resync_of_all_lost_primaries(crm, operator_client, q_sync, django_capture_on_commit_callbacks):
+    contacts = [lost_primary(f"c{i}@example.com")[0] for i in range(3)]
+    synced = hs_contact("fine@example.com")
+    link(synced, sf_person("fine@example.com"))
+    in_hubspot(crm, *contacts)
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_client.post(BULK, {"all": "1"})
+    job = BulkJob.objects.get()
+    assert sorted(job.targets) == sorted(c.hs_id for c in contacts)
+    assert (job.status, job.done, job.failed) == ("done", 3, 0)
+    assert not ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).exists()
+    assert AuditEvent.objects.filter(action="resynced").count() == 3
+
+
+def test_bulk_resync_without_a_selection_says_so(operator_client):
+    response = operator_client.post(BULK, follow=True)
+    assert response.redirect_chain == [(LIST, 302)]
+    assert [str(m) for m in response.context["messages"]] == ["Select at least one contact that lost its primary."]
+    assert not BulkJob.objects.exists()
+
+
+def test_bulk_resync_is_refused_to_viewers_get_and_without_csrf(client, viewer_client, operator, operator_client):
+    c, _, _ = lost_primary()
+    assert client.post(BULK, {"all": "1"})["Location"].startswith("/login/")
+    assert viewer_client.post(BULK, {"all": "1"}).status_code == 403
+    assert operator_client.get(BULK).status_code == 405
+    assert client_for(operator, csrf=True).post(BULK, {"all": "1"}).status_code == 403
+    assert not BulkJob.objects.exists()
+
+
+def test_the_job_page_polls_until_the_job_is_done(viewer_client, operator):
+    job = BulkJob.objects.create(kind="resync", requested_by=operator, targets=["1", "2"], total=2)
+    url = reverse("sync:job", args=[job.pk])
+    page = viewer_client.get(url)
+    assert page.status_code == 200 and b"<html" in page.content and b'hx-trigger="every 1s"' in page.content
+    running = viewer_client.get(url, headers=HX)
+    assert running.status_code == 200 and b"<html" not in running.content and b"hx-get" in running.content
+    BulkJob.objects.filter(pk=job.pk).update(status="done", done=2, message="2 resynced, 0 not resynced.")
+    done = viewer_client.get(url, headers=HX)
+    assert done.status_code == 286
+    assert b"hx-get" not in done.content and b"2 of 2 done" in done.content
+    assert viewer_client.post(url).status_code == 405
+    assert viewer_client.get(reverse("sync:job", args=[999])).status_code == 404

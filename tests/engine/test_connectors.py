@@ -1,0 +1,179 @@
+"""The connectors over the real clients against the sandbox: the three Salesforce auth modes and
+token refresh, https-only except loopback, retries per fault kind, permanent errors not retried
+(and recorded against the record), and the API budget."""
+from __future__ import annotations
+
+import pytest
+
+from sync.crm.base import BudgetExhausted, CrmError
+from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
+from sync.models import RecordError, SyncRun
+from tests.engine.conftest import set_settings, sync
+
+pytestmark = pytest.mark.django_db(transaction=True)
+COUNT = "SELECT COUNT() FROM Lead"
+
+
+def sf_conn(**overrides) -> SalesforceConnector:
+    from dataclasses import replace
+
+    return SalesforceConnector(replace(SalesforceConfig.from_settings(), **overrides))
+
+
+def hs_conn(**overrides) -> HubSpotConnector:
+    from dataclasses import replace
+
+    return HubSpotConnector(replace(HubSpotConfig.from_settings(), **overrides))
+
+
+def total(conn: SalesforceConnector, soql: str = COUNT) -> int:
+    return sum(1 for _ in conn.query_pages(soql)) and conn._call(lambda s: s.query(soql), describe="q")["totalSize"]
+
+
+def sf_calls(crm, label: str) -> int:
+    return crm.stats()["salesforce"]["endpoints"].get(label, 0)
+
+
+@pytest.mark.parametrize("mode", ["password", "client_credentials"])
+def test_salesforce_login_and_refresh_on_expired_token(crm, mode):
+    """Username+password+security token and client credentials log in through the OAuth token
+    endpoint; when the token expires, a 401 INVALID_SESSION_ID is answered by one refresh and one
+    retry."""
+    crm.configure(salesforce={"token_ttl": 30})
+    creds = ({"username": "sandbox@example.com", "password": "sandbox", "security_token": "sandbox",
+              "client_id": "sandbox", "client_secret": "sandbox"} if mode == "password"
+             else {"client_id": "sandbox", "client_secret": "sandbox"})
+    conn = sf_conn(access_token="", **creds)
+    assert total(conn) == 0
+    assert sf_calls(crm, "POST oauth2/token") == 1
+    crm.advance_clock(60)                      # the token expires
+    assert total(conn) == 0
+    assert sf_calls(crm, "POST oauth2/token") == 2
+
+
+def test_salesforce_access_token_mode_and_bad_credentials(crm):
+    assert total(sf_conn()) == 0               # the static token from settings
+    with pytest.raises(CrmError) as caught:
+        total(sf_conn(access_token="", username="sandbox@example.com", password="wrong", client_id="sandbox",
+                      client_secret="sandbox"))
+    assert caught.value.permanent and caught.value.code == "LOGIN_FAILED"
+    assert sf_calls(crm, "POST oauth2/token") == 1     # bad credentials are not retried
+    with pytest.raises(CrmError) as caught:
+        total(sf_conn(access_token="expired-and-no-way-to-refresh"))
+    assert caught.value.permanent and caught.value.code == "INVALID_SESSION_ID"
+
+
+@pytest.mark.parametrize("url", ["http://crm.example.com", "http://10.0.0.5:8900"])
+def test_plain_http_only_for_loopback(crm, url):
+    with pytest.raises(CrmError, match="https"):
+        hs_conn(base_url=url)
+    with pytest.raises(CrmError, match="https"):
+        total(sf_conn(instance_url=url))
+    hs_conn(base_url=crm.url)   # 127.0.0.1 over http is fine
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "503", "reset", "timeout"])
+def test_retries_each_fault_kind(crm, settings, kind):
+    settings.CRM_TIMEOUT = (2, 0.4)
+    crm.load({"salesforce": {"Lead": [{"LastName": "L", "Company": "C", "Email": "l@example.com"}]},
+              "hubspot": {"contacts": [{"properties": {"email": "h@example.com"}}]}})
+    crm.faults.configure([{"kind": kind, "crm": "*", "count": 1, "seconds": 0.6},
+                          {"kind": kind, "crm": "hubspot", "count": 1, "seconds": 0.6}])
+    rows = [r for page in sf_conn().query_pages("SELECT Id FROM Lead") for r in page]
+    assert len(rows) == 1
+    pages = list(hs_conn().list_pages("contacts", ["email"]))
+    assert [r["properties"]["email"] for r in pages[0]] == ["h@example.com"]
+    assert crm.stats()["faults"] == {kind: 2}
+    assert crm.stats()["salesforce"]["calls"] == 2 and crm.stats()["hubspot"]["calls"] == 2
+
+
+def test_lost_write_is_not_duplicated(crm):
+    """Applied-but-lost on a create: the retry finds the first record instead of making a second."""
+    crm.faults.configure([{"kind": "lost", "crm": "hubspot", "path": "*/batch/create", "count": 1}])
+    conn = hs_conn()
+    made = conn.create_once("deals", "hs_salesforceopportunityid",
+                            [{"properties": {"dealname": "D", "pipeline": "default", "dealstage": "closedwon",
+                                             "hs_salesforceopportunityid": "006Sb00000AbCdEFGH"}}], ["dealname"])
+    assert len(made) == 1
+    assert crm.hubspot.counts()["deals"]["live"] == 1
+    crm.faults.configure([{"kind": "lost", "crm": "salesforce", "path": "*/composite/sobjects/Lead/*", "count": 1}])
+    sf = sf_conn()
+    for _ in range(2):
+        [result] = sf.upsert_collection("Lead", "HubSpot_Contact_Id__c", [
+            {"HubSpot_Contact_Id__c": "777", "LastName": "L", "Company": "C", "Email": "x@example.com"}])
+        assert result["success"]
+    assert total(sf) == 1
+
+
+def test_permanent_errors_are_not_retried(crm):
+    sf = sf_conn()
+    with pytest.raises(CrmError) as caught:
+        list(sf.query_pages("SELECT Nonsense FROM Lead"))
+    assert caught.value.permanent and caught.value.status == 400
+    assert sf_calls(crm, "GET query") == 1
+    hs = hs_conn()
+    response = hs.update("contacts", [{"id": "424242", "properties": {"firstname": "x"}}])
+    assert [e["context"]["ids"] for e in response["errors"]] == [["424242"]]
+    assert crm.stats()["hubspot"]["calls"] == 1
+
+
+def test_permanent_error_recorded_against_the_record(crm, sf):
+    """A record Salesforce refuses (here a last name too long for Lead.LastName) becomes a
+    RecordError row of the run; the rest of the run goes on."""
+    crm.load({"hubspot": {"contacts": [{"id": "101", "properties": {"email": "long@example.com", "lastname": "x" * 120}},
+                                       {"id": "102", "properties": {"email": "ok@example.com", "lastname": "Ok"}}]}})
+    run = sync()
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    [error] = RecordError.objects.filter(run=run)
+    assert (error.crm, error.object_type, error.record_id, error.operation) == ("salesforce", "Lead", "101", "create lead")
+    assert run.errors == 1
+    assert [r["Email"] for r in sf.query("SELECT Email FROM Lead")["records"]] == ["ok@example.com"]
+
+
+def test_budget_share_stops_the_run(crm):
+    """The run stops cleanly (status "stopped", reason shown) before exceeding its share."""
+    crm.configure(salesforce={"daily_limit": 400})
+    set_settings(salesforce_api_share=1)          # 1 % of 400 = 4 calls
+    crm.load({"hubspot": {"contacts": [{"properties": {"email": f"p{i}@example.com"}} for i in range(3)]}})
+    run = sync()
+    assert run.status == SyncRun.Status.STOPPED
+    assert "budget" in run.error.lower() and "1% of the daily limit of 400" in run.error
+    assert crm.stats()["salesforce"]["api_usage"]["used"] <= 4
+    assert run.sf_api_calls <= 4
+
+
+def test_daily_limit_spent_stops_the_run(crm):
+    """Salesforce 403 REQUEST_LIMIT_EXCEEDED (TotalRequests) → stopped, not retried."""
+    crm.configure(salesforce={"daily_limit": 1000})
+    total(sf_conn())                                   # the sandbox's API day starts
+    crm.configure(salesforce={"api_used": 1000})
+    crm.reset_stats()
+    run = sync()
+    assert run.status == SyncRun.Status.STOPPED and "TotalRequests" in run.error
+    assert crm.stats()["salesforce"]["calls"] == 1
+
+
+def test_salesforce_concurrency_limit_is_retried(crm):
+    """403 REQUEST_LIMIT_EXCEEDED for concurrent long requests is throttling, not the daily limit."""
+    crm.faults.configure([{"kind": "429", "crm": "salesforce", "count": 1}])
+    assert total(sf_conn()) == 0
+
+
+def test_hubspot_ten_secondly_limit_waits_for_the_window(crm):
+    crm.hubspot.configure_limits(burst_max=2)
+    crm.load({"hubspot": {"contacts": [{"properties": {"email": f"p{i}@example.com"}} for i in range(5)]}})
+    hs = hs_conn()
+    for _ in range(3):
+        hs.update("contacts", [])  # no-op: no request
+        assert len(list(hs.list_pages("contacts", ["email"]))) == 1
+    assert 10.0 in crm.slept                        # the ten-second window, honoured
+    assert crm.hubspot.limits["rejected"]["TEN_SECONDLY_ROLLING"] == 1
+
+
+def test_hubspot_daily_limit_stops(crm):
+    crm.hubspot.configure_limits(daily_max=1)
+    hs = hs_conn()
+    list(hs.list_pages("contacts", ["email"]))
+    with pytest.raises(BudgetExhausted):
+        list(hs.list_pages("contacts", ["email"]))

@@ -1,0 +1,130 @@
+"""Running the sync: one cycle at a time, stale runs, the management commands, the schedule, and
+the request-count targets (full pull near the page-size minimum; a quiet org costs one request per
+object type per CRM)."""
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from sandbox.scenario import scenario_dict
+from sync import services, tasks
+from sync.models import AuditEvent, SyncRun, SyncSettings
+from tests.engine.conftest import sync, sync_ok
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity")
+
+
+def test_second_request_while_running_is_skipped(crm):
+    busy = SyncRun.objects.create(status=SyncRun.Status.RUNNING, started_at=timezone.now(),
+                                  heartbeat_at=timezone.now())
+    run = services.request_sync(full=False, actor=None, enqueue=False)
+    assert tasks.run_sync(run.pk) == SyncRun.Status.SKIPPED
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.SKIPPED and "in progress" in run.error
+    busy.refresh_from_db()
+    assert busy.status == SyncRun.Status.RUNNING       # the running one is left alone
+    assert crm.stats()["salesforce"]["calls"] == 0     # and the skipped one touched no CRM
+
+
+def test_stale_run_is_marked_interrupted(crm):
+    dead = SyncRun.objects.create(status=SyncRun.Status.RUNNING, phase=SyncRun.Phase.PUSH,
+                                  started_at=timezone.now() - timedelta(hours=1),
+                                  heartbeat_at=timezone.now() - timedelta(minutes=30))
+    run = sync_ok()
+    dead.refresh_from_db()
+    assert dead.status == SyncRun.Status.INTERRUPTED and "pushing" in dead.error
+    assert run.status == SyncRun.Status.SUCCEEDED
+
+
+def test_redelivered_task_does_nothing(crm):
+    run = services.request_sync(full=False, actor=None, enqueue=False)
+    assert tasks.run_sync(run.pk) == SyncRun.Status.SUCCEEDED
+    assert tasks.run_sync(run.pk) == "not pending"
+    assert SyncRun.objects.count() == 1
+
+
+def test_sync_command_wait_prints_summary(crm, capsys):
+    crm.load({"hubspot": {"contacts": [{"id": "101", "properties": {"email": "a@example.com", "lastname": "A"}}]}})
+    call_command("sync", "--wait")
+    out = capsys.readouterr().out
+    assert "Succeeded" in out and "created=1" in out and "API calls: Salesforce=" in out
+    run = SyncRun.objects.get()
+    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RUN_FINISHED, target_id=str(run.pk)).exists()
+
+
+def test_sync_command_wait_fails_with_nonzero_exit(crm, settings, capsys):
+    settings.HUBSPOT_ACCESS_TOKEN = "wrong"
+    with pytest.raises(CommandError, match="failed"):
+        call_command("sync", "--wait", "--full")
+    run = SyncRun.objects.get()
+    assert run.status == SyncRun.Status.FAILED and "401" in run.error
+    assert "Failed" in capsys.readouterr().out
+
+
+def test_sync_settings_command(crm, capsys):
+    call_command("sync_settings", "--set", "create_salesforce_leads=false", "--set", "schedule_minutes=15")
+    s = SyncSettings.load()
+    assert s.create_salesforce_leads is False and s.schedule_minutes == 15
+    assert "schedule_minutes = 15" in capsys.readouterr().out
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.SETTINGS_CHANGED)
+    assert event.before == {"create_salesforce_leads": True, "schedule_minutes": 5}
+    with pytest.raises(CommandError):
+        call_command("sync_settings", "--set", "salesforce_api_share=500")
+    with pytest.raises(CommandError):
+        call_command("sync_settings", "--set", "no_such_setting=1")
+    assert SyncSettings.load().salesforce_api_share == 50
+
+
+def test_schedule_created_idempotently(crm):
+    from django_q.models import Schedule
+
+    services.ensure_schedule()
+    services.ensure_schedule()
+    [schedule] = Schedule.objects.filter(name=services.SCHEDULE_NAME)
+    assert (schedule.func, schedule.minutes, schedule.repeats) == ("sync.tasks.scheduled_sync", 5, -1)
+    services.update_settings(actor=None, changes={"schedule_minutes": 30})
+    assert Schedule.objects.get(name=services.SCHEDULE_NAME).minutes == 30
+    assert Schedule.objects.filter(name=services.SCHEDULE_NAME).count() == 1
+
+
+def _calls(stats: dict, crm_name: str) -> dict[str, int]:
+    return stats[crm_name]["endpoints"]
+
+
+def test_request_counts_full_pull_and_quiet_org(crm):
+    """Full pull ≤ 110 % of ⌈N/2000⌉ per Salesforce object + ⌈N/100⌉ per HubSpot object; after a
+    settling run, a run with no changes makes at most one request per object type per CRM."""
+    crm.hubspot.configure_limits(search_per_second=10_000)   # count requests, not rate-limit retries
+    scenario = scenario_dict(2000, seed=5, now="2026-01-10T00:00:00Z")
+    crm.load(scenario)
+    run = sync_ok(full=True)
+    first = crm.stats()
+    sf_min = sum(math.ceil(len(scenario["salesforce"][o]) / 2000) for o in SF_OBJECTS)
+    hs_min = sum(math.ceil(len(scenario["hubspot"][o]) / 100) for o in ("contacts", "companies", "deals"))
+    sf_reads = _calls(first, "salesforce").get("GET queryAll", 0) + _calls(first, "salesforce").get("GET queryAll (more)", 0)
+    hs_reads = sum(n for label, n in _calls(first, "hubspot").items()
+                   if label in ("GET /crm/v3/objects/contacts", "GET /crm/v3/objects/companies",
+                                "GET /crm/v3/objects/deals"))
+    print(f"\nfull pull: Salesforce {sf_reads} (minimum {sf_min}), HubSpot {hs_reads} (minimum {hs_min}); "
+          f"whole run SF={run.sf_api_calls} HS={run.hs_api_calls}")
+    assert sf_reads <= math.floor(sf_min * 1.1) or sf_reads == sf_min
+    assert hs_reads <= math.floor(hs_min * 1.1)
+
+    for _ in range(4):          # settle: our own writes come back once through the pull
+        if sync_ok().pulled == 0:
+            break
+    crm.reset_stats()
+    quiet = sync_ok()
+    stats = crm.stats()
+    print(f"no-change run: {stats['salesforce']['endpoints']} {stats['hubspot']['endpoints']}")
+    assert quiet.pulled == 0 and quiet.created == 0
+    assert _calls(stats, "salesforce") == {"GET queryAll": len(SF_OBJECTS)}
+    assert _calls(stats, "hubspot") == {f"POST /crm/v3/objects/{t}/search": 1 for t in ("companies", "contacts", "deals")}
+    assert (quiet.sf_api_calls, quiet.hs_api_calls) == (4, 3)
