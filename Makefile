@@ -4,9 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM := /usr/bin/chromium
-SIZE ?= 10000
 
-.PHONY: install test test-sqlite test-postgres demo bench lint lock clean
+.PHONY: install test test-sqlite test-postgres demo lint lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +31,6 @@ test-postgres: install
 
 demo: install
 	DEBUG=true $(BIN)/python manage.py demo
-
-bench: install
-	$(BIN)/python -m tests.bench --size $(SIZE)
 
 lint: install
 	$(BIN)/ruff check .

@@ -66,3 +66,29 @@ def salesforce_login(url: str, *, domain: str = "sandbox", **credentials):
 
     session = loopback_session(url, f"https://{domain}.salesforce.com")
     return Salesforce(domain=domain, session=session, version="59.0", **credentials)
+
+
+HUBSPOT_TOKEN = "sandbox"
+
+
+def raw(server, method: str, path: str, body=None, token: str | None = HUBSPOT_TOKEN, headers: dict | None = None):
+    """Plain HTTP call (for wire-level assertions); returns (status, headers, parsed JSON or None)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(server.url + path, data=data, method=method)
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req) as r:
+            payload = r.read()
+            return r.status, dict(r.headers.items()), (json.loads(payload) if payload else None)
+    except urllib.error.HTTPError as e:
+        payload = e.read()
+        return e.code, dict(e.headers.items()), (json.loads(payload) if payload else None)

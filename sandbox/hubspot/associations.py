@@ -123,7 +123,8 @@ def _type_spec(type_id: int) -> dict:
 def _to_entry(tid: int, types: set[int]) -> dict:
     # toObjectId: the spec types it as a string; HubSpot sends a JSON number (reference §2.9). We send
     # the number, as the live API does; the SDK turns it into a str either way.
-    return {"toObjectId": tid, "associationTypes": [_type_spec(t) for t in sorted(types, key=lambda t: (t not in PRIMARY_IDS, t))]}
+    ordered = sorted(types, key=lambda t: (t not in PRIMARY_IDS, t))
+    return {"toObjectId": tid, "associationTypes": [_type_spec(t) for t in ordered]}
 
 
 class AssociationsApi:

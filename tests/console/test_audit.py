@@ -13,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from sync.audit import record_event
+from sync.audit import event_fields, record_event
 from sync.models import AuditEvent, SyncRun
 from tests.console.conftest import HX
 
@@ -23,18 +23,12 @@ CSV = reverse("sync:audit_csv")
 
 
 def event(**fields) -> AuditEvent:
+    """An event as a service writes it; `created` backdates it (inserted so, never updated)."""
     fields = {"action": "link_created", "target_type": "hubspot.contact", "target_id": "101", **fields}
     created = fields.pop("created", None)
-    e = record_event(**fields)
-    if created:  # events are append-only; move the timestamp the way a past event would have it
-        AuditEvent.objects.filter(pk=e.pk)._raw_update = None
-        from django.db.models.sql import UpdateQuery
-        q = UpdateQuery(AuditEvent)
-        q.add_update_values({"created": created})
-        q.add_filter("pk", e.pk)
-        q.get_compiler(AuditEvent.objects.db).execute_sql()
-        e = AuditEvent.objects.get(pk=e.pk)
-    return e
+    if created is None:
+        return record_event(**fields)
+    return AuditEvent.objects.create(**event_fields(**fields), created=created)
 
 
 def shown(response) -> list[str]:
@@ -78,7 +72,7 @@ def test_an_empty_filter_result_says_so(viewer_client):
 
 @pytest.mark.parametrize("params, expected", [
     ({"actor": "otto"}, ["resync"]),
-    ({"actor": "sync"}, ["link", "settings", "run"]),
+    ({"actor": "sync"}, ["run", "settings", "link"]),
     ({"action": "resynced"}, ["resync"]),
     ({"action": "not-an-action"}, ["run", "settings", "resync", "link"]),
     ({"rule": "R3"}, ["link"]),
@@ -123,15 +117,16 @@ def test_older_events_page_by_keyset_and_keep_the_filters(viewer_client):
     assert b"<html" not in older.content
     assert shown(older) == [f"e{i}" for i in range(10, -1, -1)]
     assert older.context["more"] is False and b"Older events" not in older.content
-    filtered = viewer_client.get(URL, {"q": "e", "before": before})
-    assert f"?q=e&amp;before=" in filtered.content.decode() or "Older events" not in filtered.content.decode()
 
 
 def test_the_older_link_keeps_the_filters(viewer_client):
     for i in range(55):
         event(message=f"x{i}", action="resynced")
-    html = viewer_client.get(URL, {"action": "resynced"}).content.decode()
-    assert "?action=resynced&amp;before=" in html or "?action=resynced&before=" in html
+    response = viewer_client.get(URL, {"action": "resynced"})
+    before = response.context["next_before"]
+    assert f'hx-get="?action=resynced&before={before}"' in response.content.decode()
+    older = viewer_client.get(URL, {"action": "resynced", "before": before})
+    assert shown(older) == [f"x{i}" for i in range(4, -1, -1)]
 
 
 def test_the_query_count_does_not_grow_with_events(viewer_client, operator):

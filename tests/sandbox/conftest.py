@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.testing import running_sandbox, salesforce_client
+from sandbox.server import Sandbox, SandboxServer
+from sandbox.testing import HUBSPOT_TOKEN, running_sandbox, salesforce_client
 
 
 @pytest.fixture(scope="module")
@@ -32,3 +33,32 @@ def sandbox(sandbox_server):
 @pytest.fixture
 def sf(sandbox_server):
     return salesforce_client(sandbox_server.url)
+
+
+# --- HubSpot emulator tests ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hs_server():
+    srv = SandboxServer(Sandbox(hubspot_token=HUBSPOT_TOKEN)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def server(hs_server):
+    """A running sandbox with an empty HubSpot side and generous limits unless a test changes them."""
+    hs_server.sandbox.hubspot.reset()
+    hs_server.sandbox.hubspot.configure_limits(burst_max=100_000, search_per_second=100_000)
+    return hs_server
+
+
+@pytest.fixture
+def emu(server):
+    return server.sandbox.hubspot
+
+
+@pytest.fixture
+def client(server):
+    from hubspot import HubSpot
+
+    return HubSpot(access_token=HUBSPOT_TOKEN, host=server.url)

@@ -11,7 +11,7 @@ from hubspot.crm.contacts import (
     BatchReadInputSimplePublicObjectId,
 )
 
-from sandbox.hubspot.testing import client, emu, hs_server, raw, server  # noqa: F401
+from sandbox.testing import raw
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from hubspot.crm.contacts import ApiException
 
 from sandbox.core import Request
-from sandbox.hubspot.testing import client, emu, hs_server, raw, server  # noqa: F401
+from sandbox.testing import raw
 
 
 def test_ratelimit_headers_on_normal_responses(server, emu):

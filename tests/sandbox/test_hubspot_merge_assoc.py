@@ -6,7 +6,7 @@ from hubspot.crm.associations.v4 import AssociationSpec
 from hubspot.crm.contacts import ApiException, PublicMergeInput
 from hubspot.crm.properties import PropertyCreate
 
-from sandbox.hubspot.testing import client, emu, hs_server, raw, server  # noqa: F401
+from sandbox.testing import raw
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyCre
 from hubspot.crm.contacts import ApiException, SimplePublicObjectInput, SimplePublicObjectInputForCreate
 from hubspot.crm.contacts.exceptions import NotFoundException, UnauthorizedException
 
-from sandbox.hubspot.testing import client, emu, hs_server, raw, server  # noqa: F401
+from sandbox.testing import raw
 
 
 def _contacts(n, start=0):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from sandbox.hubspot.testing import emu, hs_server, raw, server  # noqa: F401
+from sandbox.testing import raw
 
 SPEC_DIR = Path("/work/shared/reference/hubspot-openapi")
 SPECS = {name: json.loads((SPEC_DIR / f"{name}.json").read_text())
@@ -36,7 +36,7 @@ NOT_EMULATED = {
 def _relax(spec):
     spec = copy.deepcopy(spec)
     schemas = spec["components"]["schemas"]
-    for name, s in schemas.items():
+    for _name, s in schemas.items():
         props = s.get("properties", {})
         if "properties" in props and props["properties"].get("additionalProperties", {}).get("type") == "string":
             props["properties"]["additionalProperties"]["nullable"] = True

@@ -5,7 +5,7 @@ import time
 import pytest
 from hubspot.crm.contacts import ApiException, Filter, FilterGroup, PublicObjectSearchRequest
 
-from sandbox.hubspot.testing import client, emu, hs_server, raw, server  # noqa: F401
+from sandbox.testing import raw
 
 
 @pytest.fixture
