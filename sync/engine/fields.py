@@ -149,7 +149,8 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
             if outcome is None:
                 continue
             side, value = outcome
-            if side == "hubspot" and rule.hubspot_property == "email" and owners.get(email_key(value), set()) - {pair.hs_record.pk}:
+            others = owners.get(email_key(value), set()) - {pair.hs_record.pk} if side == "hubspot" else set()
+            if rule.hubspot_property == "email" and others:
                 continue  # R7: another HubSpot contact has that email; the console merges them, not us
             if side == "hubspot":
                 hs_writes.setdefault((pair.hs_type, pair.hs_record.hs_id), {})[rule.hubspot_property] = value

@@ -3,9 +3,9 @@ from __future__ import annotations
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.utils.http import urlencode
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sync import merges, queries
@@ -24,8 +24,8 @@ def duplicates(request):
     options = {"q": q, "sort": sort, "page": int_param(request, "page")}
     if kind == "r2":
         options["mix"] = request.GET.get("mix", "") if request.GET.get("mix") in ("mixed", "leads", "contacts") else ""
-    context = {"kind": kind, "kinds": queries.KINDS, "kind_help": queries.KIND_HELP[kind], "sorts": queries.SORTS, "filters": options,
-               "page": LOADERS[kind](**options), "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
+    context = {"kind": kind, "kinds": queries.KINDS, "kind_help": queries.KIND_HELP[kind], "sorts": queries.SORTS,
+               "filters": options, "page": LOADERS[kind](**options), "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
     return page_or_fragment(request, "sync/duplicates.html", "sync/_groups.html", context)
 
 

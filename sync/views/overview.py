@@ -64,12 +64,11 @@ def run_progress(request, pk: int):
 @role_required(OPERATOR)
 def sync_now(request):
     running = SyncRun.objects.filter(status__in=[SyncRun.Status.PENDING, SyncRun.Status.RUNNING]).first()
+    run = running or services.request_sync(full=request.POST.get("full") == "1", actor=request.user)
+    if request.htmx:  # the progress card says it all; a queued message would pop up on the next page
+        return render(request, "sync/_run_progress.html", {"current": run})
     if running:
         messages.info(request, f"Run {running.pk} is already {running.get_status_display().lower()}.")
-        run = running
     else:
-        run = services.request_sync(full=request.POST.get("full") == "1", actor=request.user)
         messages.success(request, f"Sync run {run.pk} queued.")
-    if request.htmx:
-        return render(request, "sync/_run_progress.html", {"current": run})
     return redirect("sync:overview")

@@ -138,8 +138,7 @@ def test_the_list_query_count_does_not_grow_with_contacts(operator_client):
             assert operator_client.get(LIST).status_code == 200
         return len(ctx.captured_queries)
 
-    for i in range(1):
-        make(i)
+    make(0)
     few = measure()
     for i in range(1, 10):
         make(i)
@@ -165,7 +164,7 @@ def test_the_card_of_a_synced_contact(viewer_client, operator):
     assert response.status_code == 200 and b"<html" in response.content
     html = response.content.decode()
     assert '<p class="status-line"><span class="tag ok">Synced</span></p>' in html
-    assert f'<dd class="mono" id="synced-id"><a href="' in html and f"{person.sf_id}</a> (Contact)" in html
+    assert '<dd class="mono" id="synced-id"><a href="' in html and f"{person.sf_id}</a> (Contact)" in html
     assert "R6 · resynced by a person by otto" in html
     assert response.context["same_email"] == [person, other]
     assert "<strong class=\"ok-text\">currently synced</strong>" in html and other.sf_id in html
@@ -178,7 +177,7 @@ def test_the_card_of_a_contact_that_lost_its_primary(viewer_client, operator_cli
     html = response.content.decode()
     assert f"No longer syncing with Salesforce — its primary was merged into {new.sf_id}" in html
     assert new.sf_id.startswith("003")
-    assert f'<dd class="mono" id="synced-id">—</dd>' in html
+    assert '<dd class="mono" id="synced-id">—</dd>' in html
     assert f"{old.sf_id} (Contact, merged away)" in html and response.context["master"] == new
     assert f"merged into <span class=\"mono\">{new.sf_id}</span>" in html
     assert resync_url(c) not in html

@@ -8,7 +8,7 @@ from django.urls import reverse
 from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson, SyncRun
 from sync.services import update_settings
 from tests.conftest import client_for
-from tests.console.conftest import HX, hs_contact, link, r2_group, r7_group, sf_person
+from tests.console.conftest import HX, r2_group, r7_group, sf_person
 
 pytestmark = pytest.mark.django_db
 PREVIEW = reverse("sync:merge_salesforce")

@@ -160,6 +160,14 @@ def test_sync_now_with_htmx_returns_the_progress_fragment(operator_client):
     run = SyncRun.objects.get()
     assert b"<html" not in response.content
     assert f"Run {run.pk}</a>: Pending".encode() in response.content
+    assert list(operator_client.get(URL).context["messages"]) == []   # no stale message on the next page
+
+
+def test_a_second_htmx_click_shows_the_pending_run(operator_client):
+    operator_client.post(SYNC, headers=HX)
+    response = operator_client.post(SYNC, headers=HX)
+    run = SyncRun.objects.get()
+    assert f"Run {run.pk}</a>: Pending".encode() in response.content
 
 
 def test_a_second_click_while_pending_creates_no_second_run(operator_client):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from sandbox.scenario import scenario_dict
 from sync import services, tasks
 from sync.models import AuditEvent, SyncRun, SyncSettings
-from tests.engine.conftest import sync, sync_ok
+from tests.engine.conftest import sync_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity")

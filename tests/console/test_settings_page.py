@@ -1,0 +1,201 @@
+"""The settings page: read-only for viewers and operators, changed (and audited) by admins, field
+rules audited one event per rule, bad values refused whole, and Test connection against the
+sandbox without ever showing a credential."""
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from sync.models import AuditEvent, FieldRule, SyncSettings
+from tests.conftest import client_for
+from tests.console.conftest import HX
+
+pytestmark = pytest.mark.django_db
+URL = reverse("sync:settings")
+
+
+def form_data(rules: dict[str, str] | None = None, **overrides) -> dict:
+    """What the page posts: the settings as they are, the field-rule formset, and `overrides`."""
+    s = SyncSettings.load()
+    data = {f: getattr(s, f) for f in ("schedule_minutes", "salesforce_api_share", "hubspot_api_share",
+                                       "prop_salesforce_contact_id", "prop_salesforce_lead_id",
+                                       "prop_salesforce_account_id", "prop_salesforce_opportunity_id")}
+    for flag in ("delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts"):
+        if getattr(s, flag):
+            data[flag] = "on"
+    if rules is not None:
+        all_rules = list(FieldRule.objects.all())
+        data.update({"rules-TOTAL_FORMS": len(all_rules), "rules-INITIAL_FORMS": len(all_rules),
+                     "rules-MIN_NUM_FORMS": 0, "rules-MAX_NUM_FORMS": 1000})
+        for i, r in enumerate(all_rules):
+            data[f"rules-{i}-id"] = r.pk
+            data[f"rules-{i}-rule"] = rules.get(f"{r.object}.{r.hubspot_property}", r.rule)
+    for name, value in overrides.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    return data
+
+
+def rule(key: str) -> str:
+    obj, prop = key.split(".")
+    return FieldRule.objects.get(object=obj, hubspot_property=prop).rule
+
+
+def test_it_needs_login(client):
+    assert client.get(URL)["Location"].startswith("/login/")
+
+
+def test_it_rejects_other_methods(admin_client_):
+    assert admin_client_.put(URL).status_code == 405
+    assert admin_client_.delete(URL).status_code == 405
+
+
+@pytest.mark.parametrize("who", ["viewer_client", "operator_client"])
+def test_viewers_and_operators_see_the_settings_read_only(request, who):
+    response = request.getfixturevalue(who).get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "changing them needs the admin role" in html
+    assert html.count('<fieldset class="card" disabled>') == 4
+    assert "Save settings" not in html and "Admins can test the connections." in html
+    assert "Test HubSpot" not in html
+
+
+def test_admins_see_an_editable_form_with_the_field_rules(admin_client_):
+    html = admin_client_.get(URL).content.decode()
+    assert " disabled>" not in html and "Save settings" in html and "Test HubSpot" in html
+    assert 'name="rules-TOTAL_FORMS"' in html and "Job title" in html
+    assert "SALESFORCE_ACCESS_TOKEN" not in html and "sandbox" not in html
+
+
+@pytest.mark.parametrize("who", ["viewer_client", "operator_client"])
+def test_only_admins_change_settings(request, who):
+    response = request.getfixturevalue(who).post(URL, form_data({"contact.phone": "none"}, schedule_minutes="9"))
+    assert response.status_code == 403
+    assert b"Only admins can change the sync settings." in response.content
+    assert SyncSettings.load().schedule_minutes == 5 and rule("contact.phone") == "prefer_sf"
+    assert not AuditEvent.objects.exists()
+
+
+def test_an_admin_change_is_saved_and_audited_once(admin_client_, admin_user):
+    response = admin_client_.post(URL, form_data(schedule_minutes="15", hubspot_api_share="30",
+                                                 create_hubspot_contacts=None))
+    assert response.status_code == 302 and response["Location"] == URL
+    s = SyncSettings.load()
+    assert (s.schedule_minutes, s.hubspot_api_share, s.create_hubspot_contacts) == (15, 30, False)
+    event = AuditEvent.objects.get()
+    assert (event.action, event.actor, event.target_type) == ("settings_changed", admin_user, "settings")
+    assert event.before == {"create_hubspot_contacts": True, "hubspot_api_share": 50, "schedule_minutes": 5}
+    assert event.after == {"create_hubspot_contacts": False, "hubspot_api_share": 30, "schedule_minutes": 15}
+    assert b"Settings saved." in admin_client_.get(URL).content
+
+
+def test_saving_unchanged_settings_writes_no_event(admin_client_):
+    assert admin_client_.post(URL, form_data({})).status_code == 302
+    assert not AuditEvent.objects.exists()
+
+
+def test_field_rule_changes_are_audited_one_event_per_rule(admin_client_, admin_user):
+    response = admin_client_.post(URL, form_data({"contact.phone": "none", "deal.amount": "always_sf"}))
+    assert response.status_code == 302
+    assert rule("contact.phone") == "none" and rule("deal.amount") == "always_sf"
+    assert rule("contact.firstname") == "prefer_sf"
+    events = {e.target_id: e for e in AuditEvent.objects.all()}
+    assert set(events) == {"field:contact.phone", "field:deal.amount"}
+    phone = events["field:contact.phone"]
+    assert (phone.actor, phone.before, phone.after) == (admin_user, {"rule": "Prefer Salesforce unless blank"},
+                                                        {"rule": "Don't sync"})
+    assert phone.target_repr == "Field rule: Phone"
+
+
+@pytest.mark.parametrize("bad", [{"schedule_minutes": "0"}, {"schedule_minutes": "1441"},
+                                 {"salesforce_api_share": "101"}, {"hubspot_api_share": "-1"},
+                                 {"schedule_minutes": "soon"}, {"prop_salesforce_contact_id": ""}])
+def test_bad_values_are_refused_with_400_and_change_nothing(admin_client_, bad):
+    response = admin_client_.post(URL, form_data({"contact.phone": "none"}, delete_hubspot_contact_on_delete="on",
+                                                 **bad))
+    assert response.status_code == 400
+    assert b'class="errorlist' in response.content
+    s = SyncSettings.load()
+    assert (s.schedule_minutes, s.delete_hubspot_contact_on_delete) == (5, False)
+    assert rule("contact.phone") == "prefer_sf"
+    assert not AuditEvent.objects.exists()
+
+
+def test_a_bad_field_rule_is_refused_and_changes_nothing(admin_client_):
+    response = admin_client_.post(URL, form_data({"contact.phone": "sometimes"}, schedule_minutes="9"))
+    assert response.status_code == 400
+    assert b"Select a valid choice" in response.content
+    assert SyncSettings.load().schedule_minutes == 5 and rule("contact.phone") == "prefer_sf"
+    assert not AuditEvent.objects.exists()
+
+
+def test_settings_changes_need_the_csrf_token(admin_user):
+    assert client_for(admin_user, csrf=True).post(URL, form_data(schedule_minutes="9")).status_code == 403
+    assert SyncSettings.load().schedule_minutes == 5
+
+
+# --- Test connection (sandbox) ------------------------------------------------------------------
+
+def conn_url(crm: str) -> str:
+    return reverse("sync:test_connection", args=[crm])
+
+
+def test_hubspot_connection_reports_the_portal_and_usage(crm, admin_client_):
+    response = admin_client_.post(conn_url("hubspot"), headers=HX)
+    assert response.status_code == 200 and b"<html" not in response.content
+    html = response.content.decode()
+    assert html.startswith('<p class="ok-text" role="status">HubSpot: connected to portal ')
+    assert "(US/Eastern); 1 of 625,000 daily API calls used." in html
+
+
+def test_salesforce_connection_reports_the_org_and_usage(crm, admin_client_):
+    response = admin_client_.post(conn_url("salesforce"), headers=HX)
+    html = response.content.decode()
+    host = crm.url.split("://")[1]
+    assert f"Salesforce: connected to {host} (API 59.0); 1 of 100,000 daily API requests used." in html
+    assert 'class="ok-text"' in html
+
+
+def test_without_htmx_the_result_is_a_message_on_the_settings_page(crm, admin_client_):
+    response = admin_client_.post(conn_url("hubspot"), follow=True)
+    assert response.redirect_chain == [(URL, 302)]
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message.startswith("HubSpot: connected to portal ")
+
+
+@pytest.mark.parametrize("which, expected", [
+    ("hubspot", "HubSpot: HubSpot 401 INVALID_AUTHENTICATION: Authentication credentials not found."),
+    ("salesforce", "Salesforce: Salesforce session invalid: Session expired or invalid"),
+])
+def test_a_wrong_token_reports_the_exact_error_without_the_token(crm, admin_client_, settings, which, expected):
+    settings.HUBSPOT_ACCESS_TOKEN = "pat-na1-very-secret-0001"
+    settings.SALESFORCE_ACCESS_TOKEN = "00Dxx!very-secret-0002"
+    response = admin_client_.post(conn_url(which), headers=HX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.startswith('<p class="error" role="status">') and expected in html
+    assert "very-secret" not in html
+    page = admin_client_.post(conn_url(which), follow=True)
+    assert "very-secret" not in page.content.decode() and expected in page.content.decode()
+
+
+def test_test_connection_is_for_admins_only(crm, client, viewer_client, operator_client, admin_user, admin_client_):
+    assert client.post(conn_url("hubspot"))["Location"].startswith("/login/")
+    assert viewer_client.post(conn_url("hubspot")).status_code == 403
+    assert operator_client.post(conn_url("hubspot")).status_code == 403
+    assert admin_client_.get(conn_url("hubspot")).status_code == 405
+    assert client_for(admin_user, csrf=True).post(conn_url("hubspot")).status_code == 403
+    assert admin_client_.post(conn_url("pipedrive")).status_code == 404
+    assert crm.stats()["hubspot"]["calls"] == 0
+
+
+def test_an_htmx_request_with_an_expired_session_is_sent_to_login(client):
+    response = client.post(conn_url("hubspot"), headers={**HX, "HX-Current-URL": "http://testserver/settings/"})
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/login/?next=/settings/"
+    response = client.get(reverse("sync:duplicates"), {"q": "x"}, headers=HX)
+    assert response["HX-Redirect"] == "/login/?next=/duplicates/%3Fq%3Dx"
+    assert b"<html" not in response.content
