@@ -105,6 +105,8 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
     pull.pull_hubspot(ctx.hs, full=full, settings=ctx.settings, touched=touched, tick=tick)
     ctx.counts["pulled"] += touched.pulled
     ctx.flush()
+    if ctx.run.retry_of_id:
+        _touch_failed_records(ctx.run.retry_of_id, touched)
     if not touched.any():
         return
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
@@ -117,6 +119,25 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
     ctx.progress(phase=SyncRun.Phase.FIELDS)
     fields.sync_fields(ctx, touched)
     ctx.flush()
+
+
+def _touch_failed_records(run_id: int, touched: pull.Touched) -> None:
+    """"Retry these records": put the records that failed in an earlier run back in scope."""
+    from sync.models import RecordError
+
+    prefixes = {"00Q": touched.sf_ids, "003": touched.sf_ids, "001": touched.account_ids,
+                "006": touched.opportunity_ids}
+    for object_type, record_id in RecordError.objects.filter(run_id=run_id).values_list("object_type", "record_id"):
+        if not record_id:
+            continue
+        if len(record_id) in (15, 18) and record_id[:3] in prefixes:
+            prefixes[record_id[:3]].add(record_id)
+        elif object_type.lower().startswith("compan"):
+            touched.company_ids.add(record_id)
+        elif object_type.lower().startswith(("deal", "opportunit")):
+            touched.deal_ids.add(record_id)
+        else:  # HubSpot contacts, and leads that failed to be created from one
+            touched.hs_contact_ids.add(record_id)
 
 
 def snapshot() -> dict:
@@ -138,8 +159,11 @@ def _finish(run: SyncRun, ctx: RunContext | None, status: str, error: str) -> No
         except Exception:  # the run is finishing anyway; don't mask the original error
             log.exception("could not save the last counters of run %s", run.pk)
     now = timezone.now()
+    state = snapshot()
+    if ctx is not None:  # the daily limits the CRMs reported: the overview's budget figures
+        state.update(sf_daily_limit=ctx.sf.budget.daily_limit, hs_daily_limit=ctx.hs.budget.daily_limit)
     SyncRun.objects.filter(pk=run.pk).update(status=status, phase=SyncRun.Phase.DONE, finished_at=now,
-                                             error=error[:10000], snapshot=snapshot(), heartbeat_at=now)
+                                             error=error[:10000], snapshot=state, heartbeat_at=now)
     run.refresh_from_db()
     AuditEvent.objects.create(
         actor_name="sync", action=AuditEvent.Action.RUN_FINISHED, target_type="run", target_id=str(run.pk),

@@ -128,3 +128,22 @@ def test_request_counts_full_pull_and_quiet_org(crm):
     assert _calls(stats, "salesforce") == {"GET queryAll": len(SF_OBJECTS)}
     assert _calls(stats, "hubspot") == {f"POST /crm/v3/objects/{t}/search": 1 for t in ("companies", "contacts", "deals")}
     assert (quiet.sf_api_calls, quiet.hs_api_calls) == (4, 3)
+
+
+def test_retry_run_puts_failed_records_back_in_scope():
+    """"Retry these records" on the run page: the failed records are reconciled again even though
+    nothing changed in either CRM since."""
+    from sync.engine.cycle import _touch_failed_records
+    from sync.engine.pull import Touched
+    from sync.models import RecordError, SyncRun
+
+    failed = SyncRun.objects.create(status="failed")
+    for crm, obj, rid in [("hubspot", "contact", "101"), ("salesforce", "Lead", "00Q000000000001AAA"),
+                          ("hubspot", "companies", "7"), ("salesforce", "Opportunity", "006000000000001AAA"),
+                          ("hubspot", "deals", "9"), ("salesforce", "Account", "001000000000001AAA")]:
+        RecordError.objects.create(run=failed, crm=crm, object_type=obj, record_id=rid, operation="x", message="m")
+    touched = Touched()
+    _touch_failed_records(failed.pk, touched)
+    assert touched.hs_contact_ids == {"101"} and touched.sf_ids == {"00Q000000000001AAA"}
+    assert touched.company_ids == {"7"} and touched.deal_ids == {"9"}
+    assert touched.opportunity_ids == {"006000000000001AAA"} and touched.account_ids == {"001000000000001AAA"}
