@@ -544,6 +544,7 @@ class AuditEvent(models.Model):
         RECORD_DELETED = "record_deleted", "Record deleted"
         FIELD_CHANGED = "field_changed", "Field overwritten"
         SETTINGS_CHANGED = "settings_changed", "Settings changed"
+        SYNC_REQUESTED = "sync_requested", "Sync requested"
         RUN_FINISHED = "run_finished", "Sync run finished"
 
     created = models.DateTimeField(default=timezone.now, editable=False)

@@ -49,6 +49,9 @@ def update_settings(*, actor, changes: dict) -> SyncSettings:
 def request_sync(*, full: bool, actor, enqueue: bool = True) -> SyncRun:
     """Queue a sync run. The task is enqueued after commit, so the worker finds the row."""
     run = SyncRun.objects.create(full=full, requested_by=actor)
+    if actor is not None:
+        record_event(actor=actor, action=AuditEvent.Action.SYNC_REQUESTED, target_type="run", target_id=str(run.pk),
+                     target_repr=f"Run {run.pk}", message="Full sync requested." if full else "Sync requested.")
     if enqueue:
         from django_q.tasks import async_task
 

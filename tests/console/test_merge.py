@@ -136,11 +136,12 @@ def test_merge_keeps_the_primary_deletes_the_others_and_is_audited(crm, operator
         loser.refresh_from_db()
         assert loser.is_deleted and loser.master_record_id == members[1].sf_id
     assert sf_row(crm, members[1].sf_id)["IsDeleted"] is False
-    event = AuditEvent.objects.get()
+    event = AuditEvent.objects.get(action="record_merged")
     assert (event.action, event.rule, event.actor, event.target_id) == ("record_merged", "R5", operator, members[1].sf_id)
     assert event.after == {"master": members[1].sf_id, "merged": [members[0].sf_id, members[2].sf_id],
                            "hubspot_contacts_affected": []}
     run = SyncRun.objects.get()
+    assert AuditEvent.objects.get(action="sync_requested").actor == operator  # the follow-up sync is audited too
     assert run.requested_by == operator and run.status == "pending"
     assert ContactLink.objects.get().status == LinkStatus.SYNCED
     page = operator_client.get(response["Location"])
@@ -152,7 +153,7 @@ def test_merging_away_the_synced_record_names_the_contact_in_the_audit(crm, oper
     members = sandbox_group(crm, "ann@example.com", 2, synced=0)
     contact = members[0].links.get().hs_contact
     operator_client.post(PREVIEW, {"key": "ann@example.com", "primary": members[1].sf_id, "confirm": "1"})
-    event = AuditEvent.objects.get()
+    event = AuditEvent.objects.get(action="record_merged")
     assert event.after["hubspot_contacts_affected"] == [contact.hs_id]
     assert f"HubSpot contact(s) {contact.hs_id} will be left without a primary (R5)." in event.message
 

@@ -146,6 +146,8 @@ def test_sync_now_queues_a_run_for_an_operator(operator_client, operator):
     assert response.status_code == 302 and response["Location"] == URL
     run = SyncRun.objects.get()
     assert (run.status, run.requested_by, run.full) == ("pending", operator, False)
+    event = AuditEvent.objects.get(action="sync_requested")
+    assert (event.actor, event.target_id, event.message) == (operator, str(run.pk), "Sync requested.")
     assert f"Sync run {run.pk} queued." in operator_client.get(URL).content.decode()
 
 
