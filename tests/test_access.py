@@ -184,6 +184,7 @@ def test_admin_shows_audit_events_read_only(admin_user):
     assert change.status_code in (200, 403)
     event.refresh_from_db()
     assert event.message == ""
-    for model in ("sfperson", "hscontact", "contactlink", "syncrun", "syncsettings", "watermark", "recorderror", "bulkjob", "fieldrule",
+    for model in ("sfperson", "hscontact", "contactlink", "syncrun", "syncsettings", "watermark", "recorderror",
+                  "bulkjob", "fieldrule",
                   "sfaccount", "sfopportunity", "hscompany", "hsdeal", "companylink", "deallink"):
         assert client.get(f"/admin/sync/{model}/").status_code == 200, model

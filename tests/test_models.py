@@ -8,8 +8,22 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sync.audit import record_event
-from sync.models import (AuditEvent, CompanyLink, ContactLink, DealLink, HsCompany, HsContact, HsDeal, SfAccount,
-                         SfOpportunity, SfPerson, SyncRun, SyncSettings, Watermark, email_key)
+from sync.models import (
+    AuditEvent,
+    CompanyLink,
+    ContactLink,
+    DealLink,
+    HsCompany,
+    HsContact,
+    HsDeal,
+    SfAccount,
+    SfOpportunity,
+    SfPerson,
+    SyncRun,
+    SyncSettings,
+    Watermark,
+    email_key,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +122,7 @@ def test_settings_are_a_single_row_with_sane_values():
     for field, value, name in [("schedule_minutes", 0, "syncsettings_schedule_1_to_1440_minutes"),
                                ("salesforce_api_share", 101, "syncsettings_sf_share_percent"),
                                ("hubspot_api_share", 0, "syncsettings_hs_share_percent")]:
-        rejects(name, lambda: SyncSettings.objects.filter(pk=1).update(**{field: value}))
+        rejects(name, lambda f=field, v=value: SyncSettings.objects.filter(pk=1).update(**{f: v}))
 
 
 def test_only_one_run_is_running():
