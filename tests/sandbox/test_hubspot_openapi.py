@@ -83,7 +83,7 @@ class Checker:
         if expect is not None:
             assert status == expect, (method, path, status, payload)
         p = _spec_path(path)
-        for _spec_name, _tpl, m, rx in TEMPLATES:
+        for spec_name, tpl, m, rx in TEMPLATES:  # noqa: B007 - used after the loop breaks
             if m == method and rx.match(p):
                 break
         else:
