@@ -120,3 +120,10 @@ class BulkJobAdmin(admin.ModelAdmin):
 class FieldRuleAdmin(admin.ModelAdmin):
     list_display = ("object", "hubspot_property", "salesforce_field", "rule")
     list_filter = ("object", "rule")
+
+
+@admin.register(models.DuplicateGroup)
+class DuplicateGroupAdmin(admin.ModelAdmin):
+    list_display = ("kind", "key", "size", "leads", "modified", "refreshed_at")
+    list_filter = ("kind",)
+    search_fields = ("key",)

@@ -459,6 +459,41 @@ class SyncRun(models.Model):
         return None
 
 
+class DuplicateGroup(models.Model):
+    """One duplicate group, kept up to date by the sync at the end of each run, so the console's
+    duplicate pages read an indexed table instead of grouping millions of mirror rows per request.
+
+    r2: live Salesforce leads/contacts sharing an email key; r7: live HubSpot contacts carrying
+    one Salesforce id; r9: live HubSpot companies carrying one account id."""
+
+    class Kind(models.TextChoices):
+        R2 = "r2", "Same email in Salesforce (R2)"
+        R7 = "r7", "One Salesforce record, several HubSpot contacts (R7)"
+        R9 = "r9", "Companies sharing an account (R9)"
+
+    kind = models.CharField(max_length=2, choices=Kind)
+    key = models.CharField(max_length=255)  # the email key, Salesforce id or account id
+    size = models.PositiveIntegerField()
+    leads = models.PositiveIntegerField(default=0)  # r2: how many members are leads (the "mix" filter)
+    modified = models.DateTimeField(null=True, blank=True)  # newest member modification
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key"], name="duplicategroup_one_per_key"),
+            models.CheckConstraint(condition=Q(size__gte=2), name="duplicategroup_has_two_members"),
+            models.CheckConstraint(condition=Q(leads__lte=F("size")), name="duplicategroup_leads_within_size"),
+        ]
+        indexes = [
+            # The duplicates pages: one kind, sorted by key, by size or by newest change.
+            models.Index(fields=["kind", "-size", "key"], name="duplicategroup_by_size"),
+            models.Index(fields=["kind", "-modified", "key"], name="duplicategroup_by_modified"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} ({self.size})"
+
+
 class BulkJob(models.Model):
     """A person's bulk action (e.g. Resync all) running as a background task, with progress."""
 

@@ -185,6 +185,6 @@ def test_admin_shows_audit_events_read_only(admin_user):
     event.refresh_from_db()
     assert event.message == ""
     for model in ("sfperson", "hscontact", "contactlink", "syncrun", "syncsettings", "watermark", "recorderror",
-                  "bulkjob", "fieldrule",
+                  "bulkjob", "fieldrule", "duplicategroup",
                   "sfaccount", "sfopportunity", "hscompany", "hsdeal", "companylink", "deallink"):
         assert client.get(f"/admin/sync/{model}/").status_code == 200, model
