@@ -94,11 +94,12 @@ def test_merge_loses_a_primary_then_resync_restores_it(demo, live_server, page, 
     rows = page.locator("table.audit tbody tr")
     expect(rows.filter(has_text="Resynced")).to_have_count(1)
     expect(rows.filter(has_text="Records merged")).to_have_count(1)
+    expect(rows.filter(has_text="Sync requested")).to_have_count(1)
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
     text = open(download.value.path(), encoding="utf-8").read()
     actions = [row["action"] for row in csv.DictReader(io.StringIO(text))]
-    assert sorted(actions) == ["record_merged", "resynced"]
+    assert sorted(actions) == ["record_merged", "resynced", "sync_requested"]  # the merge queues a sync
     assert AuditEvent.objects.filter(actor_name="olga", rule="R6", target_id=contact.hs_id).count() == 1
 
 
