@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test test-sqlite test-postgres demo lint lock clean
+.PHONY: install test test-sqlite test-postgres demo lint lock clean bench
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test-postgres: install
 
 demo: install
 	DEBUG=true $(BIN)/python manage.py demo
+
+# Benchmarks at scale (not part of `make test`): SQLite and PostgreSQL, report in var/bench/.
+# `make bench SIZE=100000` (up to 1000000); PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432).
+SIZE ?= 10000
+bench: install
+	$(BIN)/python -m tests.bench.run --size $(SIZE)
 
 lint: install
 	$(BIN)/ruff check .

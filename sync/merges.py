@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from sync.audit import record_event
 from sync.crm.base import CrmError
-from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson, SyncSettings
+from sync.engine import groups
+from sync.models import AuditEvent, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SyncSettings
 
 A = AuditEvent.Action
 
@@ -111,6 +112,7 @@ def _record_salesforce_merge(preview: MergePreview, merged: list[SfPerson], acto
                  message=f"Merged {len(merged)} record(s) into {preview.primary.sf_id} in Salesforce"
                          + (f"; HubSpot contact(s) {', '.join(affected)} will be "
                             f"{'deleted' if preview.delete_on else 'left without a primary'} (R5)." if affected else "."))
+    groups.refresh_keys(DuplicateGroup.Kind.R2, [preview.key])  # the duplicates page is right before the next sync
 
 
 @dataclass
@@ -156,6 +158,7 @@ def merge_hubspot_group(*, sf_key: str, actor, connector=None) -> HubSpotMergeRe
         ContactLink.objects.filter(hs_contact=primary).update(hs_contact=survivor)
         ContactLink.objects.filter(hs_contact__in=merged).update(
             status=LinkStatus.DELETED, sf_person=None, status_reason=f"Merged into HubSpot contact {survivor.hs_id}.")
+        groups.refresh_keys(DuplicateGroup.Kind.R7, {sf_key, survivor.salesforce_contact_id or survivor.salesforce_lead_id})
         record_event(actor=actor, action=A.RECORD_MERGED, rule="R7", target_type="hubspot.contact",
                      target_id=survivor.hs_id, target_repr=f"{survivor.name} <{survivor.email}>",
                      before={"primary": primary.hs_id, "merged": [m.hs_id for m in merged]},

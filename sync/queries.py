@@ -1,14 +1,16 @@
 """Reads the console reuses: duplicate groups of each kind, a page at a time, in a fixed number
-of queries however many groups exist (one count, one page of group keys, one of members, one of
-the links that mark the currently synced record)."""
+of queries however many groups or mirror rows exist. The groups come from DuplicateGroup, which
+the sync keeps current (sync.engine.groups): one count and one page of groups on its indexes,
+then the members, links and records of just those twenty keys."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, CharField, Count, F, Max, Q, When
+from django.db.models import Count, F, Q, QuerySet
 
-from sync.models import CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfAccount, SfPerson, email_key
+from sync.engine import groups as definitions
+from sync.models import CompanyLink, ContactLink, DuplicateGroup, LinkStatus, SfAccount, SfPerson, email_key
 
 PER_PAGE = 20
 KINDS = {"r2": "Same email in Salesforce (R2)", "r7": "One record, several HubSpot contacts (R7)",
@@ -62,39 +64,46 @@ def why(link: ContactLink | CompanyLink) -> str:
     return f"{text}, since {link.since:%Y-%m-%d %H:%M} UTC"
 
 
-def _order(sort: str, key: str) -> list[str]:
-    return {"-size": ["-size", key], "-modified": ["-modified", key]}.get(sort, [key])
+# Each sort is served by an index of DuplicateGroup: (kind, key) unique, (kind, -size, key),
+# (kind, -modified, key).
+ORDER = {"key": ["key"], "-size": ["-size", "key"], "-modified": ["-modified", "key"]}
 
 
-def _r2_live():
-    return SfPerson.objects.filter(is_deleted=False, is_converted=False).exclude(email_key="")
+def _search(kind: str, q: str) -> Q:
+    """Groups whose key, or one of whose members, matches `q`. Email and id matches read the
+    group table or a unique index; name matches read the members of existing groups only (a
+    nested loop over the groups through the key index), never the whole mirror."""
+    term, key = q.strip(), email_key(q)
+    if kind == "r2":
+        by_key, where = Q(key__contains=key), Q(sf_id=term) | Q(first_name__icontains=term) | Q(last_name__icontains=term)
+    elif kind == "r7":
+        by_key, where = Q(key=term), Q(email_key__contains=key) | Q(hs_id=term) | Q(last_name__icontains=term)
+    else:
+        by_key, where = Q(key=term), Q(name__icontains=term) | Q(hs_id=term)
+    for keys in definitions.member_keys(kind, where):
+        by_key |= Q(key__in=keys)
+    return by_key
 
 
-def _r2_keys(q: str = "", mix: str = ""):
-    live = _r2_live()
-    keys = live.values("email_key").annotate(size=Count("id"), modified=Max("system_modstamp"),
-                                             leads=Count("id", filter=Q(object_type="Lead"))).filter(size__gt=1)
+def _group_page(kind: str, *, q: str, sort: str, page: int, mix: str = "") -> tuple[dict[str, Group], int, int, int]:
+    qs: QuerySet = DuplicateGroup.objects.filter(kind=kind)
     if q:
-        hits = live.filter(Q(email_key__contains=email_key(q)) | Q(sf_id=q.strip()) | Q(last_name__icontains=q.strip())
-                           | Q(first_name__icontains=q.strip()))
-        keys = keys.filter(email_key__in=hits.values("email_key"))
+        qs = qs.filter(_search(kind, q))
     if mix == "mixed":
-        keys = keys.filter(leads__gt=0).exclude(leads=F("size"))
+        qs = qs.filter(leads__gt=0).exclude(leads=F("size"))
     elif mix == "leads":
-        keys = keys.filter(leads=F("size"))
+        qs = qs.filter(leads=F("size"))
     elif mix == "contacts":
-        keys = keys.filter(leads=0)
-    return keys
+        qs = qs.filter(leads=0)
+    total = qs.count()
+    page, pages, offset = _page(total, page)
+    rows = qs.order_by(*ORDER.get(sort, ORDER["key"])).values_list("key", "size", "modified")[offset:offset + PER_PAGE]
+    return {key: Group(key, size, modified) for key, size, modified in rows}, total, page, pages
 
 
 def r2_groups(*, q: str = "", mix: str = "", sort: str = "key", page: int = 1) -> GroupPage:
-    live = _r2_live()
-    keys = _r2_keys(q, mix)
-    total = keys.count()
-    page, pages, offset = _page(total, page)
-    rows = list(keys.order_by(*_order(sort, "email_key"))[offset:offset + PER_PAGE])
-    groups = {r["email_key"]: Group(r["email_key"], r["size"], r["modified"]) for r in rows}
-    members = list(live.filter(email_key__in=list(groups)).order_by("email_key", "pull_seq"))
+    groups, total, page, pages = _group_page("r2", q=q, mix=mix, sort=sort, page=page)
+    members = list(definitions.members("r2", groups).order_by("email_key", "pull_seq"))
     links = (ContactLink.objects.filter(sf_person__in=members).exclude(status=LinkStatus.UNSYNCED)
              .select_related("hs_contact", "chosen_by_user"))
     by_person: dict[int, list[ContactLink]] = {}
@@ -112,77 +121,31 @@ def r2_groups(*, q: str = "", mix: str = "", sort: str = "key", page: int = 1) -
     return GroupPage(list(groups.values()), total, page, pages)
 
 
-def _sf_key():
-    return Case(When(~Q(salesforce_contact_id=""), then="salesforce_contact_id"), default="salesforce_lead_id",
-                output_field=CharField())
-
-
-def _r7_live():
-    return HsContact.objects.filter(archived=False).annotate(sf_key=_sf_key()).exclude(sf_key="")
-
-
-def _r7_keys(q: str = ""):
-    live = _r7_live()
-    keys = live.values("sf_key").annotate(size=Count("id"), modified=Max("last_modified")).filter(size__gt=1)
-    if q:
-        term = q.strip()
-        hits = live.filter(Q(email_key__contains=email_key(term)) | Q(hs_id=term) | Q(sf_key=term)
-                           | Q(last_name__icontains=term))
-        keys = keys.filter(sf_key__in=hits.values("sf_key"))
-    return keys
-
-
 def r7_groups(*, q: str = "", sort: str = "key", page: int = 1) -> GroupPage:
-    live = _r7_live()
-    keys = _r7_keys(q)
-    total = keys.count()
-    page, pages, offset = _page(total, page)
-    rows = list(keys.order_by(*_order(sort, "sf_key"))[offset:offset + PER_PAGE])
-    groups = {r["sf_key"]: Group(r["sf_key"], r["size"], r["modified"]) for r in rows}
-    members = list(live.filter(sf_key__in=list(groups)).select_related("link__sf_person", "link__chosen_by_user")
-                   .order_by("sf_key", "created_at", "pk"))
+    groups, total, page, pages = _group_page("r7", q=q, sort=sort, page=page)
+    members = list(definitions.members("r7", groups).select_related("link__sf_person", "link__chosen_by_user")
+                   .order_by("group_key", "created_at", "pk"))
     records = {p.sf_id: p for p in SfPerson.objects.filter(sf_id__in=list(groups))}
     for m in members:
-        g = groups[m.sf_key]
+        g = groups[m.group_key]
         g.members.append(m)
-        g.record = records.get(m.sf_key)
+        g.record = records.get(m.group_key)
         link = getattr(m, "link", None)
         m.is_synced = bool(link and link.status == LinkStatus.SYNCED and link.sf_person and
-                           link.sf_person.sf_id == m.sf_key)
+                           link.sf_person.sf_id == m.group_key)
         if m.is_synced and g.synced is None:
             g.synced, g.synced_why = m, why(link)
     return GroupPage(list(groups.values()), total, page, pages)
 
 
-def _r9_live():
-    return HsCompany.objects.filter(archived=False).exclude(salesforce_account_id="")
-
-
-def _r9_keys(q: str = ""):
-    live = _r9_live()
-    keys = live.values("salesforce_account_id").annotate(size=Count("id"), modified=Max("last_modified")) \
-        .filter(size__gt=1)
-    if q:
-        term = q.strip()
-        hits = live.filter(Q(name__icontains=term) | Q(hs_id=term) | Q(salesforce_account_id=term))
-        keys = keys.filter(salesforce_account_id__in=hits.values("salesforce_account_id"))
-    return keys
-
-
 def r9_groups(*, q: str = "", sort: str = "key", page: int = 1) -> GroupPage:
-    live = _r9_live()
-    keys = _r9_keys(q)
-    total = keys.count()
-    page, pages, offset = _page(total, page)
-    rows = list(keys.order_by(*_order(sort, "salesforce_account_id"))[offset:offset + PER_PAGE])
-    groups = {r["salesforce_account_id"]: Group(r["salesforce_account_id"], r["size"], r["modified"]) for r in rows}
-    members = list(live.filter(salesforce_account_id__in=list(groups)).select_related("link")
-                   .order_by("salesforce_account_id", "created_at", "pk"))
+    groups, total, page, pages = _group_page("r9", q=q, sort=sort, page=page)
+    members = list(definitions.members("r9", groups).select_related("link").order_by("group_key", "created_at", "pk"))
     accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(groups))}
     for m in members:
-        g = groups[m.salesforce_account_id]
+        g = groups[m.group_key]
         g.members.append(m)
-        g.record = accounts.get(m.salesforce_account_id)
+        g.record = accounts.get(m.group_key)
         link = getattr(m, "link", None)
         m.is_synced = link is not None
         if m.is_synced and g.synced is None:
@@ -191,5 +154,34 @@ def r9_groups(*, q: str = "", sort: str = "key", page: int = 1) -> GroupPage:
 
 
 def group_counts() -> dict[str, int]:
-    """Counts of groups of each kind (three aggregate queries)."""
-    return {"r2": _r2_keys().count(), "r7": _r7_keys().count(), "r9": _r9_keys().count()}
+    """Counts of groups of each kind (one query on DuplicateGroup's indexes)."""
+    counts = dict(DuplicateGroup.objects.order_by().values_list("kind").annotate(n=Count("id")))
+    return {kind: counts.get(kind, 0) for kind in KINDS}
+
+
+@dataclass
+class KeysetPage:
+    """A page of rows in primary-key order, reached by "after pk N" / "before pk N" instead of a
+    page number, so no page counts the rows before it or in total (a COUNT(*) over a million
+    contacts on every page view)."""
+
+    object_list: list
+    has_next: bool
+    has_previous: bool
+
+    @property
+    def next_after(self) -> int | None:
+        return self.object_list[-1].pk if self.has_next else None
+
+    @property
+    def previous_before(self) -> int | None:
+        return self.object_list[0].pk if self.has_previous else None
+
+
+def keyset_page(qs: QuerySet, *, per_page: int, after: int | None = None, before: int | None = None) -> KeysetPage:
+    """One query: a page plus one row, which says whether there is more in that direction."""
+    if before:
+        rows = list(qs.filter(pk__lt=before).order_by("-pk")[:per_page + 1])
+        return KeysetPage(rows[:per_page][::-1], has_next=True, has_previous=len(rows) > per_page)
+    rows = list(qs.filter(pk__gt=after or 0).order_by("pk")[:per_page + 1])
+    return KeysetPage(rows[:per_page], has_next=len(rows) > per_page, has_previous=bool(after))

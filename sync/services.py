@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from sync.audit import record_event
 from sync.crm.base import CrmError
-from sync.models import AuditEvent, BulkJob, ContactLink, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings
+from sync.models import AuditEvent, BulkJob, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings
 
 SCHEDULE_NAME = "crmsync: sync cycle"
 
@@ -125,6 +125,11 @@ def resync_contacts(*, hs_ids: list[str], actor, hubspot=None) -> list[ResyncRes
                     results[hs_id] = ResyncResult(hs_id, False, f"HubSpot refused the update: {error.get('message')}")
     for hs_id, person in plan.items():
         results[hs_id] = _record_resync(links[hs_id], person, actor, s)
+    if plan:  # the contacts now carry other Salesforce ids: their R7 groups changed
+        from sync.engine.groups import refresh_keys
+
+        old = {links[h].hs_contact.salesforce_contact_id or links[h].hs_contact.salesforce_lead_id for h in plan}
+        refresh_keys(DuplicateGroup.Kind.R7, old | {p.sf_id for p in plan.values()})
     return [results[h] for h in hs_ids]
 
 

@@ -188,3 +188,26 @@ def test_admin_shows_audit_events_read_only(admin_user):
                   "bulkjob", "fieldrule", "duplicategroup",
                   "sfaccount", "sfopportunity", "hscompany", "hsdeal", "companylink", "deallink"):
         assert client.get(f"/admin/sync/{model}/").status_code == 200, model
+
+
+def test_repeated_failed_logins_are_throttled(client, viewer, settings):
+    """After LOGIN_FAILURE_LIMIT failures for one username from one address, even the right
+    password is refused with 429 until the cool-off ends; other users are unaffected."""
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert client.post("/login/", {"username": "vera", "password": "wrong"}).status_code == 200
+    assert client.post("/login/", {"username": "vera", "password": "wrong"}).status_code == 429
+    locked = client.post("/login/", {"username": "vera", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert b"Too many failed logins" in locked.content
+    assert "_auth_user_id" not in client.session
+    assert client.get("/").status_code == 302  # still not logged in
+
+
+def test_a_success_resets_the_failure_count(client, viewer, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/login/", {"username": "vera", "password": "wrong"})
+    assert client.post("/login/", {"username": "vera", "password": PASSWORD}).status_code == 302
+    client.post("/logout/")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/login/", {"username": "vera", "password": "wrong"})
+    assert client.post("/login/", {"username": "vera", "password": PASSWORD}).status_code == 302

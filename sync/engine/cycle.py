@@ -17,7 +17,7 @@ from django.utils import timezone
 from sync.crm.base import Budget, BudgetExhausted, CrmError
 from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
-from sync.engine import companies, contacts, deals, fields, new_contacts, pull
+from sync.engine import companies, contacts, deals, fields, groups, new_contacts, pull
 from sync.engine.context import RunContext
 from sync.models import AuditEvent, ContactLink, HsCompany, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings, Watermark
 
@@ -118,6 +118,7 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
     deals.sync_deals(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.FIELDS)
     fields.sync_fields(ctx, touched)
+    groups.refresh_groups(touched)
     ctx.flush()
 
 

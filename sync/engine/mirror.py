@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.db import models, transaction
 from django.utils import timezone
 
+from sync.engine import bulk
+
 from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson
 
 KEYS = {SfPerson: "sf_id", SfAccount: "sf_id", SfOpportunity: "sf_id", HsContact: "hs_id", HsCompany: "hs_id",
@@ -17,9 +19,13 @@ STAMP = {SfPerson: "system_modstamp", SfAccount: "system_modstamp", SfOpportunit
 NOT_PULLED = {HsContact: {"primary_company_id"}}
 
 
-def _update_fields(model: type[models.Model]) -> list[str]:
-    skip = {"id", KEYS[model], *NOT_PULLED.get(model, ())}
-    return [f.name for f in model._meta.concrete_fields if f.name not in skip]
+def _update_fields(model: type[models.Model]) -> tuple[str, ...]:
+    return bulk.concrete(model, skip=(KEYS[model], *NOT_PULLED.get(model, ())))
+
+
+def is_empty(model: type[models.Model]) -> bool:
+    """An empty mirror table (a first full pull): every row is new, so changed_only is skipped."""
+    return not model.objects.exists()
 
 
 def changed_only(model: type[models.Model], objs: list[models.Model]) -> list[models.Model]:
@@ -31,12 +37,12 @@ def changed_only(model: type[models.Model], objs: list[models.Model]) -> list[mo
     return [o for o in objs if getattr(o, key) not in known or known[getattr(o, key)] != getattr(o, stamp)]
 
 
-def upsert(model: type[models.Model], objs: list[models.Model]) -> None:
+def upsert(model: type[models.Model], objs: list[models.Model], *, update: tuple[str, ...] | None = None) -> None:
+    """Insert new rows, overwrite existing ones (all pulled fields, or only `update`)."""
     if not objs:
         return
     now = timezone.now()
     for o in objs:
         o.mirrored_at = now
     with transaction.atomic():
-        model.objects.bulk_create(objs, update_conflicts=True, unique_fields=[KEYS[model]],
-                                  update_fields=_update_fields(model), batch_size=500)
+        bulk.insert(model, objs, conflict=KEYS[model], update=_update_fields(model) if update is None else update)

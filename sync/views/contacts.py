@@ -2,28 +2,30 @@ from __future__ import annotations
 
 from django.conf import settings as django_settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from sync import services
 from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfPerson, email_key
+from sync.queries import keyset_page
 from sync.roles import OPERATOR, role_required
 from sync.views.common import back, page_or_fragment
 
+PER_PAGE = 50
 STATUS_FILTERS = {"synced": "Synced", "lost_primary": "No longer syncing", "unsynced": "Not synced",
                   "deleted": "Deleted"}
 
 
 @require_GET
 def contacts(request):
-    qs = HsContact.objects.filter(archived=False).select_related("link__sf_person").order_by("pk")
+    qs = HsContact.objects.filter(archived=False).select_related("link__sf_person")
     q = request.GET.get("q", "").strip()[:200]
-    if q:
+    if q:  # the email and name matches scan the contacts (LIKE '%…%'); ids use unique indexes
         qs = qs.filter(Q(email_key__contains=email_key(q)) | Q(hs_id=q) | Q(last_name__icontains=q)
                        | Q(first_name__icontains=q) | Q(link__sf_person__sf_id=q))
     status = request.GET.get("status", "")
@@ -31,10 +33,18 @@ def contacts(request):
         qs = qs.filter(Q(link__isnull=True) | Q(link__status="unsynced"))
     elif status in STATUS_FILTERS:
         qs = qs.filter(link__status=status)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    context = {"page": page, "q": q, "status": status, "statuses": STATUS_FILTERS,
+    page = keyset_page(qs, per_page=PER_PAGE, after=_pk_param(request, "after"), before=_pk_param(request, "before"))
+    query = urlencode({"q": q, "status": status})
+    context = {"page": page, "q": q, "status": status, "statuses": STATUS_FILTERS, "query": query,
                "lost_total": ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count()}
     return page_or_fragment(request, "sync/contacts.html", "sync/_contact_table.html", context)
+
+
+def _pk_param(request, name: str) -> int | None:
+    try:
+        return max(0, int(request.GET.get(name, "")))
+    except ValueError:
+        return None
 
 
 @require_GET

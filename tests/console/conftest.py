@@ -1,7 +1,9 @@
 """Console view tests: Django's test client against the real views and templates.
 
 Views that call a CRM (merges, Resync, Test connection) talk to the sandbox over HTTP with the
-real connectors; nothing is mocked. Read-only pages get their mirror rows straight from the ORM."""
+real connectors; nothing is mocked. Read-only pages get their mirror rows straight from the ORM;
+the helpers that create them refresh the duplicate groups of the keys they wrote, as a sync run
+would (sync.engine.groups), since the duplicates pages read DuplicateGroup."""
 from __future__ import annotations
 
 import itertools
@@ -12,7 +14,8 @@ import pytest
 from sandbox.ids import IdFactory
 from sandbox.testing import running_sandbox
 from sync.crm import base
-from sync.models import ContactLink, HsCompany, HsContact, LinkStatus, SfPerson
+from sync.engine.groups import refresh_keys
+from sync.models import ContactLink, DuplicateGroup, HsCompany, HsContact, LinkStatus, SfPerson
 
 HX = {"HX-Request": "true"}
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -30,15 +33,19 @@ def next_hs_id() -> str:
 
 def sf_person(email: str | None, *, object_type: str = "Contact", first: str = "Ann", last: str = "Lee",
               seq: int = 0, modstamp: datetime = T0, **extra) -> SfPerson:
-    return SfPerson.objects.create(sf_id=extra.pop("sf_id", None) or sf_id(object_type), object_type=object_type,
-                                   email=email or "", first_name=first, last_name=last, pull_seq=seq,
-                                   system_modstamp=modstamp, **extra)
+    person = SfPerson.objects.create(sf_id=extra.pop("sf_id", None) or sf_id(object_type), object_type=object_type,
+                                     email=email or "", first_name=first, last_name=last, pull_seq=seq,
+                                     system_modstamp=modstamp, **extra)
+    refresh_keys(DuplicateGroup.Kind.R2, [person.email_key])
+    return person
 
 
 def hs_contact(email: str | None, *, hs_id: str | None = None, first: str = "Ann", last: str = "Lee",
                **extra) -> HsContact:
-    return HsContact.objects.create(hs_id=hs_id or next_hs_id(), email=email or "", first_name=first,
-                                    last_name=last, created_at=T0, last_modified=T0, **extra)
+    contact = HsContact.objects.create(hs_id=hs_id or next_hs_id(), email=email or "", first_name=first,
+                                       last_name=last, created_at=T0, last_modified=T0, **extra)
+    refresh_keys(DuplicateGroup.Kind.R7, [contact.salesforce_contact_id or contact.salesforce_lead_id])
+    return contact
 
 
 def link(contact: HsContact, person: SfPerson | None, *, status: str = LinkStatus.SYNCED, chosen_by: str = "R3",
@@ -65,8 +72,10 @@ def r7_group(n: int = 2) -> tuple[SfPerson, list[HsContact]]:
 
 def r9_group(n: int = 2) -> list[HsCompany]:
     account = sf_id("Account")
-    return [HsCompany.objects.create(hs_id=next_hs_id(), name=f"Acme {i}", salesforce_account_id=account,
-                                     created_at=T0, last_modified=T0) for i in range(n)]
+    companies = [HsCompany.objects.create(hs_id=next_hs_id(), name=f"Acme {i}", salesforce_account_id=account,
+                                          created_at=T0, last_modified=T0) for i in range(n)]
+    refresh_keys(DuplicateGroup.Kind.R9, [account])
+    return companies
 
 
 @pytest.fixture(scope="session")
