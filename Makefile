@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test test-sqlite test-postgres demo lint lock clean bench
+.PHONY: install test test-sqlite test-postgres demo soak lint lock clean bench
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,10 @@ lock:
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 var/static
+
+# Many sync cycles with edits in both CRMs and faults of every kind, compared with a fault-free
+# replay (a small version runs in `make test`).
+SOAK_SIZE ?= 5000
+SOAK_CYCLES ?= 60
+soak: install
+	SOAK_SIZE=$(SOAK_SIZE) SOAK_CYCLES=$(SOAK_CYCLES) $(BIN)/pytest -q -s -p no:cacheprovider tests/soak

@@ -184,11 +184,15 @@ class SalesforceConnector:
         if response.status_code != 200:
             try:
                 body = response.json()
-                detail = f"{body.get('error')}: {body.get('error_description')}"
             except ValueError:
-                detail = response.text[:200]
+                body = response.text[:200]
+            if isinstance(body, dict):  # OAuth errors: {"error": ..., "error_description": ...}
+                detail = f"{body.get('error')}: {body.get('error_description')}"
+            else:  # REST-style errors (limits, outages) come as a list
+                detail = " ".join(_error_code(body)).strip()
+            # Bad credentials are permanent; an outage or a limit on the token endpoint is not.
             raise CrmError(f"Salesforce login failed ({response.status_code}) {detail}", crm=CRM,
-                           permanent=response.status_code in (400, 401, 403), status=response.status_code,
+                           permanent=response.status_code in (400, 401), status=response.status_code,
                            code="LOGIN_FAILED")
         body = response.json()
         self._token = body["access_token"]

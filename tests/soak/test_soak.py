@@ -1,0 +1,96 @@
+"""Soak: many sync cycles with users editing both CRMs between cycles, while the sandbox injects
+faults of every kind — 429 with headers, 500/503, connection resets, timeouts, applied-but-lost
+writes — Salesforce tokens expire, and the daily limit runs out in the middle of a run. After the
+faults stop and one clean run, both CRMs and the links equal a fault-free replay of the same
+edits: no record created twice, no update lost, no link wrong.
+
+`make test` runs a small version; `make soak` a long one (SOAK_SIZE, SOAK_CYCLES)."""
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import pytest
+
+from sandbox.scenario import scenario_dict
+from sync.models import SyncRun
+from tests.engine.test_faults import observe, settle, wipe_database
+from tests.soak.edits import apply_edits, world_from
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SIZE = int(os.environ.get("SOAK_SIZE", "300"))
+CYCLES = int(os.environ.get("SOAK_CYCLES", "5"))
+SEED = int(os.environ.get("SOAK_SEED", "21"))
+FAULTS = [
+    {"kind": "429", "rate": 0.03}, {"kind": "500", "rate": 0.02}, {"kind": "503", "rate": 0.02},
+    {"kind": "reset", "rate": 0.02}, {"kind": "timeout", "rate": 0.02, "seconds": 0.6}, {"kind": "lost", "rate": 0.03},
+]
+
+
+def _cycles(crm, scenario, *, faulty: bool, settings) -> dict:
+    """Load the scenario, then for each cycle: users edit, the sync runs. Returns a report."""
+    from tests.engine.conftest import sync
+
+    crm.load(scenario)
+    world = world_from(scenario)
+    report: Counter = Counter()
+    if faulty:
+        # Log in with client credentials, with tokens that expire after 2 s of sandbox time:
+        # runs must refresh them (the sandbox clock also moves with every retry wait).
+        settings.SALESFORCE_ACCESS_TOKEN = ""
+        settings.SALESFORCE_CLIENT_ID = settings.SALESFORCE_CLIENT_SECRET = "sandbox"
+        crm.configure(salesforce={"token_ttl": 2})
+        settings.CRM_TIMEOUT = (2, 0.4)   # the timeout fault answers after 0.6 s
+        crm.faults.configure(FAULTS, seed=SEED)
+    for cycle in range(CYCLES):
+        for op in apply_edits(crm, world, seed=SEED, cycle=cycle):
+            report[f"edit:{op}"] += 1
+        if faulty and cycle == CYCLES // 2:
+            # The org's daily allowance runs out in the middle of this run.
+            used = crm.stats()["salesforce"]["api_usage"]["used"]
+            crm.configure(salesforce={"daily_limit": used + 3})
+        run = sync()
+        report[f"run:{run.status}"] += 1
+        if faulty and cycle == CYCLES // 2:
+            crm.configure(salesforce={"daily_limit": 10_000_000})
+        if faulty:
+            crm.advance_clock(3)  # let tokens expire between runs too
+    if faulty:
+        report.update({f"fault:{k}": v for k, v in crm.faults.injected.items()})
+        report["logins"] = crm.stats()["salesforce"]["endpoints"].get("POST oauth2/token", 0)
+        crm.faults.clear()
+    settle()
+    return dict(report)
+
+
+def test_soak_ends_in_the_state_of_a_fault_free_replay(crm, sf, hs, settings):
+    scenario = scenario_dict(SIZE, seed=SEED)
+    scenario_ids = {r["Id"] for recs in scenario["salesforce"].values() for r in recs} | \
+                   {str(r["id"]) for t, recs in scenario["hubspot"].items() if t != "associations" for r in recs}
+    started = time.monotonic()
+    faulty_report = _cycles(crm, scenario, faulty=True, settings=settings)
+    faulty = observe(sf, hs, scenario_ids)
+    faulty_runs = list(SyncRun.objects.values_list("status", flat=True))
+
+    wipe_database()
+    crm.reset()
+    settings.SALESFORCE_ACCESS_TOKEN, settings.SALESFORCE_CLIENT_ID, settings.SALESFORCE_CLIENT_SECRET = "sandbox", "", ""
+    crm.configure(salesforce={"token_ttl": 7200, "daily_limit": 10_000_000})
+    clean_report = _cycles(crm, scenario, faulty=False, settings=settings)
+    clean = observe(sf, hs, scenario_ids)
+
+    print(f"\nsoak: {SIZE} people, {CYCLES} cycles, {time.monotonic() - started:.1f} s; faulty run: {faulty_report}; "
+          f"replay: {clean_report}; run statuses: {Counter(faulty_runs)}")
+    assert {k: v for k, v in faulty_report.items() if k.startswith("edit:")} == \
+           {k: v for k, v in clean_report.items() if k.startswith("edit:")}
+    for key in clean:
+        assert faulty[key] == clean[key], f"{key} differs from the fault-free replay"
+    for key in ("sf_people", "sf_opps", "hs_contacts", "hs_companies", "hs_deals"):
+        assert not [k for k, n in faulty[key].items() if n > 1], f"{key}: a record was created twice"
+    injected = {k[6:]: v for k, v in faulty_report.items() if k.startswith("fault:")}
+    for kind in ("429", "500", "503", "reset", "timeout", "lost"):
+        assert injected.get(kind, 0) >= 1, f"no {kind} fault was survived: {injected}"
+    assert faulty_report["logins"] > CYCLES, "expired Salesforce tokens were not refreshed"
+    assert "stopped" in Counter(faulty_runs) or "failed" in Counter(faulty_runs), \
+        "the daily limit did not run out mid-run"
