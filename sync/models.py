@@ -417,6 +417,7 @@ class SyncRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # a stale heartbeat means a crashed worker
+    worker = models.CharField(max_length=200, blank=True)  # "host:pid" of the process running it
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     pulled = models.PositiveIntegerField(default=0)
