@@ -10,6 +10,9 @@ so a failing run can be replayed). Kinds:
 * `timeout` — the server sleeps `seconds` (past the client's timeout), then handles and answers;
 * `lost` — applied-but-lost: the request is handled (the write happens), then the connection drops
   before the response; the fault that makes a naive sync create duplicates.
+* `truncated` — the request is handled, the response announces its full length but the connection
+  drops half-way through the body (a proxy dying mid-response);
+* `malformed` — the request is handled, and the answer is a 200 whose body is not valid JSON.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 from sandbox.core import Request
 
-KINDS = ("429", "500", "503", "reset", "timeout", "lost")
+KINDS = ("429", "500", "503", "reset", "timeout", "lost", "truncated", "malformed")
 CRMS = ("salesforce", "hubspot", "*")
 
 

@@ -230,6 +230,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "lost":
             self._safe(lambda: emulator.handle(req))   # the write happens …
             self._drop()                                  # … and the answer never arrives
+        elif kind == "truncated":
+            self._send(self._safe(lambda: emulator.handle(req)), cut=True)
+        elif kind == "malformed":
+            self._safe(lambda: emulator.handle(req))
+            self._send(Response(200, b'{"results": [{"id": "1", "properties": {"email": "broken'))
         else:
             if kind == "timeout":
                 time.sleep(rule.seconds)
@@ -253,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send(self, resp: Response) -> None:
+    def _send(self, resp: Response, cut: bool = False) -> None:
         payload = resp.encoded()
         try:
             self.send_response(resp.status)
@@ -263,7 +268,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            if payload:
+            if cut:  # the full length was announced; half of it arrives, then the link drops
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self._drop()
+            elif payload:
                 self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True   # the client gave up (timeout fault) — nothing to do

@@ -96,3 +96,25 @@ def test_faults_configured_over_http(sandbox_server, sf):
     snap = requests.get(url).json()
     assert snap["rules"][0]["remaining"] == 0 and snap["injected"] == {"503": 1}
     assert requests.post(url, json={"rules": [{"kind": "nope"}]}).status_code == 400
+
+
+def test_truncated_response_is_applied_and_cut_short(sf, sandbox):
+    sandbox.faults.add("truncated", crm="salesforce", method="POST", path="re:/sobjects/Account/?$")
+    with pytest.raises(requests.RequestException) as e:
+        sf.Account.create({"Name": "Half", "HubSpot_Company_Id__c": "77"})
+    assert isinstance(e.value, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)), e.value
+    rows = sf.query("SELECT Name FROM Account WHERE HubSpot_Company_Id__c = '77'")["records"]
+    assert [r["Name"] for r in rows] == ["Half"]
+    assert sandbox.stats()["faults"] == {"truncated": 1}
+
+
+def test_malformed_body_is_a_200_that_is_not_json(sandbox_server, sandbox):
+    from hubspot import HubSpot
+
+    hs = HubSpot(access_token="sandbox", host=sandbox_server.url)
+    sandbox.faults.add("malformed", crm="hubspot", method="GET")
+    response = hs.crm.contacts.basic_api.get_page_with_http_info(limit=10, _preload_content=False)
+    assert response.status == 200
+    with pytest.raises(ValueError):
+        __import__("json").loads(response.data)
+    assert hs.crm.contacts.basic_api.get_page(limit=10).results == []   # the next request is fine
