@@ -69,6 +69,9 @@ class SfPerson(models.Model):
             # Duplicate groups (R2) and R3/R4 candidate lookups: live, unconverted records by email key.
             models.Index(fields=["email_key", "pull_seq"], name="sfperson_live_by_email",
                          condition=Q(is_deleted=False, is_converted=False) & ~Q(email_key="")),
+            # The contact card's "every Salesforce record with this email", which includes deleted,
+            # merged and converted records (the partial index above leaves those out).
+            models.Index(fields=["email_key"], name="sfperson_by_email"),
             # Resync (R6) follows MasterRecordId of merged-away rows.
             models.Index(fields=["master_record_id"], name="sfperson_by_master", condition=~Q(master_record_id="")),
             # Incremental pull: newest SystemModstamp per object type is the next watermark.

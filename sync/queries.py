@@ -178,10 +178,15 @@ class KeysetPage:
         return self.object_list[0].pk if self.has_previous else None
 
 
-def keyset_page(qs: QuerySet, *, per_page: int, after: int | None = None, before: int | None = None) -> KeysetPage:
-    """One query: a page plus one row, which says whether there is more in that direction."""
+def keyset_page(qs: QuerySet, *, per_page: int, after: int | None = None, before: int | None = None,
+                also: tuple[str, ...] = ()) -> KeysetPage:
+    """One query: a page plus one row, which says whether there is more in that direction.
+    `also` names joined columns equal to the primary key (e.g. "link__hs_contact_id"): the same
+    bound on them lets PostgreSQL start the joined index scan at the page instead of merging
+    from the first row."""
+    bound = ("pk", *also)
     if before:
-        rows = list(qs.filter(pk__lt=before).order_by("-pk")[:per_page + 1])
+        rows = list(qs.filter(**{f"{f}__lt": before for f in bound}).order_by("-pk")[:per_page + 1])
         return KeysetPage(rows[:per_page][::-1], has_next=True, has_previous=len(rows) > per_page)
-    rows = list(qs.filter(pk__gt=after or 0).order_by("pk")[:per_page + 1])
+    rows = list(qs.filter(**{f"{f}__gt": after or 0 for f in bound}).order_by("pk")[:per_page + 1])
     return KeysetPage(rows[:per_page], has_next=len(rows) > per_page, has_previous=bool(after))

@@ -23,17 +23,22 @@ STATUS_FILTERS = {"synced": "Synced", "lost_primary": "No longer syncing", "unsy
 
 @require_GET
 def contacts(request):
-    qs = HsContact.objects.filter(archived=False).select_related("link__sf_person")
+    # The link and its record come by prefetch (two indexed queries for the page), not a join:
+    # a LEFT JOIN under "id > N ORDER BY id LIMIT 51" makes PostgreSQL merge the links from the
+    # first row on, 0.3 s in the middle of a million contacts.
+    qs = HsContact.objects.filter(archived=False).prefetch_related("link__sf_person")
     q = request.GET.get("q", "").strip()[:200]
-    if q:  # the email and name matches scan the contacts (LIKE '%…%'); ids use unique indexes
+    if q:  # the email and name matches read every contact (LIKE '%…%'); the ids are unique lookups
         qs = qs.filter(Q(email_key__contains=email_key(q)) | Q(hs_id=q) | Q(last_name__icontains=q)
-                       | Q(first_name__icontains=q) | Q(link__sf_person__sf_id=q))
-    status = request.GET.get("status", "")
+                       | Q(first_name__icontains=q)
+                       | Q(pk__in=ContactLink.objects.filter(sf_person__sf_id=q).values("hs_contact_id")))
+    status, also = request.GET.get("status", ""), ()
     if status == "unsynced":
         qs = qs.filter(Q(link__isnull=True) | Q(link__status="unsynced"))
     elif status in STATUS_FILTERS:
-        qs = qs.filter(link__status=status)
-    page = keyset_page(qs, per_page=PER_PAGE, after=_pk_param(request, "after"), before=_pk_param(request, "before"))
+        qs, also = qs.filter(link__status=status), ("link__hs_contact_id",)
+    page = keyset_page(qs, per_page=PER_PAGE, after=_pk_param(request, "after"), before=_pk_param(request, "before"),
+                       also=also)
     query = urlencode({"q": q, "status": status})
     context = {"page": page, "q": q, "status": status, "statuses": STATUS_FILTERS, "query": query,
                "lost_total": ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count()}
