@@ -143,4 +143,4 @@ def render(r: dict) -> str:
 
 
 PHASE_NAMES = {"full": "full sync", "settle": "settle (echo)", "incremental": "incremental 1%",
-               "no_change": "no change"}
+               "settle_2": "settle (echo 1%)", "no_change": "no change"}

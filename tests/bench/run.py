@@ -3,8 +3,9 @@
 For each database: a fresh sandbox process seeded with the generated scenario (streamed), limits
 raised; the raw-transfer baseline; then, each sync in its own `manage.py sync --wait` process (wall
 time and peak RSS via wait4): a full sync, a settle run (it re-reads the full sync's own writes), an
-incremental sync after 1 % of each side's records were edited as users would, and an incremental
-sync with no changes; requests per CRM come from the sandbox's stats, reset before each phase.
+incremental sync after 1 % of each side's records were edited as users would, a second settle run
+(the echo of that run's writes) and an incremental sync with no changes; requests per CRM come
+from the sandbox's stats, reset before each phase.
 Then the console's pages, timed with the test client. Prints a table and writes
 DIR/bench-<size>-<db>.json. The benchmark databases (PostgreSQL `crmsync_bench_<size>`, SQLite
 DIR/bench-<size>.sqlite3) are created, migrated and dropped here.
@@ -164,6 +165,7 @@ def bench_one(db: str, args, out: Path) -> dict:
                 per_crm[f"{e['crm']}.{e['type']}"] = per_crm.get(f"{e['crm']}.{e['type']}", 0) + 1
             r["edits"] = {**sb.touch(picker.edits), "per_crm": per_crm, "live": picker.live}
             sync("incremental")
+            sync("settle_2")   # the 1 % run's own writes come back once; then the org is quiet
             sync("no_change")
 
             log(f"{db}: console pages ({args.repeat} requests each)")
