@@ -8,24 +8,44 @@ and PostgreSQL share; values are converted once per field by the field itself, o
 backend needs it (dates, decimals, JSON), so the stored values are exactly what the ORM stores."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models
 
 PLAIN = (models.CharField, models.BooleanField, models.IntegerField, models.TextField)
 
 
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # What DatabaseOperations.adapt_datetimefield_value stores (naive UTC text), without its
+    # per-value settings lookups: a third of the write time of a mirror row.
+    return None if value is None else str(value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value)
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)  # JSONField.get_db_prep_save on SQLite
+
+
+def _converter(field: models.Field, vendor: str) -> Callable | None:
+    if isinstance(field, PLAIN) or field.is_relation:
+        return None
+    if vendor == "sqlite" and settings.USE_TZ and type(field) is models.DateTimeField:
+        return _sqlite_datetime
+    if vendor == "postgresql" and type(field) in (models.DateTimeField, models.DateField):
+        return None  # psycopg adapts date/datetime itself, as Django lets it
+    if vendor == "sqlite" and type(field) is models.JSONField and field.encoder is None:
+        return _json_text
+    return lambda v: field.get_db_prep_save(v, connection)
+
+
 @cache
 def _converters(model: type[models.Model], names: tuple[str, ...], vendor: str) -> list[tuple[str, Callable | None]]:
     """(attname, converter or None) per field; None where the driver takes the Python value as is."""
-    out = []
-    for name in names:
-        field = model._meta.get_field(name)
-        plain = isinstance(field, PLAIN) or (field.is_relation and isinstance(field.target_field, models.AutoField))
-        out.append((field.attname, None if plain else (lambda v, f=field: f.get_db_prep_save(v, connection))))
-    return out
+    return [(f.attname, _converter(f, vendor)) for f in (model._meta.get_field(n) for n in names)]
 
 
 def _rows(model, objs: Iterable[models.Model], names: tuple[str, ...]) -> list[tuple]:
@@ -59,8 +79,10 @@ def insert(model: type[models.Model], objs: Sequence[models.Model], *, fields: S
         cursor.executemany(sql, _rows(model, objs, names))
 
 
-def update(model: type[models.Model], rows: Sequence[Sequence[Any]], *, fields: Sequence[str], key: str = "pk") -> None:
-    """UPDATE by `key`: each row is (key value, *values of `fields`)."""
+def update(model: type[models.Model], rows: Sequence[Sequence[Any]], *, fields: Sequence[str], key: str = "pk",
+           unless_set: str | None = None) -> None:
+    """UPDATE by `key`: each row is (key value, *values of `fields`). With `unless_set`, rows
+    whose `unless_set` column is already non-blank are left alone."""
     if not rows:
         return
     key_field = model._meta.pk if key == "pk" else model._meta.get_field(key)
@@ -68,6 +90,8 @@ def update(model: type[models.Model], rows: Sequence[Sequence[Any]], *, fields: 
     sets = ", ".join(f"{_column(model, n)} = %s" for n in fields)
     sql = (f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {sets} "
            f"WHERE {connection.ops.quote_name(key_field.column)} = %s")
+    if unless_set:
+        sql += f" AND {_column(model, unless_set)} = ''"
     params = [(*(v if c is None else c(v) for (_, c), v in zip(convs, row[1:], strict=True)), row[0]) for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
 
-from sync.engine import rules, schema
+from sync.engine import bulk, rules, schema
 from sync.engine.context import RunContext
+from sync.engine.mirror import upsert
 from sync.engine.pull import Touched
 from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson
 
-CHUNK = 500
+CHUNK = 2000  # contacts per database round: a few queries and one write transaction each
 HS_BATCH = 100
 SF_BATCH = 200
 CONTACT = "hubspot.contact"
 A = AuditEvent.Action
+LINK_FIELDS = bulk.concrete(ContactLink, skip=("hs_contact",))
 
 
 def person_facts(p: SfPerson) -> rules.Person:
@@ -36,7 +39,7 @@ def _chunked(values, size: int) -> Iterator[list]:
 
 def contacts_to_check(touched: Touched) -> Iterator[list[HsContact]]:
     """Live HubSpot contacts the pull may have affected, CHUNK at a time, in id order."""
-    live = HsContact.objects.filter(archived=False).order_by("pk")
+    live = HsContact.objects.filter(archived=False).defer("raw").order_by("pk")
     if touched.everything:
         last = 0
         while chunk := list(live.filter(pk__gt=last)[:CHUNK]):
@@ -63,16 +66,16 @@ def reconcile_contacts(ctx: RunContext, touched: Touched) -> None:
 
 def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
     s = ctx.settings
-    links = {link.hs_contact_id: link for link in ContactLink.objects.filter(hs_contact__in=chunk)
-             .select_related("sf_person")}
+    links = {link.hs_contact_id: link for link in ContactLink.objects.filter(hs_contact__in=[c.pk for c in chunk])
+             .select_related("sf_person").defer("sf_person__raw")}
     keys = {c.email_key for c in chunk if c.email_key}
     by_email: dict[str, list[rules.Person]] = defaultdict(list)
     people: dict[str, SfPerson] = {}
-    for p in SfPerson.objects.filter(email_key__in=keys, is_deleted=False, is_converted=False):
+    for p in SfPerson.objects.filter(email_key__in=keys, is_deleted=False, is_converted=False).defer("raw"):
         by_email[p.email_key].append(person_facts(p))
         people[p.sf_id] = p
     prop_ids = {c.salesforce_contact_id or c.salesforce_lead_id for c in chunk} - {""} - set(people)
-    for p in SfPerson.objects.filter(sf_id__in=prop_ids):
+    for p in SfPerson.objects.filter(sf_id__in=prop_ids).defer("raw"):
         people[p.sf_id] = p
     for link in links.values():
         if link.sf_person:
@@ -94,7 +97,7 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
             decisions.append((c, decision))
     # Records a decision points at that were not loaded yet (a converted lead's contact).
     missing = {d.sf_id for _, d in decisions if d.sf_id and d.sf_id not in people}
-    for p in SfPerson.objects.filter(sf_id__in=missing):
+    for p in SfPerson.objects.filter(sf_id__in=missing).defer("raw"):
         people[p.sf_id] = p
     _apply(ctx, decisions, links, people)
 
@@ -121,29 +124,47 @@ def _apply(ctx: RunContext, decisions, links: dict[int, ContactLink], people: di
             writes[c.hs_id] = {s.prop_salesforce_contact_id: "", s.prop_salesforce_lead_id: ""}
     failed = write_properties(ctx, writes)
     archived = archive_contacts(ctx, archive)
+    writes_db = _Writes()
+    for c, d in decisions:
+        if c.hs_id in failed or (d.kind == "archive" and c.hs_id not in archived):
+            continue
+        link = links.get(c.pk)
+        if d.kind == "create_lead":
+            if c.hs_id in created:
+                _set_link(ctx, writes_db, c, link, created[c.hs_id], "created", d, people)
+        elif d.kind == "keep":
+            if link and d.linked_modstamp and d.linked_modstamp != link.linked_modstamp:
+                writes_db.stamps.append((link.pk, d.linked_modstamp))
+        elif d.kind in ("link", "adopt", "switch"):
+            if d.sf_id in people:
+                chosen = "converted" if d.rule == "R2" else d.chosen_by
+                _set_link(ctx, writes_db, c, link, people[d.sf_id], chosen, d, people)
+        elif d.kind == "lose_primary":
+            _set_status(ctx, writes_db, c, link, LinkStatus.LOST_PRIMARY, A.PRIMARY_LOST, d, people)
+        elif d.kind == "unsync":
+            _set_status(ctx, writes_db, c, link, LinkStatus.UNSYNCED, A.UNSYNCED, d, people)
+        elif d.kind == "archive":
+            _set_status(ctx, writes_db, c, link, LinkStatus.DELETED, A.RECORD_DELETED, d, people)
+            writes_db.archived.append((c.pk, True))
     with transaction.atomic():
-        for c, d in decisions:
-            if c.hs_id in failed or (d.kind == "archive" and c.hs_id not in archived):
-                continue
-            if d.kind == "create_lead":
-                if c.hs_id in created:
-                    _set_link(ctx, c, links.get(c.pk), created[c.hs_id], LinkStatus.SYNCED, "created", d, people)
-            elif d.kind == "keep":
-                link = links.get(c.pk)
-                if link and d.linked_modstamp and d.linked_modstamp != link.linked_modstamp:
-                    ContactLink.objects.filter(pk=link.pk).update(linked_modstamp=d.linked_modstamp)
-            elif d.kind in ("link", "adopt", "switch"):
-                if d.sf_id in people:
-                    chosen = "converted" if d.rule == "R2" else d.chosen_by
-                    _set_link(ctx, c, links.get(c.pk), people[d.sf_id], LinkStatus.SYNCED, chosen, d, people)
-            elif d.kind == "lose_primary":
-                _set_status(ctx, c, links.get(c.pk), LinkStatus.LOST_PRIMARY, A.PRIMARY_LOST, d, people)
-            elif d.kind == "unsync":
-                _set_status(ctx, c, links.get(c.pk), LinkStatus.UNSYNCED, A.UNSYNCED, d, people)
-            elif d.kind == "archive":
-                _set_status(ctx, c, links.get(c.pk), LinkStatus.DELETED, A.RECORD_DELETED, d, people)
-                HsContact.objects.filter(pk=c.pk).update(archived=True)
+        writes_db.save()
         ctx.flush()
+
+
+@dataclass
+class _Writes:
+    """One chunk's database changes, written together after the CRM calls (set-based, not per row)."""
+
+    links: list[ContactLink] = field(default_factory=list)
+    props: list[tuple] = field(default_factory=list)     # (contact pk, Salesforce contact id, lead id)
+    stamps: list[tuple] = field(default_factory=list)    # (link pk, linked_modstamp)
+    archived: list[tuple] = field(default_factory=list)  # (contact pk, True)
+
+    def save(self) -> None:
+        bulk.insert(ContactLink, self.links, conflict="hs_contact", update=LINK_FIELDS)
+        bulk.update(HsContact, self.props, fields=("salesforce_contact_id", "salesforce_lead_id"))
+        bulk.update(ContactLink, self.stamps, fields=("linked_modstamp",))
+        bulk.update(HsContact, self.archived, fields=("archived",))
 
 
 def _property_of(c: HsContact, s) -> tuple[str, str]:
@@ -162,19 +183,19 @@ def sync_properties(p: SfPerson, s) -> dict:
     return {s.prop_salesforce_lead_id: p.sf_id, s.prop_salesforce_contact_id: ""}
 
 
-def _set_link(ctx: RunContext, c: HsContact, link: ContactLink | None, target: SfPerson, status: str,
+def _set_link(ctx: RunContext, w: _Writes, c: HsContact, link: ContactLink | None, target: SfPerson,
               chosen_by: str, d: rules.Decision, people: dict[str, SfPerson]) -> None:
     before = _link_state(link)
-    now = timezone.now()
+    status = LinkStatus.SYNCED
     if link is None:
         link = ContactLink(hs_contact=c)
     link.sf_person, link.status, link.chosen_by, link.chosen_by_user = target, status, chosen_by, None
-    link.since, link.linked_modstamp = now, d.linked_modstamp or target.system_modstamp
+    link.since, link.linked_modstamp = timezone.now(), d.linked_modstamp or target.system_modstamp
     link.status_reason = d.message[:255]
-    link.save()
+    w.links.append(link)
     props = sync_properties(target, ctx.settings)
-    HsContact.objects.filter(pk=c.pk).update(salesforce_contact_id=props.get(ctx.settings.prop_salesforce_contact_id, ""),
-                                             salesforce_lead_id=props.get(ctx.settings.prop_salesforce_lead_id, ""))
+    w.props.append((c.pk, props.get(ctx.settings.prop_salesforce_contact_id, ""),
+                    props.get(ctx.settings.prop_salesforce_lead_id, "")))
     action = A.LINK_SWITCHED if d.kind == "switch" else A.LINK_CREATED
     ctx.counts["switched" if d.kind == "switch" else "linked"] += 1
     previous = people.get(d.previous_sf_id) if d.previous_sf_id else None
@@ -186,7 +207,7 @@ def _set_link(ctx: RunContext, c: HsContact, link: ContactLink | None, target: S
               before=before, after=after, message=d.message)
 
 
-def _set_status(ctx: RunContext, c: HsContact, link: ContactLink | None, status: str, action: str,
+def _set_status(ctx: RunContext, w: _Writes, c: HsContact, link: ContactLink | None, status: str, action: str,
                 d: rules.Decision, people: dict[str, SfPerson]) -> None:
     before = _link_state(link)
     if link is None:
@@ -196,8 +217,8 @@ def _set_status(ctx: RunContext, c: HsContact, link: ContactLink | None, status:
     link.status, link.since, link.status_reason = status, timezone.now(), d.message[:255]
     if status == LinkStatus.UNSYNCED:
         link.sf_person = None
-        HsContact.objects.filter(pk=c.pk).update(salesforce_contact_id="", salesforce_lead_id="")
-    link.save()
+        w.props.append((c.pk, "", ""))
+    w.links.append(link)
     ctx.counts["lost_primary" if status == LinkStatus.LOST_PRIMARY else "deleted"] += (
         1 if status in (LinkStatus.LOST_PRIMARY, LinkStatus.DELETED) else 0)
     ctx.event(action=action, rule=d.rule, target_type=CONTACT, target_id=c.hs_id, target_repr=_repr(c),
@@ -266,12 +287,9 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
                 ctx.event(action=A.RECORD_CREATED, rule="R1", target_type="salesforce.Lead", target_id=result["id"],
                           target_repr=f"Lead for {c.email}", after={"Email": c.email, "HubSpot contact": c.hs_id},
                           message="Created from a HubSpot contact whose email matched no Salesforce record.")
-        with transaction.atomic():
-            for row in rows:
-                SfPerson.objects.update_or_create(sf_id=row.sf_id, defaults={
-                    f.name: getattr(row, f.name) for f in SfPerson._meta.concrete_fields
-                    if f.name not in ("id", "sf_id", "pull_seq", "system_modstamp")})
-        for row in SfPerson.objects.filter(sf_id__in=[r.sf_id for r in rows]):
+        # The pull's own fields (order, stamp) stay as the pull set them; the next pull fills them.
+        upsert(SfPerson, rows, update=bulk.concrete(SfPerson, skip=("sf_id", "pull_seq", "system_modstamp")))
+        for row in SfPerson.objects.filter(sf_id__in=[r.sf_id for r in rows]).defer("raw"):
             people[row.sf_id] = row
             created[row.hubspot_contact_id] = row
     return created

@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sync.audit import event_fields
+from sync.engine import bulk
 from sync.models import AuditEvent, RecordError, SyncRun, SyncSettings
 
 COUNTERS = ("pulled", "linked", "switched", "lost_primary", "created", "deleted", "field_changes", "errors")
@@ -37,10 +38,10 @@ class RunContext:
         """Write pending events and errors, and move the run's counters and API-call figures.
         Called inside the same short transaction as the mirror/link changes they describe."""
         if self.events:
-            AuditEvent.objects.bulk_create([AuditEvent(**e) for e in self.events], batch_size=500)
+            bulk.insert(AuditEvent, [AuditEvent(**e) for e in self.events])
             self.events.clear()
         if self.errors:
-            RecordError.objects.bulk_create(self.errors, batch_size=500)
+            bulk.insert(RecordError, self.errors)
             self.errors.clear()
         updates = {name: F(name) + self.counts[name] for name in COUNTERS if self.counts[name]}
         self.counts.clear()

@@ -5,7 +5,6 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from sync.engine import bulk
-
 from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson
 
 KEYS = {SfPerson: "sf_id", SfAccount: "sf_id", SfOpportunity: "sf_id", HsContact: "hs_id", HsCompany: "hs_id",

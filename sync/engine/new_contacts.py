@@ -9,8 +9,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from sync.engine import schema
-from sync.engine.contacts import CONTACT, sync_properties
+from sync.engine import bulk, schema
+from sync.engine.contacts import CONTACT, LINK_FIELDS, sync_properties
 from sync.engine.context import RunContext
 from sync.engine.mirror import upsert
 from sync.engine.pull import Touched
@@ -23,7 +23,7 @@ def _orphans(touched: Touched):
     qs = (SfPerson.objects.filter(is_deleted=False, is_converted=False).exclude(email_key="")
           .annotate(has_contact=Exists(HsContact.objects.filter(email_key=OuterRef("email_key"))),
                     has_link=Exists(ContactLink.objects.filter(sf_person=OuterRef("pk"))))
-          .filter(has_contact=False, has_link=False).order_by("email_key", "pull_seq"))
+          .filter(has_contact=False, has_link=False).defer("raw").order_by("email_key", "pull_seq"))
     if touched.everything:
         last = ""
         while True:
@@ -80,13 +80,14 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
         links.append((p, result))
     with transaction.atomic():
         upsert(HsContact, rows)
-        contacts = {c.hs_id: c for c in HsContact.objects.filter(hs_id__in=[r.hs_id for r in rows])}
+        contacts = {c.hs_id: c for c in HsContact.objects.filter(hs_id__in=[r.hs_id for r in rows]).defer("raw")}
+        made = []
         for p, result in links:
             c = contacts[str(result["id"])]
-            ContactLink.objects.update_or_create(hs_contact=c, defaults={
-                "sf_person": p, "status": LinkStatus.SYNCED, "chosen_by": ContactLink.ChosenBy.CREATED,
-                "chosen_by_user": None, "since": timezone.now(), "linked_modstamp": p.system_modstamp,
-                "status_reason": f"Created from Salesforce {p.object_type} {p.sf_id}."})
+            made.append(ContactLink(hs_contact=c, sf_person=p, status=LinkStatus.SYNCED,
+                                    chosen_by=ContactLink.ChosenBy.CREATED, chosen_by_user=None, since=timezone.now(),
+                                    linked_modstamp=p.system_modstamp,
+                                    status_reason=f"Created from Salesforce {p.object_type} {p.sf_id}."))
             if result.get("new", True):
                 ctx.counts["created"] += 1
                 ctx.event(action=AuditEvent.Action.RECORD_CREATED, rule="R3", target_type=CONTACT, target_id=c.hs_id,
@@ -102,4 +103,5 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
                           message=f"Linked to Salesforce {p.object_type} {p.sf_id}: HubSpot already had a "
                                   "contact with its email.")
             ctx.counts["linked"] += 1
+        bulk.insert(ContactLink, made, conflict="hs_contact", update=LINK_FIELDS)
         ctx.flush()

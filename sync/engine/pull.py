@@ -6,7 +6,9 @@ endpoint on a full pull). A small overlap re-reads the edge of the previous wind
 stamp did not change are skipped."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,6 +18,8 @@ from sync.engine import mirror, schema
 from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson, SyncSettings, Watermark
 
 OVERLAP = timedelta(seconds=2)
+BATCH_ROWS = 2000
+_DONE = object()
 
 
 def _next_watermark(since: datetime | None, newest: datetime | None, changed: int) -> datetime | None:
@@ -66,26 +70,80 @@ def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: 
         soql = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
         if since is not None:
             soql += format_soql(" WHERE SystemModstamp >= {}", since - OVERLAP)
+        model = {"Account": SfAccount, "Opportunity": SfOpportunity}.get(obj, SfPerson)
+        fresh = mirror.is_empty(model)
         newest, changed_total = None, 0
-        for records in conn.query_pages(soql, include_deleted=True):
-            if obj in ("Contact", "Lead"):
+        for records in batched(prefetch(conn.query_pages(soql, include_deleted=True))):
+            if model is SfPerson:
                 rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
                 seq += len(records)
-                model = SfPerson
-            elif obj == "Account":
-                rows, model = [schema.sf_account(r) for r in records], SfAccount
+            elif model is SfAccount:
+                rows = [schema.sf_account(r) for r in records]
             else:
-                rows, model = [schema.sf_opportunity(r) for r in records], SfOpportunity
-            changed = mirror.changed_only(model, rows)
+                rows = [schema.sf_opportunity(r) for r in records]
+            changed = rows if fresh else mirror.changed_only(model, rows)
             mirror.upsert(model, changed)
             _note_sf(obj, changed, touched)
-            stamps = [r.system_modstamp for r in rows if r.system_modstamp]
-            if stamps:
-                newest = max([newest, *stamps]) if newest else max(stamps)
+            newest = _newest(newest, (r.system_modstamp for r in rows))
             touched.pulled += len(changed)
             changed_total += len(changed)
             tick(len(records))
         _save_watermark("salesforce", obj, _next_watermark(since, newest, changed_total))
+
+
+def _newest(newest: datetime | None, stamps) -> datetime | None:
+    found = max((s for s in stamps if s), default=None)
+    return newest if found is None else found if newest is None else max(newest, found)
+
+
+def batched(pages: Iterable[list[dict]], rows: int = BATCH_ROWS) -> Iterator[list[dict]]:
+    """Pages joined into batches of about `rows`: a HubSpot page holds only 100 records, and one
+    write transaction per 100 rows spends more time committing than writing."""
+    batch: list[dict] = []
+    for page in pages:
+        batch.extend(page)
+        if len(batch) >= rows:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def prefetch(pages: Iterator[list[dict]], depth: int = 2) -> Iterator[list[dict]]:
+    """Fetch the next pages in a thread while the caller writes this one, so the CRM's time to
+    answer overlaps ours to store. The thread only does HTTP (no database, no transaction); its
+    errors are raised here, in the order the pages would have come."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                put(page)
+                if stop.is_set():
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="pull-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := slots.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _note_sf(obj: str, rows, touched: Touched) -> None:
@@ -113,10 +171,11 @@ def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
         props = schema.hs_properties(object_type, settings)
         pages = conn.list_pages(object_type, props) if since is None else \
             conn.modified_since(object_type, since - OVERLAP, props)
+        fresh = mirror.is_empty(model)
         newest, changed_total = None, 0
-        for records in pages:
+        for records in batched(prefetch(pages)):
             rows = [convert(r, settings) for r in records]
-            changed = mirror.changed_only(model, rows)
+            changed = rows if fresh else mirror.changed_only(model, rows)
             mirror.upsert(model, changed)
             if not touched.everything:
                 ids = {r.hs_id for r in changed}
@@ -124,9 +183,7 @@ def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
                  "deals": touched.deal_ids}[object_type].update(ids)
                 if object_type == "contacts":
                     touched.email_keys.update(r.email_key for r in changed if r.email_key)
-            stamps = [r.last_modified for r in rows if r.last_modified]
-            if stamps:
-                newest = max([newest, *stamps]) if newest else max(stamps)
+            newest = _newest(newest, (r.last_modified for r in rows))
             touched.pulled += len(changed)
             changed_total += len(changed)
             tick(len(records))
