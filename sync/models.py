@@ -54,6 +54,8 @@ class SfPerson(models.Model):
     pull_seq = models.BigIntegerField(default=0)
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
+    # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
+    dirty = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "Salesforce lead/contact"
@@ -66,6 +68,7 @@ class SfPerson(models.Model):
             models.CheckConstraint(condition=~Q(master_record_id=F("sf_id")), name="sfperson_not_own_master"),
         ]
         indexes = [
+            models.Index(fields=["sf_id"], name="sfperson_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
             # Duplicate groups (R2) and R3/R4 candidate lookups: live, unconverted records by email key.
             models.Index(fields=["email_key", "pull_seq"], name="sfperson_live_by_email",
                          condition=Q(is_deleted=False, is_converted=False) & ~Q(email_key="")),
@@ -100,11 +103,16 @@ class SfAccount(models.Model):
     system_modstamp = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
+    # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
+    dirty = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "Salesforce account"
         constraints = [models.CheckConstraint(condition=Q(sf_id__length=18), name="sfaccount_sf_id_18_chars")]
-        indexes = [models.Index(fields=["system_modstamp"], name="sfaccount_by_modstamp")]
+        indexes = [
+            models.Index(fields=["system_modstamp"], name="sfaccount_by_modstamp"),
+            models.Index(fields=["sf_id"], name="sfaccount_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
+        ]
 
     def __str__(self) -> str:
         return f"Account {self.sf_id}"
@@ -123,12 +131,17 @@ class SfOpportunity(models.Model):
     system_modstamp = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
+    # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
+    dirty = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "Salesforce opportunity"
         verbose_name_plural = "Salesforce opportunities"
         constraints = [models.CheckConstraint(condition=Q(sf_id__length=18), name="sfopportunity_sf_id_18_chars")]
-        indexes = [models.Index(fields=["system_modstamp"], name="sfopportunity_by_modstamp")]
+        indexes = [
+            models.Index(fields=["system_modstamp"], name="sfopportunity_by_modstamp"),
+            models.Index(fields=["sf_id"], name="sfopportunity_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
+        ]
 
     def __str__(self) -> str:
         return f"Opportunity {self.sf_id}"
@@ -153,10 +166,13 @@ class HsContact(models.Model):
     last_modified = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
+    # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
+    dirty = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "HubSpot contact"
         indexes = [
+            models.Index(fields=["hs_id"], name="hscontact_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
             # R7: HubSpot contacts that point at one Salesforce record.
             models.Index(fields=["salesforce_contact_id"], name="hscontact_by_sf_contact",
                          condition=~Q(salesforce_contact_id="") & Q(archived=False)),
@@ -189,11 +205,14 @@ class HsCompany(models.Model):
     last_modified = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
+    # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
+    dirty = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "HubSpot company"
         verbose_name_plural = "HubSpot companies"
         indexes = [
+            models.Index(fields=["hs_id"], name="hscompany_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
             # R9: companies sharing one Salesforce account id are duplicates.
             models.Index(fields=["salesforce_account_id"], name="hscompany_by_sf_account",
                          condition=~Q(salesforce_account_id="") & Q(archived=False)),
@@ -216,10 +235,15 @@ class HsDeal(models.Model):
     last_modified = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
+    # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
+    dirty = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "HubSpot deal"
-        indexes = [models.Index(fields=["last_modified"], name="hsdeal_by_modified")]
+        indexes = [
+            models.Index(fields=["last_modified"], name="hsdeal_by_modified"),
+            models.Index(fields=["hs_id"], name="hsdeal_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
+        ]
 
     def __str__(self) -> str:
         return f"HubSpot deal {self.hs_id}"

@@ -19,7 +19,7 @@ from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
 from sync.engine import companies, contacts, deals, fields, groups, new_contacts, pull
 from sync.engine.context import RunContext
-from sync.models import AuditEvent, ContactLink, HsCompany, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings, Watermark
+from sync.models import AuditEvent, ContactLink, DuplicateGroup, LinkStatus, SyncRun, SyncSettings, Watermark
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=10)
@@ -105,9 +105,11 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
     pull.pull_hubspot(ctx.hs, full=full, settings=ctx.settings, touched=touched, tick=tick)
     ctx.counts["pulled"] += touched.pulled
     ctx.flush()
+    pull.touch_dirty(touched)
     if ctx.run.retry_of_id:
         _touch_failed_records(ctx.run.retry_of_id, touched)
     if not touched.any():
+        pull.save_watermarks(touched)
         return
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
     contacts.reconcile_contacts(ctx, touched)
@@ -120,6 +122,7 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
     fields.sync_fields(ctx, touched)
     groups.refresh_groups(touched)
     ctx.flush()
+    pull.save_watermarks(touched)  # only now: see Touched.watermarks
 
 
 def _touch_failed_records(run_id: int, touched: pull.Touched) -> None:
@@ -142,15 +145,12 @@ def _touch_failed_records(run_id: int, touched: pull.Touched) -> None:
 
 
 def snapshot() -> dict:
-    """Duplicate groups by kind and lost primaries now: drawn over time on the overview."""
-    r2 = (SfPerson.objects.filter(is_deleted=False, is_converted=False).exclude(email_key="")
-          .values("email_key").annotate(n=Count("id")).filter(n__gt=1).count())
-    r7 = sum(HsContact.objects.filter(archived=False).exclude(**{field: ""}).values(field).annotate(n=Count("id"))
-             .filter(n__gt=1).count() for field in ("salesforce_contact_id", "salesforce_lead_id"))
-    r9 = (HsCompany.objects.filter(archived=False).exclude(salesforce_account_id="").values("salesforce_account_id")
-          .annotate(n=Count("id")).filter(n__gt=1).count())
+    """Duplicate groups by kind and lost primaries now: drawn over time on the overview. Counted
+    from the groups the sync keeps (the same numbers the Duplicates tabs show)."""
+    counts = dict(DuplicateGroup.objects.values_list("kind").annotate(n=Count("id")))
     lost = ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count()
-    return {"r2_groups": r2, "r7_groups": r7, "r9_groups": r9, "lost_primary": lost}
+    return {"r2_groups": counts.get("r2", 0), "r7_groups": counts.get("r7", 0), "r9_groups": counts.get("r9", 0),
+            "lost_primary": lost}
 
 
 def _finish(run: SyncRun, ctx: RunContext | None, status: str, error: str) -> None:

@@ -28,12 +28,21 @@ def is_empty(model: type[models.Model]) -> bool:
 
 
 def changed_only(model: type[models.Model], objs: list[models.Model]) -> list[models.Model]:
-    """The rows whose modification stamp differs from the mirror's (one query for the page).
-    Incremental pulls re-read an overlap window; unchanged rows are skipped, not rewritten."""
+    """The rows that differ from the mirror (one query for the page). Incremental pulls re-read an
+    overlap window; unchanged rows are skipped, not rewritten. The stamp alone is not enough:
+    Salesforce stamps have whole-second precision, so two edits within one second carry the
+    same SystemModstamp — the payload is compared too."""
     key, stamp = KEYS[model], STAMP[model]
     ids = [getattr(o, key) for o in objs]
-    known = dict(model.objects.filter(**{f"{key}__in": ids}).values_list(key, stamp))
-    return [o for o in objs if getattr(o, key) not in known or known[getattr(o, key)] != getattr(o, stamp)]
+    known = {k: (s, raw) for k, s, raw in model.objects.filter(**{f"{key}__in": ids}).values_list(key, stamp, "raw")}
+    return [o for o in objs if known.get(getattr(o, key)) != (getattr(o, stamp), o.raw)]
+
+
+def mark_dirty(objs: list[models.Model]) -> list[models.Model]:
+    """Pulled rows that changed: reconciled by this run, or by the next if this one never finishes."""
+    for o in objs:
+        o.dirty = True
+    return objs
 
 
 def upsert(model: type[models.Model], objs: list[models.Model], *, update: tuple[str, ...] | None = None) -> None:

@@ -3,7 +3,11 @@
 Salesforce is read through queryAll on SystemModstamp, so deletions and merges arrive with
 IsDeleted and MasterRecordId. HubSpot is read by last-modified date through search (or the list
 endpoint on a full pull). A small overlap re-reads the edge of the previous window; rows whose
-stamp did not change are skipped."""
+payload did not change are skipped.
+
+Changed rows are written `dirty` and stay so until a run that reconciled them finishes; a run
+that stops, fails or is killed leaves them dirty, and the next run reconciles them first. With
+the watermarks also saved only at the end of a run, nothing pulled is ever left unreconciled."""
 from __future__ import annotations
 
 import queue
@@ -48,6 +52,10 @@ class Touched:
     opportunity_ids: set[str] = field(default_factory=set)
     deal_ids: set[str] = field(default_factory=set)
     pulled: int = 0
+    # Where the next pull of each object starts. Saved only when the whole cycle has finished:
+    # a run that stops, fails or is killed after pulling leaves them where they were, so the
+    # next run pulls the same window again and nothing it pulled goes unreconciled.
+    watermarks: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
     def any(self) -> bool:
         return self.everything or any((self.sf_ids, self.email_keys, self.hs_contact_ids, self.account_ids,
@@ -58,9 +66,36 @@ def _watermark(crm: str, object_type: str) -> datetime | None:
     return Watermark.objects.filter(crm=crm, object_type=object_type).values_list("value", flat=True).first()
 
 
-def _save_watermark(crm: str, object_type: str, value: datetime | None) -> None:
-    if value is not None:
+def save_watermarks(touched: Touched) -> None:
+    """Called by the cycle once reconcile, push and field sync are done: the next pull starts
+    after this one, and the rows it reconciled are clean."""
+    for (crm, object_type), value in touched.watermarks.items():
         Watermark.objects.update_or_create(crm=crm, object_type=object_type, defaults={"value": value})
+    for model in (SfPerson, SfAccount, SfOpportunity, HsContact, HsCompany, HsDeal):
+        model.objects.filter(dirty=True).update(dirty=False)
+
+
+def touch_dirty(touched: Touched) -> None:
+    """Rows an unfinished earlier run pulled but never reconciled join this run's scope."""
+    if touched.everything:
+        return
+    for sf_id, key in SfPerson.objects.filter(dirty=True).values_list("sf_id", "email_key").iterator():
+        touched.sf_ids.add(sf_id)
+        if key:
+            touched.email_keys.add(key)
+    touched.account_ids.update(SfAccount.objects.filter(dirty=True).values_list("sf_id", flat=True))
+    touched.opportunity_ids.update(SfOpportunity.objects.filter(dirty=True).values_list("sf_id", flat=True))
+    for hs_id, key in HsContact.objects.filter(dirty=True).values_list("hs_id", "email_key").iterator():
+        touched.hs_contact_ids.add(hs_id)
+        if key:
+            touched.email_keys.add(key)
+    touched.company_ids.update(HsCompany.objects.filter(dirty=True).values_list("hs_id", flat=True))
+    touched.deal_ids.update(HsDeal.objects.filter(dirty=True).values_list("hs_id", flat=True))
+
+
+def _keep_watermark(touched: Touched, crm: str, object_type: str, value: datetime | None) -> None:
+    if value is not None:
+        touched.watermarks[(crm, object_type)] = value
 
 
 def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: Callable[[int], None]) -> None:
@@ -82,13 +117,13 @@ def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: 
             else:
                 rows = [schema.sf_opportunity(r) for r in records]
             changed = rows if fresh else mirror.changed_only(model, rows)
-            mirror.upsert(model, changed)
+            mirror.upsert(model, mirror.mark_dirty(changed))
             _note_sf(obj, changed, touched)
             newest = _newest(newest, (r.system_modstamp for r in rows))
             touched.pulled += len(changed)
             changed_total += len(changed)
             tick(len(records))
-        _save_watermark("salesforce", obj, _next_watermark(since, newest, changed_total))
+        _keep_watermark(touched, "salesforce", obj, _next_watermark(since, newest, changed_total))
 
 
 def _newest(newest: datetime | None, stamps) -> datetime | None:
@@ -176,7 +211,7 @@ def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
         for records in batched(prefetch(pages)):
             rows = [convert(r, settings) for r in records]
             changed = rows if fresh else mirror.changed_only(model, rows)
-            mirror.upsert(model, changed)
+            mirror.upsert(model, mirror.mark_dirty(changed))
             if not touched.everything:
                 ids = {r.hs_id for r in changed}
                 {"contacts": touched.hs_contact_ids, "companies": touched.company_ids,
@@ -187,4 +222,4 @@ def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
             touched.pulled += len(changed)
             changed_total += len(changed)
             tick(len(records))
-        _save_watermark("hubspot", object_type, _next_watermark(since, newest, changed_total))
+        _keep_watermark(touched, "hubspot", object_type, _next_watermark(since, newest, changed_total))

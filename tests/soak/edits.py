@@ -35,9 +35,13 @@ def apply_edits(sandbox, world: World, *, seed: int, cycle: int, per_cycle: int 
     for n in range(per_cycle):
         op = rng.choice(["sf_rename", "hs_rename", "sf_new_lead", "hs_new_contact", "sf_delete", "hs_title"])
         if op == "sf_rename" and world.sf_people:
-            sandbox.salesforce.touch(rng.choice(world.sf_people), {"FirstName": rng.choice(FIRST)})
+            rid, name = rng.choice(world.sf_people), rng.choice(FIRST)
+            sandbox.salesforce.touch(rid, {"FirstName": name})
+            _debug(cycle, op, rid, name)
         elif op == "hs_rename" and world.hs_contacts:
-            sandbox.hubspot.touch("contacts", rng.choice(world.hs_contacts), {"firstname": rng.choice(FIRST)})
+            hid, name = rng.choice(world.hs_contacts), rng.choice(FIRST)
+            sandbox.hubspot.touch("contacts", hid, {"firstname": name})
+            _debug(cycle, op, hid, name)
         elif op == "hs_title" and world.hs_contacts:
             sandbox.hubspot.touch("contacts", rng.choice(world.hs_contacts), {"jobtitle": f"Title {cycle}-{n}"})
         elif op == "sf_new_lead":
@@ -74,3 +78,9 @@ def _sf_delete(sandbox, rid: str) -> None:
                        {"Authorization": f"Bearer {token}"}, b"")
     response = sandbox.salesforce.handle(req)
     assert response.status in (204, 404), response.body
+
+
+def _debug(*args) -> None:
+    import os
+    if os.environ.get("SOAK_DEBUG"):
+        print("EDIT", *args)
