@@ -35,13 +35,9 @@ def apply_edits(sandbox, world: World, *, seed: int, cycle: int, per_cycle: int 
     for n in range(per_cycle):
         op = rng.choice(["sf_rename", "hs_rename", "sf_new_lead", "hs_new_contact", "sf_delete", "hs_title"])
         if op == "sf_rename" and world.sf_people:
-            rid, name = rng.choice(world.sf_people), rng.choice(FIRST)
-            sandbox.salesforce.touch(rid, {"FirstName": name})
-            _debug(cycle, op, rid, name)
+            sandbox.salesforce.touch(rng.choice(world.sf_people), {"FirstName": rng.choice(FIRST)})
         elif op == "hs_rename" and world.hs_contacts:
-            hid, name = rng.choice(world.hs_contacts), rng.choice(FIRST)
-            sandbox.hubspot.touch("contacts", hid, {"firstname": name})
-            _debug(cycle, op, hid, name)
+            sandbox.hubspot.touch("contacts", rng.choice(world.hs_contacts), {"firstname": rng.choice(FIRST)})
         elif op == "hs_title" and world.hs_contacts:
             sandbox.hubspot.touch("contacts", rng.choice(world.hs_contacts), {"jobtitle": f"Title {cycle}-{n}"})
         elif op == "sf_new_lead":
@@ -79,8 +75,3 @@ def _sf_delete(sandbox, rid: str) -> None:
     response = sandbox.salesforce.handle(req)
     assert response.status in (204, 404), response.body
 
-
-def _debug(*args) -> None:
-    import os
-    if os.environ.get("SOAK_DEBUG"):
-        print("EDIT", *args)
