@@ -7,6 +7,8 @@ by the next claim."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import traceback
 from datetime import timedelta
 
@@ -32,7 +34,8 @@ def claim(run_id: int) -> bool:
     try:
         with transaction.atomic():
             claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
-                status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase=SyncRun.Phase.PULL)
+                status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase=SyncRun.Phase.PULL,
+                worker=this_worker())
     except IntegrityError:
         claimed = 0
         SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
@@ -41,11 +44,41 @@ def claim(run_id: int) -> bool:
     return claimed == 1
 
 
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_gone(worker: str) -> bool:
+    """True when `worker` ("host:pid") ran on this host and that process no longer runs (killed,
+    crashed, or a zombie nobody reaped). Workers on other hosts are judged by their heartbeat."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
 def _interrupt_stale_runs() -> None:
+    """Runs left "running" by a worker that died: marked interrupted, with the reason, so the next
+    run can start (the unfinished run's rows are still dirty and get reconciled by it)."""
     cutoff = timezone.now() - STALE_AFTER
-    for run in SyncRun.objects.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff):
-        mark_interrupted(run.pk, f"The worker stopped responding during the {run.get_phase_display().lower()} phase "
-                                 f"(last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC).")
+    for run in SyncRun.objects.filter(status=SyncRun.Status.RUNNING):
+        phase = run.get_phase_display().lower()
+        if run.worker and worker_gone(run.worker):
+            mark_interrupted(run.pk, f"The worker process {run.worker} stopped (killed or crashed) during the "
+                                     f"{phase} phase; the next run picks up where it left off.")
+        elif run.heartbeat_at and run.heartbeat_at < cutoff:
+            mark_interrupted(run.pk, f"The worker {run.worker or ''} stopped responding during the {phase} phase "
+                                     f"(last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC).".replace("  ", " "))
 
 
 def mark_interrupted(run_id: int, reason: str) -> None:

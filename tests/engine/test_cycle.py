@@ -147,3 +147,27 @@ def test_retry_run_puts_failed_records_back_in_scope():
     assert touched.hs_contact_ids == {"101"} and touched.sf_ids == {"00Q000000000001AAA"}
     assert touched.company_ids == {"7"} and touched.deal_ids == {"9"}
     assert touched.opportunity_ids == {"006000000000001AAA"} and touched.account_ids == {"001000000000001AAA"}
+
+
+def test_a_run_whose_worker_was_killed_is_marked_interrupted_at_the_next_claim():
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from sync.engine.cycle import claim, this_worker, worker_gone
+
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    dead = SyncRun.objects.create(status="running", started_at=timezone.now(), heartbeat_at=timezone.now(),
+                                  phase="reconcile", worker=f"{socket.gethostname()}:{victim.pid}")
+    assert worker_gone(dead.worker) and not worker_gone(this_worker())
+    assert not worker_gone(f"other-host:{victim.pid}")  # other hosts: only the heartbeat tells
+    queued = SyncRun.objects.create()
+    assert claim(queued.pk)
+    dead.refresh_from_db()
+    assert dead.status == "interrupted" and dead.finished_at is not None
+    assert f"worker process {dead.worker} stopped" in dead.error and "reconciling phase" in dead.error
+    queued.refresh_from_db()
+    assert queued.status == "running" and queued.worker == this_worker()
