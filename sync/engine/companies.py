@@ -63,26 +63,32 @@ def _link_by_account_id(ctx: RunContext, first_per_account: dict[str, HsCompany]
 
 
 def companies_follow_contacts(ctx: RunContext, touched: Touched) -> None:
-    """R10, for synced contacts whose Salesforce contact has an account."""
-    # The status is checked per row, not in SQL: see fields._pairs (the status index makes
-    # every page re-sort all synced links).
-    links = ContactLink.objects.filter(sf_person__object_type="Contact").exclude(sf_person__account_id="").order_by("pk")
+    """R10, for synced contacts whose Salesforce contact has an account. An account is decided
+    with all its synced contacts at once (never split across batches, nor limited to the contacts
+    this run touched), so the company it gets does not depend on batching or on which run —
+    after a crash, say — happened to see which contact first."""
+    links = ContactLink.objects.filter(sf_person__object_type="Contact").exclude(sf_person__account_id="")
     if not touched.everything:
-        links = links.filter(Q(hs_contact__hs_id__in=list(touched.hs_contact_ids)) | Q(sf_person__sf_id__in=list(
-            touched.sf_ids)) | Q(sf_person__account_id__in=list(touched.account_ids)))
+        accounts = set(links.filter(Q(hs_contact__hs_id__in=list(touched.hs_contact_ids)) | Q(
+            sf_person__sf_id__in=list(touched.sf_ids)) | Q(sf_person__account_id__in=list(touched.account_ids)))
+            .values_list("sf_person__account_id", flat=True))
+        links = links.filter(sf_person__account_id__in=sorted(accounts))
     by_account: dict[str, list[str]] = defaultdict(list)
-    pending, last = 0, 0
-    while page := list(links.filter(pk__gt=last).values_list("pk", "sf_person__account_id", "hs_contact__hs_id",
-                                                               "status")[:PAGE]):
-        last = page[-1][0]
+    pending, last = 0, ("", 0)
+    # Keyset over (account, link) so an account's contacts arrive together. The status is checked
+    # per row, not in SQL: see fields._pairs (the status index makes every page re-sort).
+    while page := list(links.filter(Q(sf_person__account_id__gt=last[0]) | Q(sf_person__account_id=last[0],
+                                                                              pk__gt=last[1]))
+                       .order_by("sf_person__account_id", "pk")
+                       .values_list("pk", "sf_person__account_id", "hs_contact__hs_id", "status")[:PAGE]):
+        last = (page[-1][1], page[-1][0])
         for _, account_id, contact_id, status in page:
-            if status != LinkStatus.SYNCED:
-                continue
-            by_account[account_id].append(contact_id)
-            pending += 1
-            if pending >= hubspot.V4_BATCH_LIMIT:  # one associations read per batch
-                _follow(ctx, by_account)
+            if pending >= hubspot.V4_BATCH_LIMIT and account_id not in by_account:
+                _follow(ctx, by_account)  # one associations read per batch, at an account boundary
                 by_account, pending = defaultdict(list), 0
+            if status == LinkStatus.SYNCED:
+                by_account[account_id].append(contact_id)
+                pending += 1
     if by_account:
         _follow(ctx, by_account)
 
@@ -109,8 +115,12 @@ def _follow(ctx: RunContext, by_account: dict[str, list[str]]) -> None:
         account = accounts.get(account_id)
         if account is None or account_id in linked:
             continue
-        mine = next((own[i] for c in contacts for i in associated.get(c, [])
-                     if i in own and own[i] not in to_claim.values()), None)
+        # The lowest-numbered unlinked company among the contacts' own: the same answer whatever
+        # order the contacts came in.
+        claimed = {c.hs_id for c in to_claim.values()}
+        choices = sorted({i for c in contacts for i in associated.get(c, []) if i in own and i not in claimed},
+                         key=lambda i: (len(i), i))
+        mine = own[choices[0]] if choices else None
         if mine is not None:
             to_claim[account_id] = mine
         else:

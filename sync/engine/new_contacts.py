@@ -6,7 +6,7 @@ response updates the contact the first attempt made instead of creating a second
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from sync.engine import bulk, schema
@@ -78,6 +78,11 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
             continue
         rows.append(schema.hs_contact(result, s))
         links.append((p, result))
+    # R4 only moves a first link for updates made after it: the link starts from the newest stamp
+    # of the record's whole group, so an older group member does not take it over next run.
+    newest = dict(SfPerson.objects.filter(email_key__in=[p.email_key for p, _ in links], is_deleted=False,
+                                          is_converted=False).values_list("email_key")
+                  .annotate(newest=Max("system_modstamp")))
     with transaction.atomic():
         upsert(HsContact, rows)
         contacts = {c.hs_id: c for c in HsContact.objects.filter(hs_id__in=[r.hs_id for r in rows]).defer("raw")}
@@ -86,7 +91,7 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
             c = contacts[str(result["id"])]
             made.append(ContactLink(hs_contact=c, sf_person=p, status=LinkStatus.SYNCED,
                                     chosen_by=ContactLink.ChosenBy.CREATED, chosen_by_user=None, since=timezone.now(),
-                                    linked_modstamp=p.system_modstamp,
+                                    linked_modstamp=newest.get(p.email_key) or p.system_modstamp,
                                     status_reason=f"Created from Salesforce {p.object_type} {p.sf_id}."))
             if result.get("new", True):
                 ctx.counts["created"] += 1

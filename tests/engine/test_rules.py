@@ -149,6 +149,24 @@ def test_r3_first_link_is_first_record_returned(crm, hs, order):
     assert not events(A.LINK_SWITCHED)
 
 
+def test_r3_a_contact_created_for_a_group_keeps_its_first_record(crm, hs):
+    """R3 with "create HubSpot contacts" on: a duplicate group with no HubSpot contact gets one,
+    linked to the first record returned; the group's newer record, updated before the link was
+    made, does not take the link over at the next run (R4 only follows later updates)."""
+    set_settings(create_salesforce_leads=False)
+    crm.configure(order="insertion")
+    first = person("Contact", "gil@example.com", first="Gil", stamp=OLDER)
+    newer = person("Lead", "GIL@example.com ", first="Gil", stamp=OLD)
+    crm.load({"salesforce": {"Contact": [first], "Lead": [newer]}})
+    sync_ok()
+    [created] = [c for c in all_hs(hs, "contacts", ["email"]) if c["email"] == "gil@example.com"]
+    assert synced_id(hs, created["id"]) == ("Contact", first["Id"])
+    sync_ok()
+    sync_ok(full=True)
+    assert synced_id(hs, created["id"]) == ("Contact", first["Id"])
+    assert not events(A.LINK_SWITCHED)
+
+
 # --- R4 ---------------------------------------------------------------------------------------
 def test_r4_link_moves_to_most_recently_updated(crm, hs):
     """R4: once linked, the link moves when a same-email record is updated in Salesforce after the
