@@ -137,10 +137,14 @@ class HubSpotConnector:
             try:
                 response = getattr(api, f"{method}_with_http_info")(
                     *args, _preload_content=False, _request_timeout=self.config.timeout, **kwargs)
+                data = response.data  # read here: a body cut short fails now, inside the retry
             except Exception as exc:  # every sub-package has its own ApiException class
                 raise translate(exc) from None
             self._observe(response.headers)
-            return _json(response.data)
+            body = _json(data)
+            if data and body is None:  # a 2xx whose body is not JSON: idempotent calls ask again
+                raise CrmError(f"HubSpot sent an unreadable response to {describe}", crm=CRM)
+            return body
 
         return with_retries(attempt, policy=self.retry, describe=f"HubSpot {describe}")
 
@@ -257,36 +261,44 @@ class HubSpotConnector:
         return with_retries(attempt, policy=self.retry, describe="HubSpot account details")
 
     # --- writes -------------------------------------------------------------------------------
-    def upsert_contacts_by_email(self, inputs: list[dict]) -> list[dict]:
-        """Create-or-update by email (≤ 100): a retry after a lost response updates the record
-        the first attempt created instead of creating a second one."""
-        body = {"inputs": [{"idProperty": "email", "id": i["properties"]["email"], "properties": i["properties"]}
-                           for i in inputs]}
-        return (self._call(self._api("contacts", "batch_api"), "upsert", body, describe="upsert contacts")
-                or {}).get("results", [])
+    def upsert_contacts_by_email(self, inputs: list[dict]) -> dict:
+        """Create-or-update by email (100 a call): a retry after a lost response updates the record
+        the first attempt created instead of creating a second one. Returns the results and the
+        per-record errors (keyed by email) of all calls."""
+        api = self._api("contacts", "batch_api")
+        return self._isolating(
+            lambda chunk: self._call(api, "upsert", {"inputs": [
+                {"idProperty": "email", "id": i["properties"]["email"], "properties": i["properties"]}
+                for i in chunk]}, describe="upsert contacts"),
+            inputs, key=lambda i: i["properties"]["email"])
 
     def update(self, object_type: str, inputs: list[dict]) -> dict:
         """Batch update of {"id", "properties"}, 100 a call; returns the results and the per-item
         errors of all calls together."""
+        api = self._api(object_type, "batch_api")
+        return self._isolating(lambda chunk: self._call(api, "update", {"inputs": chunk},
+                                                        describe=f"update {object_type}"),
+                               inputs, key=lambda i: str(i["id"]))
+
+    def _isolating(self, send, inputs: list[dict], *, key) -> dict:
+        """Send `inputs` 100 at a time. HubSpot refuses a whole batch for one bad record (an invalid
+        email, a conflict): then the batch is sent again one record at a time, so the error is
+        reported against the record that caused it, the way batch responses report per-item errors."""
         out: dict = {"results": [], "errors": []}
         for chunk in _chunks(inputs, BATCH_LIMIT):
             try:
-                page = self._call(self._api(object_type, "batch_api"), "update", {"inputs": chunk},
-                                  describe=f"update {object_type}") or {}
+                page = send(chunk) or {}
             except CrmError as error:
                 if not error.permanent or error.code == "BUDGET":
                     raise
-                if len(chunk) == 1:
-                    # One record HubSpot refuses (validation, conflict, gone): report it against
-                    # that record, the way batch responses report per-item errors.
-                    out["errors"].append({"message": str(error), "context": {"ids": [str(chunk[0]["id"])]}})
-                    continue
-                # HubSpot refuses a whole batch for one bad record: find it one by one.
-                page = {}
-                for item in chunk:
-                    sub = self.update(object_type, [item])
-                    out["results"] += sub["results"]
-                    out["errors"] += sub["errors"]
+                if len(chunk) > 1:
+                    for item in chunk:
+                        sub = self._isolating(send, [item], key=key)
+                        out["results"] += sub["results"]
+                        out["errors"] += sub["errors"]
+                else:
+                    out["errors"].append({"message": str(error), "context": {"ids": [key(chunk[0])]}})
+                continue
             out["results"] += page.get("results") or []
             out["errors"] += page.get("errors") or []
         return out
@@ -304,8 +316,12 @@ class HubSpotConnector:
             try:
                 response = api.create_with_http_info({"inputs": pending}, _preload_content=False,
                                                      _request_timeout=self.config.timeout)
+                data = response.data
+                body = _json(data)
+                if data and body is None:  # applied, answer unreadable: look the records up
+                    raise CrmError(f"HubSpot sent an unreadable response to create {object_type}", crm=CRM)
                 self._observe(response.headers)
-                return created + ((_json(response.data) or {}).get("results", []))
+                return created + ((body or {}).get("results", []))
             except Exception as exc:
                 error = translate(exc)
                 if error.permanent or attempt == self.retry.attempts - 1:
@@ -344,9 +360,14 @@ class HubSpotConnector:
         try:
             response = self._api(object_type, "basic_api").merge_with_http_info(
                 body, _preload_content=False, _request_timeout=self.config.timeout)
+            data = response.data
         except Exception as exc:
             raise translate(exc) from None
-        return _json(response.data) or {}
+        merged = _json(data)
+        if not merged:
+            raise CrmError("HubSpot's answer to the merge was unreadable; check the contacts in HubSpot before "
+                           "trying again.", crm=CRM, permanent=True)
+        return merged
 
 
 def _read_timeout(timeout) -> float:

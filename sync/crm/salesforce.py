@@ -116,6 +116,10 @@ def translate(exc: Exception) -> CrmError:
         return CrmError(f"Salesforce timed out: {exc}", crm=CRM)
     if isinstance(exc, requests.ConnectionError):
         return CrmError(f"Connection to Salesforce failed: {exc.__class__.__name__}", crm=CRM)
+    if isinstance(exc, (requests.RequestException, ValueError)):
+        # A body cut short (ChunkedEncodingError) or not JSON at all: the request may have been
+        # applied, but every call we retry is idempotent, so asking again is safe.
+        return CrmError(f"Salesforce sent an unreadable response ({exc.__class__.__name__})", crm=CRM)
     if isinstance(exc, SalesforceError):
         code, message = _error_code(exc.content)
         if isinstance(exc, SalesforceRefusedRequest) and code == "REQUEST_LIMIT_EXCEEDED":
@@ -216,7 +220,7 @@ class SalesforceConnector:
             self.budget.charge()
             try:
                 result = fn(self.client)
-            except (SalesforceError, requests.RequestException) as exc:
+            except (SalesforceError, requests.RequestException, ValueError) as exc:
                 error = translate(exc)
                 if error.code == "INVALID_SESSION_ID" and not refreshed:
                     refreshed = True

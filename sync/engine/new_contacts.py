@@ -67,14 +67,17 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
         if p.object_type == "Lead":
             props["company"] = p.company
         inputs.append({"properties": {k: v for k, v in props.items() if v != "" or k.startswith("salesforce")}})
-    results = ctx.hs.upsert_contacts_by_email(inputs)
-    by_email = {(r.get("properties") or {}).get("email", "").strip().lower(): r for r in results}
+    response = ctx.hs.upsert_contacts_by_email(inputs)
+    by_email = {(r.get("properties") or {}).get("email", "").strip().lower(): r for r in response["results"]}
+    refused = {str(i).strip().lower(): e.get("message", "") for e in response["errors"]
+               for i in (e.get("context") or {}).get("ids") or []}
     rows, links = [], []
     for p in people:
         result = by_email.get(p.email_key)
         if result is None:
+            reason = refused.get(p.email_key) or "HubSpot did not return a contact for it."
             ctx.record_error(crm="hubspot", object_type="contact", record_id=p.sf_id, operation="create contact",
-                             message=f"HubSpot did not return a contact for {p.email!r}.")
+                             message=f"No HubSpot contact for {p.object_type} {p.sf_id} ({p.email!r}): {reason}")
             continue
         rows.append(schema.hs_contact(result, s))
         links.append((p, result))
