@@ -55,7 +55,7 @@ class SfPerson(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
-    dirty = models.BooleanField(default=False)
+    dirty = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "Salesforce lead/contact"
@@ -104,7 +104,7 @@ class SfAccount(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
-    dirty = models.BooleanField(default=False)
+    dirty = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "Salesforce account"
@@ -132,7 +132,7 @@ class SfOpportunity(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
-    dirty = models.BooleanField(default=False)
+    dirty = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "Salesforce opportunity"
@@ -167,7 +167,7 @@ class HsContact(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
-    dirty = models.BooleanField(default=False)
+    dirty = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "HubSpot contact"
@@ -206,7 +206,7 @@ class HsCompany(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
-    dirty = models.BooleanField(default=False)
+    dirty = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "HubSpot company"
@@ -236,7 +236,7 @@ class HsDeal(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     mirrored_at = models.DateTimeField(default=timezone.now)
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
-    dirty = models.BooleanField(default=False)
+    dirty = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "HubSpot deal"
