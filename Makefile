@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test test-sqlite test-postgres demo soak lint lock clean bench
+.PHONY: install test test-sqlite test-postgres demo soak load bench lint lock clean bench
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,7 @@ SOAK_SIZE ?= 5000
 SOAK_CYCLES ?= 60
 soak: install
 	SOAK_SIZE=$(SOAK_SIZE) SOAK_CYCLES=$(SOAK_CYCLES) $(BIN)/pytest -q -s -p no:cacheprovider tests/soak
+
+# 50 users against gunicorn + PostgreSQL at 100,000 people (a database of its own).
+load: install
+	$(BIN)/python -m tests.bench.load --size 100000 --users 50 --seconds 30

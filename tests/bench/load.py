@@ -5,7 +5,9 @@ loopback, bounded in time. Reports p50/p95/p99 latency, throughput and the error
 
 Uses its own database (`crmsync_load` on the local PostgreSQL; created, filled with
 `tests.bench.console_scale.fill`, then left for a rerun with --no-fill). Every user logs in
-with a session of its own and walks the list pages at random until the time is up."""
+with a session of its own and walks the list pages at random until the time is up, reading
+each page for about `--think` seconds (0 makes every user a tight loop: a stress test, where
+the 2 cores, not the console, set the latency)."""
 from __future__ import annotations
 
 import argparse
@@ -62,8 +64,9 @@ print(max(1, -(-DuplicateGroup.objects.filter(kind="r2").count() // 20)))
 """
     out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout.split()
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
-                   check=True)
+    # The production storage (DEBUG off) serves hashed names from a manifest collectstatic writes.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True,
+                   env={**env, "DEBUG": "false", "SECRET_KEY": "collectstatic-only-" + "x" * 40})
     contact, last = out[-2], out[-1]
     return ["/", "/duplicates/", f"/duplicates/?kind=r2&page={last}", "/duplicates/?kind=r7",
             "/duplicates/?kind=r9", "/contacts/", "/contacts/?status=lost_primary", f"/contacts/{contact}/",
@@ -105,9 +108,10 @@ def login(base: str, username: str) -> requests.Session:
 
 
 def user_loop(base: str, session: requests.Session, paths: list[str], until: float, seed: int,
-              results: list, lock: threading.Lock) -> None:
+              results: list, lock: threading.Lock, think: float) -> None:
     rng = random.Random(seed)
     mine = []
+    time.sleep(rng.uniform(0, think))  # users don't all click at the same instant
     while time.monotonic() < until:
         path = rng.choice(paths)
         start = time.perf_counter()
@@ -118,6 +122,8 @@ def user_loop(base: str, session: requests.Session, paths: list[str], until: flo
         except requests.RequestException as exc:
             ok, status = False, exc.__class__.__name__
         mine.append((path, (time.perf_counter() - start) * 1000, ok, status))
+        if think:  # a person reads the page before the next click
+            time.sleep(rng.uniform(0.5 * think, 1.5 * think))
     with lock:
         results.extend(mine)
 
@@ -135,6 +141,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="mean seconds a user reads a page before the next click (0: no pause)")
     parser.add_argument("--no-fill", action="store_true")
     parser.add_argument("--json", default="var/bench/load.json")
     args = parser.parse_args()
@@ -150,7 +158,7 @@ def main() -> None:
         results: list = []
         lock = threading.Lock()
         until = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=user_loop, args=(base, s, paths, until, i, results, lock))
+        threads = [threading.Thread(target=user_loop, args=(base, s, paths, until, i, results, lock, args.think))
                    for i, s in enumerate(sessions)]
         started = time.monotonic()
         for t in threads:
@@ -164,7 +172,8 @@ def main() -> None:
 
     times = [ms for _, ms, _, _ in results]
     errors = [(p, s) for p, _, ok, s in results if not ok]
-    report = {"size": args.size, "users": args.users, "seconds": round(elapsed, 1), "gunicorn_workers": args.workers,
+    report = {"size": args.size, "users": args.users, "think_s": args.think, "seconds": round(elapsed, 1),
+              "gunicorn_workers": args.workers,
               "requests": len(results), "rps": round(len(results) / elapsed, 1), "errors": len(errors),
               "error_samples": errors[:10], "p50_ms": pct(times, 50), "p95_ms": pct(times, 95),
               "p99_ms": pct(times, 99), "pages": {}}
@@ -173,7 +182,7 @@ def main() -> None:
         report["pages"][path] = {"n": len(mine), "p50_ms": pct(mine, 50), "p95_ms": pct(mine, 95),
                                  "mean_ms": round(statistics.mean(mine), 1) if mine else 0}
     report["pass"] = report["errors"] == 0 and report["p95_ms"] < TARGET_P95_MS
-    print(f"\n{args.users} users, {elapsed:.0f} s, {len(results):,} requests ({report['rps']}/s), "
+    print(f"\n{args.users} users (think {args.think} s), {elapsed:.0f} s, {len(results):,} requests ({report['rps']}/s), "
           f"{len(errors)} errors; p50 {report['p50_ms']} ms, p95 {report['p95_ms']} ms, p99 {report['p99_ms']} ms "
           f"→ {'PASS' if report['pass'] else 'FAIL'} (target: no errors, p95 < {TARGET_P95_MS} ms)")
     print(f"{'page':<40} {'n':>6} {'p50 ms':>8} {'p95 ms':>8}")
