@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test test-sqlite test-postgres demo soak load bench lint lock clean bench
+.PHONY: install test test-sqlite test-postgres demo soak load bench lint lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
