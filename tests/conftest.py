@@ -67,3 +67,59 @@ def restore_reference_data() -> None:
 
     for name in ("0002_roles_and_settings", "0003_field_rules"):
         importlib.import_module(f"sync.migrations.{name}").create(apps, None)
+
+
+def use_sandbox(server, settings, monkeypatch, *, order: str = "random"):
+    """Empty the sandbox and point the console's settings at it. Retry waits advance the sandbox
+    clock instead of sleeping (recorded in `sandbox.slept`): HubSpot's ten-second window then
+    really frees up, on sandbox time, without the test waiting ten real seconds."""
+    from sync.crm import base
+
+    sb = server.sandbox
+    sb.reset()
+    sb.configure(order=order, salesforce={"daily_limit": 100_000, "token_ttl": 7200})
+    sb.hubspot.configure_limits(reset=True)
+    sb.url = server.url
+    settings.SALESFORCE_INSTANCE_URL = server.url
+    settings.SALESFORCE_ACCESS_TOKEN = "sandbox"
+    settings.SALESFORCE_USERNAME = settings.SALESFORCE_PASSWORD = settings.SALESFORCE_SECURITY_TOKEN = ""
+    settings.SALESFORCE_CLIENT_ID = settings.SALESFORCE_CLIENT_SECRET = ""
+    settings.HUBSPOT_BASE_URL = server.url
+    settings.HUBSPOT_ACCESS_TOKEN = "sandbox"
+    settings.CRM_TIMEOUT = (5, 10)
+    sb.slept = []
+
+    def fake_sleep(seconds: float) -> None:
+        sb.slept.append(seconds)
+        if seconds > 0:
+            sb.advance_clock(seconds)
+
+    monkeypatch.setattr(base, "sleep", fake_sleep)
+    return sb
+
+
+SAMPLE_ARGS = {"hs_id": "101", "pk": "1", "crm": "salesforce"}
+
+
+def project_paths(*, admin: bool) -> list[str]:
+    """Every URL of the project with sample values for its parameters (the admin's own pages
+    only when `admin`; its index "/admin/" always)."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(resolver: URLResolver, prefix: str):
+        for p in resolver.url_patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                yield from walk(p, route)
+            elif isinstance(p, URLPattern):
+                yield route
+
+    paths = set()
+    for route in walk(get_resolver(), "/"):
+        if route.startswith("/admin/") and route != "/admin/" and not admin:
+            continue
+        for name, value in SAMPLE_ARGS.items():
+            route = route.replace(f"<str:{name}>", value).replace(f"<int:{name}>", value)
+        if "<" not in route and "^" not in route:
+            paths.add(route)
+    return sorted(paths)

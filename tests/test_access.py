@@ -4,35 +4,18 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from sync.models import AuditEvent, SyncSettings
-from tests.conftest import PASSWORD, client_for
+from tests.conftest import PASSWORD, client_for, project_paths
 
 pytestmark = pytest.mark.django_db
 
-SAMPLE_ARGS = {"hs_id": "101", "pk": "1"}
 PUBLIC = {"/login/", "/admin/login/"}
 
 
 def all_paths():
-    """Every URL pattern of the project, with sample values for its parameters."""
-    def walk(resolver: URLResolver, prefix: str):
-        for p in resolver.url_patterns:
-            route = prefix + str(p.pattern)
-            if isinstance(p, URLResolver):
-                yield from walk(p, route)
-            elif isinstance(p, URLPattern):
-                yield route
-    paths = set()
-    for route in walk(get_resolver(), "/"):
-        if route.startswith("/admin/") and route != "/admin/":
-            continue  # the admin has its own login; its index is checked below
-        for name, value in SAMPLE_ARGS.items():
-            route = route.replace(f"<str:{name}>", value).replace(f"<int:{name}>", value)
-        if "<" not in route and "^" not in route:
-            paths.add(route)
-    return sorted(paths)
+    return project_paths(admin=False)
 
 
 def test_the_url_list_is_not_empty():

@@ -13,9 +13,9 @@ import pytest
 
 from sandbox.ids import IdFactory
 from sandbox.testing import running_sandbox
-from sync.crm import base
 from sync.engine.groups import refresh_keys
 from sync.models import ContactLink, DuplicateGroup, HsCompany, HsContact, LinkStatus, SfPerson
+from tests.conftest import use_sandbox
 
 HX = {"HX-Request": "true"}
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -86,21 +86,8 @@ def _server():
 
 @pytest.fixture
 def crm(_server, settings, monkeypatch):
-    """The sandbox, emptied, with the console's settings pointing at it. Retry waits advance the
-    sandbox clock instead of sleeping."""
-    sb = _server.sandbox
-    sb.reset()
-    sb.configure(order="insertion", salesforce={"daily_limit": 100_000, "token_ttl": 7200})
-    sb.hubspot.configure_limits(reset=True)
-    sb.url = _server.url
-    settings.SALESFORCE_INSTANCE_URL = _server.url
-    settings.SALESFORCE_ACCESS_TOKEN = "sandbox"
-    settings.SALESFORCE_USERNAME = settings.SALESFORCE_PASSWORD = settings.SALESFORCE_SECURITY_TOKEN = ""
-    settings.SALESFORCE_CLIENT_ID = settings.SALESFORCE_CLIENT_SECRET = ""
-    settings.HUBSPOT_BASE_URL = _server.url
-    settings.HUBSPOT_ACCESS_TOKEN = "sandbox"
-    settings.CRM_TIMEOUT = (5, 10)
-    monkeypatch.setattr(base, "sleep", lambda seconds: sb.advance_clock(seconds) if seconds > 0 else None)
+    """The sandbox, emptied, with the console's settings pointing at it (tests.conftest.use_sandbox)."""
+    sb = use_sandbox(_server, settings, monkeypatch, order="insertion")
     yield sb
     sb.faults.clear()
 

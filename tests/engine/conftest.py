@@ -11,9 +11,9 @@ from hubspot.crm.contacts.exceptions import ApiException
 
 from sandbox.testing import running_sandbox, salesforce_client
 from sync import services
-from sync.crm import base
 from sync.engine.cycle import run_cycle
 from sync.models import AuditEvent, SyncRun, SyncSettings
+from tests.conftest import use_sandbox
 
 
 @pytest.fixture(scope="module")
@@ -24,30 +24,8 @@ def _server():
 
 @pytest.fixture
 def crm(_server, settings, monkeypatch):
-    """The sandbox, emptied, with the console's settings pointing at it.
-
-    Retry waits advance the sandbox clock instead of sleeping: HubSpot's ten-second window then
-    really frees up (it runs on sandbox time) without the test waiting ten real seconds."""
-    sb = _server.sandbox
-    sb.reset()
-    sb.configure(order="random", salesforce={"daily_limit": 100_000, "token_ttl": 7200})
-    sb.hubspot.configure_limits(reset=True)
-    sb.url = _server.url
-    settings.SALESFORCE_INSTANCE_URL = _server.url
-    settings.SALESFORCE_ACCESS_TOKEN = "sandbox"
-    settings.SALESFORCE_USERNAME = settings.SALESFORCE_PASSWORD = settings.SALESFORCE_SECURITY_TOKEN = ""
-    settings.SALESFORCE_CLIENT_ID = settings.SALESFORCE_CLIENT_SECRET = ""
-    settings.HUBSPOT_BASE_URL = _server.url
-    settings.HUBSPOT_ACCESS_TOKEN = "sandbox"
-    settings.CRM_TIMEOUT = (5, 10)
-    sb.slept = []
-
-    def fake_sleep(seconds: float) -> None:
-        sb.slept.append(seconds)
-        if seconds > 0:
-            sb.advance_clock(seconds)
-
-    monkeypatch.setattr(base, "sleep", fake_sleep)
+    """The sandbox, emptied, with the console's settings pointing at it (tests.conftest.use_sandbox)."""
+    sb = use_sandbox(_server, settings, monkeypatch)
     yield sb
     sb.faults.clear()
 

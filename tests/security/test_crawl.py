@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from django.apps import apps
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from sync.models import BulkJob, HsContact, SyncRun
-from tests.conftest import client_for
+from tests.conftest import client_for, project_paths
 
 pytestmark = pytest.mark.django_db
 
@@ -24,23 +23,7 @@ ALLOWED_POSTS = {
 
 
 def _routes() -> list[str]:
-    out = []
-
-    def walk(resolver: URLResolver, prefix: str):
-        for p in resolver.url_patterns:
-            route = prefix + str(p.pattern)
-            if isinstance(p, URLResolver):
-                yield from walk(p, route)
-            elif isinstance(p, URLPattern):
-                yield route
-
-    for route in walk(get_resolver(), "/"):
-        if route.startswith("/admin/"):
-            continue  # Django's admin has its own login and staff checks
-        route = (route.replace("<str:hs_id>", "101").replace("<int:pk>", "1")
-                 .replace("<str:crm>", "salesforce"))
-        out.append(route)
-    return sorted(set(out))
+    return [p for p in project_paths(admin=False) if p != "/admin/"]  # the admin: its own staff checks
 
 
 ROUTES = _routes()
