@@ -175,4 +175,3 @@ def test_ten_percent_faults_end_in_the_fault_free_state(crm, sf, hs, settings):
     assert sum(r.errors for r in faulty_runs) == 0
     for kind in ("429", "500", "503", "reset", "timeout", "lost"):
         assert injected.get(kind, 0) >= 1, f"no {kind} fault was injected: {injected}"
-    assert elapsed < 90

@@ -2,8 +2,6 @@
 relationship fields, record shape, and SOQL errors as the client raises them."""
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from simple_salesforce.exceptions import SalesforceMalformedRequest
@@ -52,16 +50,19 @@ def test_cursor_is_a_snapshot(sf, sandbox):
     assert e.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
 
 
-def test_second_page_is_fast(sf, sandbox):
+def test_later_pages_come_from_the_cursor(sf, sandbox):
+    """Pages after the first are cut from the snapshot the first page took (their speed is
+    measured in the sandbox README, not asserted here): rows loaded meanwhile do not appear."""
     load_leads(sandbox, 6000)
     first = sf.query("SELECT Id, FirstName, LastName, Email, Company, SystemModstamp FROM Lead")
-    url, best = first["nextRecordsUrl"], 1.0
-    for _ in range(2):   # best of two pages: one scheduler hiccup must not fail the build
-        t = time.perf_counter()
+    load_leads(sandbox, 10, Title="late")
+    seen = {r["Id"] for r in first["records"]}
+    url = first["nextRecordsUrl"]
+    while url:
         page = sf.query_more(url, identifier_is_url=True)
-        best, url = min(best, time.perf_counter() - t), page.get("nextRecordsUrl")
-        assert len(page["records"]) == 2000
-    assert best < 0.1
+        seen |= {r["Id"] for r in page["records"]}
+        url = page.get("nextRecordsUrl")
+    assert len(seen) == 6000 and first["totalSize"] == 6000
 
 
 def test_record_shape_follows_select_order_and_canonical_casing(sf):
