@@ -1,5 +1,6 @@
-"""Concurrency: while a sync runs, a second run is requested (recorded as skipped) and the same
-Resync is clicked twice at once (one wins, audited once); all ends consistent."""
+"""Concurrency: while a sync runs, a second run is requested (recorded as skipped), the same
+Resync is clicked twice at once (one wins, audited once), and a duplicate group is merged in
+Salesforce from the console; all ends consistent, each action audited once."""
 from __future__ import annotations
 
 import json
@@ -26,6 +27,33 @@ print(json.dumps({{
 """
 
 
+# A same-type group whose synced member will be merged away into another member.
+PICK_GROUP = """
+import json
+from sync.models import ContactLink, SfPerson
+for link in ContactLink.objects.filter(status="synced").select_related("sf_person", "hs_contact"):
+    p = link.sf_person
+    peers = SfPerson.objects.filter(email_key=p.email_key, object_type=p.object_type, is_deleted=False,
+                                    is_converted=False).exclude(pk=p.pk).exclude(email_key="")
+    if peers.exists() and not ContactLink.objects.filter(sf_person__in=peers).exists():
+        print(json.dumps({"key": p.email_key, "primary": peers.first().sf_id, "loser": p.sf_id,
+                           "contact": link.hs_contact.hs_id}))
+        break
+"""
+MERGE = """
+from sync.merges import merge_salesforce_group
+merge_salesforce_group(key="{key}", primary_id="{primary}", actor=None)
+"""
+AFTER_MERGE = """
+import json
+from sync.models import AuditEvent, ContactLink, SfPerson
+loser = SfPerson.objects.get(sf_id="{loser}")
+print(json.dumps({{"merged_events": AuditEvent.objects.filter(action="record_merged", target_id="{primary}").count(),
+                   "loser_deleted": loser.is_deleted, "master": loser.master_record_id,
+                   "contact_status": ContactLink.objects.get(hs_contact__hs_id="{contact}").status}}))
+"""
+
+
 def _shell(env: dict, code: str) -> str:
     done = crash.manage(env, "shell", "-c", code)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -43,6 +71,7 @@ def test_resync_clicked_twice_during_a_run_and_a_second_run_requested(tmp_path):
         assert lost != "None", "the demo scenario has contacts that lost their primary"
         master = _shell(env, f"from sync.models import ContactLink; print(ContactLink.objects.get("
                              f"hs_contact__hs_id='{lost}').sf_person.master_record_id)")
+        group = json.loads(_shell(env, PICK_GROUP))
 
         # Hold the next run in its pull for a few seconds: every Salesforce query answers slowly.
         sandbox.faults.configure([{"kind": "timeout", "crm": "salesforce", "path": "*/queryAll*", "seconds": 1.5,
@@ -55,13 +84,16 @@ def test_resync_clicked_twice_during_a_run_and_a_second_run_requested(tmp_path):
         clicks = [subprocess.Popen([sys.executable, "manage.py", "resync", lost], cwd=crash.ROOT, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         second = crash.manage(env, "sync", "--wait")
+        merged = crash.manage(env, "shell", "-c", MERGE.format(**group))
         outcomes = [c.communicate(timeout=120) + (c.returncode,) for c in clicks]
         out, err = running.communicate(timeout=300)
         assert running.returncode == 0, out + err
         assert second.returncode != 0 and "skipped" in (second.stdout + second.stderr).lower()
+        assert merged.returncode == 0, merged.stderr[-2000:]
 
         crash.settle(env)
         state = json.loads(_shell(env, DUMP.format(hs_id=lost)))
+        after_merge = json.loads(_shell(env, AFTER_MERGE.format(**group)))
     finally:
         server_cm.__exit__(None, None, None)
 
@@ -71,5 +103,9 @@ def test_resync_clicked_twice_during_a_run_and_a_second_run_requested(tmp_path):
     assert (state["status"], state["sf_id"], state["chosen_by"]) == ("synced", master, "R6")
     assert master in state["props"]
     assert "skipped" in state["runs"] and "running" not in state["runs"]
+    # The merge ran during the sync: Salesforce merged, the contact that synced with the loser lost
+    # its primary (the delete setting is off), and the merge is in the history once.
+    assert after_merge == {"merged_events": 1, "loser_deleted": True, "master": group["primary"],
+                           "contact_status": "lost_primary"}, after_merge
     hs_record = sandbox.hubspot.record("contacts", lost)["properties"]
     assert master in (hs_record.get("salesforcecontactid"), hs_record.get("salesforceleadid"))
