@@ -25,37 +25,12 @@ from sandbox.salesforce.store import ApiError
 ORDERS = ("random", "insertion", "reverse")
 
 
-class _NoHubSpot:
-    """Stands in until `sandbox.hubspot` exists, so the Salesforce side can run on its own."""
-
-    def __init__(self, sandbox, token: str = "sandbox") -> None:
-        pass
-
-    def handle(self, req: Request) -> Response:
-        return Response(404, {"status": "error", "message": "HubSpot emulator not installed", "category": "NOT_FOUND"})
-
-    def reset(self) -> None:
-        pass
-
-    def load_records(self, object_type: str, records: Iterable[dict]) -> int:
-        raise RuntimeError("HubSpot emulator not installed (sandbox.hubspot missing)")
-
-    def fault_response(self, kind: str, req: Request) -> Response:
-        return Response(int(kind) if kind.isdigit() else 500, {"status": "error", "message": kind})
-
-    def endpoint_label(self, req: Request) -> str:
-        return f"{req.method} {req.path}"
-
-
 class Sandbox:
     """All sandbox state. Thread-safe: emulators take `self.lock` around store access."""
 
     def __init__(self, *, seed: int = 0, order: str = "random", salesforce_token: str = "sandbox",
                  hubspot_token: str = "sandbox", token_ttl: float = 7200.0, daily_limit: int = 100_000) -> None:
-        try:
-            from sandbox.hubspot import HubSpotEmulator
-        except ImportError:
-            HubSpotEmulator = _NoHubSpot  # noqa: N806
+        from sandbox.hubspot import HubSpotEmulator
         from sandbox.salesforce import SalesforceEmulator
 
         if order not in ORDERS:
