@@ -11,6 +11,7 @@ from sandbox.hubspot.util import (
     TYPE_ALIASES,
     TYPE_IDS,
     HubSpotError,
+    batch_response,
     iso,
     json_response,
     standard_error,
@@ -337,15 +338,7 @@ class AssociationsApi:
         return json_response(200, body)
 
     def _batch_response(self, results, errors, started, ok_status):
-        body = {"status": "COMPLETE", "results": results}
-        status = ok_status
-        if errors:
-            body["numErrors"] = len(errors)
-            body["errors"] = errors
-            status = 207
-        body["startedAt"] = started
-        body["completedAt"] = self.emu.now_iso()
-        return json_response(status, body)
+        return batch_response(results, errors, started, self.emu.now_iso(), ok_status)
 
 
 __all__ = ["AssociationStore", "AssociationsApi", "PAIR_TYPES", "REVERSE", "V3_NAMES", "iso"]

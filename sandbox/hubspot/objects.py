@@ -8,6 +8,7 @@ from sandbox.hubspot.util import (
     SINGULAR,
     UPPER,
     HubSpotError,
+    batch_response,
     bool_arg,
     iso,
     json_response,
@@ -284,15 +285,7 @@ class ObjectsApi:
         return inputs
 
     def _batch_body(self, results, errors, started, ok_status):
-        body = {"status": "COMPLETE", "results": results}
-        status = ok_status
-        if errors:
-            body["numErrors"] = len(errors)
-            body["errors"] = errors
-            status = 207
-        body["startedAt"] = started
-        body["completedAt"] = self.emu.now_iso()
-        return json_response(status, body)
+        return batch_response(results, errors, started, self.emu.now_iso(), ok_status)
 
     @staticmethod
     def _dupes(ids: list[str]) -> None:

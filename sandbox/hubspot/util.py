@@ -118,3 +118,17 @@ def standard_error(category: str, message: str, context: dict | None = None) -> 
     """`StandardError` item used inside 207 multi-status bodies."""
     return {"status": "error", "category": category, "message": message,
             "context": context or {}, "errors": [], "links": {}}
+
+
+def batch_response(results: list, errors: list, started: str, completed: str, ok_status: int) -> Response:
+    """A batch endpoint's answer: COMPLETE with the results; 207 with numErrors/errors when some
+    inputs failed (HubSpot's multi-status shape)."""
+    body = {"status": "COMPLETE", "results": results}
+    status = ok_status
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+        status = 207
+    body["startedAt"] = started
+    body["completedAt"] = completed
+    return json_response(status, body)
