@@ -278,6 +278,15 @@ class SandboxServer:
         self.thread.start()
         return self
 
+    def serve_until_interrupted(self) -> None:
+        """Block until Ctrl-C (the server runs in its thread), then stop."""
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()

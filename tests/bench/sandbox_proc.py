@@ -21,7 +21,6 @@ import random
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
@@ -101,12 +100,7 @@ def serve(argv: list[str] | None = None) -> int:
     _label_lookups(sandbox)
     server = srv.SandboxServer(sandbox, port=args.port).start()
     print(f"Sandbox ready on {server.url} (scenario empty: no records)", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.serve_until_interrupted()
     return 0
 
 

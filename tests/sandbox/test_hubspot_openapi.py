@@ -108,8 +108,8 @@ class Checker:
         return status, payload
 
 
-@pytest.fixture
-def chk(server, emu):
+def _seed(emu) -> None:
+    """Three contacts, two companies, two deals and one association: what every check reads."""
     emu.load_records("contacts", [
         {"id": "101", "properties": {"email": "a@example.com", "firstname": "A"}},
         {"id": "102", "properties": {"email": "b@example.com", "firstname": "B"}},
@@ -120,6 +120,11 @@ def chk(server, emu):
                                {"id": "951", "properties": {"dealname": "D2"}}])
     emu.load_records("associations", [{"from_type": "contacts", "from_id": "101", "to_type": "companies",
                                        "to_id": "900"}])
+
+
+@pytest.fixture
+def chk(server, emu):
+    _seed(emu)
     return Checker(server)
 
 
@@ -248,14 +253,5 @@ def test_every_emulated_operation_was_validated(server, emu):
 def _fresh(chk, emu):
     emu.reset()
     emu.configure_limits(burst_max=100_000, search_per_second=100_000)
-    emu.load_records("contacts", [
-        {"id": "101", "properties": {"email": "a@example.com", "firstname": "A"}},
-        {"id": "102", "properties": {"email": "b@example.com", "firstname": "B"}},
-        {"id": "103", "properties": {"email": "c@example.com"}}])
-    emu.load_records("companies", [{"id": "900", "properties": {"name": "Acme", "domain": "acme.com"}},
-                                   {"id": "901", "properties": {"name": "Beta"}}])
-    emu.load_records("deals", [{"id": "950", "properties": {"dealname": "D1", "amount": "10"}},
-                               {"id": "951", "properties": {"dealname": "D2"}}])
-    emu.load_records("associations", [{"from_type": "contacts", "from_id": "101", "to_type": "companies",
-                                       "to_id": "900"}])
+    _seed(emu)
     return chk

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -35,12 +34,7 @@ class Command(BaseCommand):
                             for t, n in counts[crm].items()) or "no records"
         self.stdout.write(f"Sandbox ready on {server.url} (scenario {opts['scenario']}: {summary})")
         self.stdout.flush()
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
+        server.serve_until_interrupted()
 
     @staticmethod
     def _scenario(name: str, seed: int):
