@@ -72,14 +72,14 @@ def test_killed_workers_resume_to_the_uninterrupted_end_state(tmp_path):
                 kills += 1
             proc.wait(timeout=60)
         summaries = crash.settle(killed_env)
-        killed = crash.observe_in(killed_env, scenario_ids, tmp_path)
+        killed = crash.observe_in(killed_env, sandbox, scenario_ids, tmp_path)
     finally:
         killed_cm.__exit__(None, None, None)
 
     clean_cm, clean_env = _world(tmp_path, "clean", scenario)
     try:
         crash.settle(clean_env)
-        clean = crash.observe_in(clean_env, scenario_ids, tmp_path)
+        clean = crash.observe_in(clean_env, clean_cm.server.sandbox, scenario_ids, tmp_path)
     finally:
         clean_cm.__exit__(None, None, None)
 

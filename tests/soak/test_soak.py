@@ -84,7 +84,7 @@ def test_soak_ends_in_the_state_of_a_fault_free_replay(crm, sf, hs, settings):
                    {str(r["id"]) for t, recs in scenario["hubspot"].items() if t != "associations" for r in recs}
     started = time.monotonic()
     faulty_report = _cycles(crm, scenario, faulty=True, settings=settings)
-    faulty = observe(sf, hs, scenario_ids)
+    faulty = observe(sf, hs, scenario_ids, crm)
     faulty_runs = list(SyncRun.objects.values_list("status", flat=True))
 
     wipe_database()
@@ -92,7 +92,7 @@ def test_soak_ends_in_the_state_of_a_fault_free_replay(crm, sf, hs, settings):
     settings.SALESFORCE_ACCESS_TOKEN, settings.SALESFORCE_CLIENT_ID, settings.SALESFORCE_CLIENT_SECRET = "sandbox", "", ""
     crm.configure(salesforce={"token_ttl": 7200, "daily_limit": 10_000_000})
     clean_report = _cycles(crm, scenario, faulty=False, settings=settings)
-    clean = observe(sf, hs, scenario_ids)
+    clean = observe(sf, hs, scenario_ids, crm)
 
     print(f"\nsoak: {SIZE} people, {CYCLES} cycles, {time.monotonic() - started:.1f} s; faulty run: {faulty_report}; "
           f"replay: {clean_report}; run statuses: {Counter(faulty_runs)}")
