@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from sync.crm.ratelimit import parse_rate
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -239,6 +241,12 @@ if SALESFORCE_ACCESS_TOKEN and not SALESFORCE_INSTANCE_URL:
 
 HUBSPOT_ACCESS_TOKEN = os.environ.get("HUBSPOT_ACCESS_TOKEN", "")
 HUBSPOT_BASE_URL = env_url("HUBSPOT_BASE_URL", "https://api.hubapi.com")
+# HubSpot's burst limit per app, "requests/seconds": the lowest tier until HubSpot's answers
+# report the portal's own (X-HubSpot-RateLimit-Max). All workers share it (sync/crm/ratelimit.py).
+try:
+    HUBSPOT_RATE_LIMIT = parse_rate(os.environ.get("HUBSPOT_RATE_LIMIT", "100/10s"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HUBSPOT_RATE_LIMIT: {exc}") from None
 
 # Timeouts (seconds) for every CRM request: (connect, read)
 CRM_TIMEOUT = (env_int("CRM_CONNECT_TIMEOUT", 10, minimum=1), env_int("CRM_READ_TIMEOUT", 60, minimum=1))

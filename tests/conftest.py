@@ -73,7 +73,7 @@ def use_sandbox(server, settings, monkeypatch, *, order: str = "random"):
     """Empty the sandbox and point the console's settings at it. Retry waits advance the sandbox
     clock instead of sleeping (recorded in `sandbox.slept`): HubSpot's ten-second window then
     really frees up, on sandbox time, without the test waiting ten real seconds."""
-    from sync.crm import base
+    from sync.crm import base, ratelimit
 
     sb = server.sandbox
     sb.reset()
@@ -95,6 +95,8 @@ def use_sandbox(server, settings, monkeypatch, *, order: str = "random"):
             sb.advance_clock(seconds)
 
     monkeypatch.setattr(base, "sleep", fake_sleep)
+    monkeypatch.setattr(base, "monotonic", lambda: sb.clock.now().timestamp())
+    monkeypatch.setattr(ratelimit, "_memory", ratelimit.MemoryWindow())  # each test starts with empty windows
     return sb
 
 

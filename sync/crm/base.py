@@ -72,6 +72,12 @@ def sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def monotonic() -> float:
+    """The in-memory rate limiter's clock (ratelimit.py). Tests replace it together with
+    `sleep`, so a wait for HubSpot's window moves the sandbox clock the limiter reads."""
+    return time.monotonic()
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 5

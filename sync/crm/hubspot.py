@@ -7,6 +7,7 @@ usage) and skip the generated models' slow deserialisation, which dominates a la
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from hubspot.discovery.discovery_base import DiscoveryBase
 from urllib3.util.retry import Retry
 
 from sync.crm.base import Budget, BudgetExhausted, CrmError, RetryPolicy, require_safe_scheme, with_retries
+from sync.crm.ratelimit import Limiter, Rate, shared_window
 
 log = logging.getLogger(__name__)
 CRM = "hubspot"
@@ -29,6 +31,7 @@ BATCH_LIMIT = 100
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
 V4_BATCH_LIMIT = 1_000  # HubSpot refuses to page a search past 10,000 results
+SEARCH_RATE = Rate(5, 1.0)  # search endpoints: 5 requests a second per account, whatever the tier
 LAST_MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
 
 
@@ -37,11 +40,18 @@ class HubSpotConfig:
     access_token: str = ""
     base_url: str = "https://api.hubapi.com"
     timeout: tuple[float, float] = (10, 60)
+    rate_limit: Rate = Rate(100, 10.0)  # until HubSpot's own X-HubSpot-RateLimit-Max says otherwise
+    redis_url: str = ""                 # where the workers share the rate-limit windows (else: in memory)
 
     @classmethod
     def from_settings(cls) -> HubSpotConfig:
         from django.conf import settings as s
-        return cls(access_token=s.HUBSPOT_ACCESS_TOKEN, base_url=s.HUBSPOT_BASE_URL, timeout=s.CRM_TIMEOUT)
+        return cls(access_token=s.HUBSPOT_ACCESS_TOKEN, base_url=s.HUBSPOT_BASE_URL, timeout=s.CRM_TIMEOUT,
+                   rate_limit=s.HUBSPOT_RATE_LIMIT, redis_url=s.REDIS_URL)
+
+    def limiter_key(self) -> str:
+        """HubSpot counts per app and account: one window per token, named by a digest of it."""
+        return "hubspot:" + hashlib.sha256(f"{self.base_url}|{self.access_token}".encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:  # never print the token
         return f"HubSpotConfig(base_url={self.base_url!r})"
@@ -127,13 +137,20 @@ class HubSpotConnector:
                          respect_retry_after_header=False)
         self.client = HubSpot(access_token=config.access_token, host=config.base_url, base_url=config.base_url,
                               retry=no_retry, api_factory=_cached_factory())
+        key = config.limiter_key()
+        self._burst_key, self._search_key = f"{key}:burst", f"{key}:search"
+        self.limiter = Limiter(shared_window(config.redis_url),
+                               {self._burst_key: config.rate_limit, self._search_key: SEARCH_RATE})
 
     def _api(self, object_type: str, name: str):
         return getattr(getattr(self.client.crm, object_type), name)
 
     def _call(self, api, method: str, *args, describe: str, **kwargs) -> Any:
+        search = method == "do_search"
+
         def attempt():
             self.budget.charge()
+            self._wait_turn(search=search)
             try:
                 response = getattr(api, f"{method}_with_http_info")(
                     *args, _preload_content=False, _request_timeout=self.config.timeout, **kwargs)
@@ -148,7 +165,16 @@ class HubSpotConnector:
 
         return with_retries(attempt, policy=self.retry, describe=f"HubSpot {describe}")
 
+    def _wait_turn(self, *, search: bool = False) -> None:
+        """Every worker's requests share HubSpot's windows (ratelimit.py): wait for a slot."""
+        if search:
+            self.limiter.acquire(self._search_key)
+        self.limiter.acquire(self._burst_key)
+
     def _observe(self, headers) -> None:
+        burst, interval = headers.get("X-HubSpot-RateLimit-Max"), headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+        if burst and interval and burst.isdigit() and interval.isdigit() and int(burst) > 0 and int(interval) > 0:
+            self.limiter.set_rate(self._burst_key, Rate(int(burst), int(interval) / 1000))
         daily = headers.get("X-HubSpot-RateLimit-Daily")
         remaining = headers.get("X-HubSpot-RateLimit-Daily-Remaining")
         if daily and remaining is not None:
@@ -249,6 +275,7 @@ class HubSpotConnector:
         no model for it, so this goes through the client's generic `api_request`."""
         def attempt():
             self.budget.charge()
+            self._wait_turn()
             try:
                 r = self.client.api_request({"method": "GET", "path": "/account-info/v3/details"})
             except requests.RequestException as exc:
@@ -313,6 +340,7 @@ class HubSpotConnector:
         created: list[dict] = []
         for attempt in range(self.retry.attempts):
             self.budget.charge()
+            self._wait_turn()
             try:
                 response = api.create_with_http_info({"inputs": pending}, _preload_content=False,
                                                      _request_timeout=self.config.timeout)
@@ -357,6 +385,7 @@ class HubSpotConnector:
         """Merge `merge_id` into `primary_id`. Today HubSpot answers with a NEW record id."""
         body = {"primaryObjectId": primary_id, "objectIdToMerge": merge_id}
         self.budget.charge()
+        self._wait_turn()
         try:
             response = self._api(object_type, "basic_api").merge_with_http_info(
                 body, _preload_content=False, _request_timeout=self.config.timeout)

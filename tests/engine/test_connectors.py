@@ -161,14 +161,32 @@ def test_salesforce_concurrency_limit_is_retried(crm):
 
 
 def test_hubspot_ten_secondly_limit_waits_for_the_window(crm):
+    """The limiter learns the portal's window from X-HubSpot-RateLimit-Max and waits its turn
+    instead of drawing 429s."""
     crm.hubspot.configure_limits(burst_max=2)
     crm.load({"hubspot": {"contacts": [{"properties": {"email": f"p{i}@example.com"}} for i in range(5)]}})
     hs = hs_conn()
     for _ in range(3):
         hs.update("contacts", [])  # no-op: no request
         assert len(list(hs.list_pages("contacts", ["email"]))) == 1
-    assert 10.0 in crm.slept                        # the ten-second window, honoured
+    assert crm.slept and all(9.9 < s <= 10.0 for s in crm.slept)   # the ten-second window, honoured
+    assert crm.hubspot.limits["rejected"]["TEN_SECONDLY_ROLLING"] == 0
+    assert hs.limiter.waited == pytest.approx(sum(crm.slept))
+
+
+def test_hubspot_429_from_a_shared_window_waits_and_retries(crm):
+    """Another app of the same account spends the window the limiter does not see: the 429 is
+    retried after HubSpot's interval."""
+    import requests
+
+    crm.hubspot.configure_limits(burst_max=3)
+    hs = hs_conn()
+    list(hs.list_pages("contacts", ["email"]))
+    for _ in range(2):   # the other app
+        requests.get(f"{crm.url}/crm/v3/objects/contacts", headers={"Authorization": "Bearer sandbox"}, timeout=5)
+    assert list(hs.list_pages("contacts", ["email"])) == [[]]
     assert crm.hubspot.limits["rejected"]["TEN_SECONDLY_ROLLING"] == 1
+    assert 10.0 in crm.slept
 
 
 def test_hubspot_daily_limit_stops(crm):
