@@ -8,4 +8,7 @@ import django
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmsync.settings")
+# One behaviour on both databases: tests call the sync task inline, with no cluster to run the
+# parts of a split run; tests/engine/test_parallel.py turns the split on and runs the parts.
+os.environ.setdefault("SYNC_PARALLEL", "false")
 django.setup()

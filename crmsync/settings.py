@@ -263,6 +263,10 @@ Q_CLUSTER = {
     "label": "Background tasks",
 }
 Q_CLUSTER["retry"] = Q_CLUSTER["timeout"] + 60  # django-q2 requires retry > timeout
+# A full sync run by the task cluster splits its pull into one task per object type, run in
+# parallel by the workers (sync/engine/parallel.py). On by default with PostgreSQL; SQLite has
+# one writer at a time, so parallel parts would only queue for its lock.
+SYNC_PARALLEL = env_bool("SYNC_PARALLEL", DATABASES["default"]["ENGINE"].endswith("postgresql"))
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

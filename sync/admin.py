@@ -81,6 +81,12 @@ class SyncRunAdmin(admin.ModelAdmin):
     list_filter = ("status",)
 
 
+@admin.register(models.SyncChunk)
+class SyncChunkAdmin(admin.ModelAdmin):
+    list_display = ("run", "name", "status", "worker", "started_at", "finished_at", "pulled")
+    list_filter = ("status",)
+
+
 @admin.register(models.RecordError)
 class RecordErrorAdmin(admin.ModelAdmin):
     list_display = ("run", "crm", "object_type", "record_id", "operation", "created_at")

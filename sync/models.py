@@ -487,6 +487,34 @@ class SyncRun(models.Model):
         return None
 
 
+class SyncChunk(models.Model):
+    """One part of a full sync's pull (one object type of one CRM), run as its own django-q2 task
+    so several workers pull in parallel. The last chunk to finish carries the run on through
+    reconcile, push and field sync (sync/engine/parallel.py)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(SyncRun, models.CASCADE, related_name="chunks")
+    name = models.CharField(max_length=40)  # "salesforce:Contact", "hubspot:deals", …
+    status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pulled = models.PositiveIntegerField(default=0)
+    # Where this object's next pull starts; saved as the run's watermark only when the run finishes.
+    watermark = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="syncchunk_one_per_object")]
+
+    def __str__(self) -> str:
+        return f"Run {self.run_id} {self.name} ({self.status})"
+
+
 class DuplicateGroup(models.Model):
     """One duplicate group, kept up to date by the sync at the end of each run, so the console's
     duplicate pages read an indexed table instead of grouping millions of mirror rows per request.

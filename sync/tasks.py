@@ -5,12 +5,24 @@ from sync.models import SyncRun
 
 
 def run_sync(run_id: int) -> str:
-    """Run one queued sync cycle. A redelivered task finds the run no longer pending and stops."""
+    """Run one queued sync cycle, or split a full one across the workers (engine/parallel.py).
+    A redelivered task finds the run no longer pending and stops."""
+    from sync.engine import parallel
     from sync.engine.cycle import run_cycle
 
-    if not SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).exists():
+    run = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).first()
+    if run is None:
         return "not pending"
+    if parallel.wanted(run):
+        return parallel.start(run_id)
     return run_cycle(run_id).status
+
+
+def pull_chunk(run_id: int, name: str) -> str:
+    """One part of a parallel full sync's pull; the last part carries the run on."""
+    from sync.engine import parallel
+
+    return parallel.pull_chunk(run_id, name)
 
 
 def scheduled_sync() -> int:

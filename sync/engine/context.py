@@ -25,6 +25,8 @@ class RunContext:
     counts: Counter = field(default_factory=Counter)
     events: list[dict] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    _sf_flushed: int = 0  # API calls already added to the run's figures
+    _hs_flushed: int = 0
 
     def event(self, **kwargs) -> None:
         self.events.append(event_fields(run=self.run, **kwargs))
@@ -45,8 +47,14 @@ class RunContext:
             self.errors.clear()
         updates = {name: F(name) + self.counts[name] for name in COUNTERS if self.counts[name]}
         self.counts.clear()
-        updates.update(sf_api_calls=self.sf.budget.calls, hs_api_calls=self.hs.budget.calls,
-                       heartbeat_at=timezone.now())
+        # API calls as increments too: the parts of a parallel run add up into one run.
+        sf_calls, hs_calls = self.sf.budget.calls, self.hs.budget.calls
+        if sf_calls > self._sf_flushed:
+            updates["sf_api_calls"] = F("sf_api_calls") + (sf_calls - self._sf_flushed)
+        if hs_calls > self._hs_flushed:
+            updates["hs_api_calls"] = F("hs_api_calls") + (hs_calls - self._hs_flushed)
+        self._sf_flushed, self._hs_flushed = sf_calls, hs_calls
+        updates["heartbeat_at"] = timezone.now()
         SyncRun.objects.filter(pk=self.run.pk).update(**updates)
 
     def progress(self, *, phase: str | None = None, done: int | None = None, total: int | None = None) -> None:

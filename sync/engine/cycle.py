@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -93,9 +94,13 @@ def _spent_last_day(field: str, exclude: int) -> int:
 
 
 def connectors(run: SyncRun, settings: SyncSettings) -> tuple[SalesforceConnector, HubSpotConnector]:
+    """Connectors whose budgets count what earlier runs of the last day spent, and what this run
+    spent already (the parts of a parallel run each bring their own connectors)."""
+    own = SyncRun.objects.filter(pk=run.pk).values("sf_api_calls", "hs_api_calls").first() or {}
     sf_budget = Budget("Salesforce", share=settings.salesforce_api_share,
-                       spent_before=_spent_last_day("sf_api_calls", run.pk))
-    hs_budget = Budget("HubSpot", share=settings.hubspot_api_share, spent_before=_spent_last_day("hs_api_calls", run.pk))
+                       spent_before=_spent_last_day("sf_api_calls", run.pk) + own.get("sf_api_calls", 0))
+    hs_budget = Budget("HubSpot", share=settings.hubspot_api_share,
+                       spent_before=_spent_last_day("hs_api_calls", run.pk) + own.get("hs_api_calls", 0))
     return (SalesforceConnector(SalesforceConfig.from_settings(), budget=sf_budget),
             HubSpotConnector(HubSpotConfig.from_settings(), budget=hs_budget))
 
@@ -104,35 +109,67 @@ def run_cycle(run_id: int) -> SyncRun:
     if not claim(run_id):
         return SyncRun.objects.get(pk=run_id)
     run = SyncRun.objects.get(pk=run_id)
-    settings = SyncSettings.load()
+    execute(run, lambda ctx: _cycle(ctx, full=is_full(run)))
+    return SyncRun.objects.get(pk=run_id)
+
+
+def is_full(run: SyncRun) -> bool:
+    return run.full or not Watermark.objects.exists()
+
+
+def execute(run: SyncRun, body: Callable[[RunContext], None], *, finish_on_success: bool = True) -> bool:
+    """Run `body` with the run's connectors and context; a failure finishes the run with the
+    reason (stopped at the API budget, a CRM error, or a bug), success finishes it unless the
+    body is only a part of the run. True when the body completed."""
     ctx = None
     try:
+        settings = SyncSettings.load()
         sf, hs = connectors(run, settings)
         ctx = RunContext(run=run, settings=settings, sf=sf, hs=hs)
-        _cycle(ctx, full=run.full or not Watermark.objects.exists())
+        body(ctx)
     except BudgetExhausted as exc:
         _finish(run, ctx, SyncRun.Status.STOPPED, f"Stopped before exceeding the API budget: {exc}")
     except CrmError as exc:
         _finish(run, ctx, SyncRun.Status.FAILED, str(exc))
+    except RunEnded:
+        if ctx is not None:
+            ctx.flush()
     except Exception as exc:  # record why, then let django-q2 see the failure too
-        log.exception("sync run %s failed", run_id)
+        log.exception("sync run %s failed", run.pk)
         _finish(run, ctx, SyncRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
         raise
     else:
-        _finish(run, ctx, SyncRun.Status.SUCCEEDED, "")
-    return SyncRun.objects.get(pk=run_id)
+        if finish_on_success:
+            _finish(run, ctx, SyncRun.Status.SUCCEEDED, "")
+        else:
+            ctx.flush()
+        return True
+    return False
 
 
-def _cycle(ctx: RunContext, *, full: bool) -> None:
-    touched = pull.Touched(everything=full)
+class RunEnded(Exception):
+    """A part of a parallel run found the run already over (another part failed or stopped)."""
+
+
+def ticker(ctx: RunContext, *, still_running: bool = False) -> Callable[[int], None]:
+    """Counts records as the pull stores them; a heartbeat every page or so (a silent run is
+    presumed dead). With `still_running`, each heartbeat also checks that the run has not ended
+    elsewhere, and stops this part if it has."""
     done = 0
 
     def tick(n: int) -> None:
         nonlocal done
         done += n
-        if done % 2000 < n:  # a heartbeat every page or so: a silent run is presumed dead
+        if done % 2000 < n:
             ctx.progress()
+            if still_running and not SyncRun.objects.filter(pk=ctx.run.pk, status=SyncRun.Status.RUNNING).exists():
+                raise RunEnded
+    return tick
 
+
+def _cycle(ctx: RunContext, *, full: bool) -> None:
+    touched = pull.Touched(everything=full)
+    tick = ticker(ctx)
     ctx.progress(phase=SyncRun.Phase.PULL)
     pull.pull_salesforce(ctx.sf, full=full, seq_base=ctx.run.pk << 32, touched=touched, tick=tick)
     pull.pull_hubspot(ctx.hs, full=full, settings=ctx.settings, touched=touched, tick=tick)
@@ -144,6 +181,12 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
     if not touched.any():
         pull.save_watermarks(touched)
         return
+    after_pull(ctx, touched)
+
+
+def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
+    """Reconcile, push, field sync and duplicate groups over what the pull touched; then the
+    watermarks, so a run that stops before here pulls the same window again."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
     contacts.reconcile_contacts(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.PUSH)
@@ -196,8 +239,10 @@ def _finish(run: SyncRun, ctx: RunContext | None, status: str, error: str) -> No
     state = snapshot()
     if ctx is not None:  # the daily limits the CRMs reported: the overview's budget figures
         state.update(sf_daily_limit=ctx.sf.budget.daily_limit, hs_daily_limit=ctx.hs.budget.daily_limit)
-    SyncRun.objects.filter(pk=run.pk).update(status=status, phase=SyncRun.Phase.DONE, finished_at=now,
-                                             error=error[:10000], snapshot=state, heartbeat_at=now)
+    # Only a running run: a parallel run's other part may have finished it already, and a run
+    # presumed dead (marked interrupted) keeps that verdict.
+    SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
+        status=status, phase=SyncRun.Phase.DONE, finished_at=now, error=error[:10000], snapshot=state, heartbeat_at=now)
     run.refresh_from_db()
     AuditEvent.objects.create(
         actor_name="sync", action=AuditEvent.Action.RUN_FINISHED, target_type="run", target_id=str(run.pk),

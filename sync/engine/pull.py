@@ -101,29 +101,38 @@ def _keep_watermark(touched: Touched, crm: str, object_type: str, value: datetim
 def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: Callable[[int], None]) -> None:
     seq = seq_base
     for obj in schema.SF_PULL_ORDER:
-        since = None if full else _watermark("salesforce", obj)
-        soql = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
-        if since is not None:
-            soql += format_soql(" WHERE SystemModstamp >= {}", since - OVERLAP)
-        model = {"Account": SfAccount, "Opportunity": SfOpportunity}.get(obj, SfPerson)
-        fresh = mirror.is_empty(model)
-        newest, changed_total = None, 0
-        for records in batched(prefetch(conn.query_pages(soql, include_deleted=True))):
-            if model is SfPerson:
-                rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
-                seq += len(records)
-            elif model is SfAccount:
-                rows = [schema.sf_account(r) for r in records]
-            else:
-                rows = [schema.sf_opportunity(r) for r in records]
-            changed = rows if fresh else mirror.changed_only(model, rows)
-            mirror.upsert(model, mirror.mark_dirty(changed))
-            _note_sf(obj, changed, touched)
-            newest = _newest(newest, (r.system_modstamp for r in rows))
-            touched.pulled += len(changed)
-            changed_total += len(changed)
-            tick(len(records))
-        _keep_watermark(touched, "salesforce", obj, _next_watermark(since, newest, changed_total))
+        seq = pull_salesforce_object(conn, obj, full=full, seq_base=seq, touched=touched, tick=tick)
+
+
+def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched: Touched,
+                           tick: Callable[[int], None]) -> int:
+    """One object's records into the mirror; returns the next pull sequence number (R3 keeps
+    the order Salesforce returned people in)."""
+    seq = seq_base
+    since = None if full else _watermark("salesforce", obj)
+    soql = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
+    if since is not None:
+        soql += format_soql(" WHERE SystemModstamp >= {}", since - OVERLAP)
+    model = {"Account": SfAccount, "Opportunity": SfOpportunity}.get(obj, SfPerson)
+    fresh = mirror.is_empty(model)
+    newest, changed_total = None, 0
+    for records in batched(prefetch(conn.query_pages(soql, include_deleted=True))):
+        if model is SfPerson:
+            rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
+            seq += len(records)
+        elif model is SfAccount:
+            rows = [schema.sf_account(r) for r in records]
+        else:
+            rows = [schema.sf_opportunity(r) for r in records]
+        changed = rows if fresh else mirror.changed_only(model, rows)
+        mirror.upsert(model, mirror.mark_dirty(changed))
+        _note_sf(obj, changed, touched)
+        newest = _newest(newest, (r.system_modstamp for r in rows))
+        touched.pulled += len(changed)
+        changed_total += len(changed)
+        tick(len(records))
+    _keep_watermark(touched, "salesforce", obj, _next_watermark(since, newest, changed_total))
+    return seq
 
 
 def _newest(newest: datetime | None, stamps) -> datetime | None:
@@ -201,25 +210,50 @@ HS_MODELS = {"companies": (HsCompany, schema.hs_company), "contacts": (HsContact
 
 def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
                  tick: Callable[[int], None]) -> None:
-    for object_type, (model, convert) in HS_MODELS.items():
-        since = None if full else _watermark("hubspot", object_type)
-        props = schema.hs_properties(object_type, settings)
-        pages = conn.list_pages(object_type, props) if since is None else \
-            conn.modified_since(object_type, since - OVERLAP, props)
-        fresh = mirror.is_empty(model)
-        newest, changed_total = None, 0
-        for records in batched(prefetch(pages)):
-            rows = [convert(r, settings) for r in records]
-            changed = rows if fresh else mirror.changed_only(model, rows)
-            mirror.upsert(model, mirror.mark_dirty(changed))
-            if not touched.everything:
-                ids = {r.hs_id for r in changed}
-                {"contacts": touched.hs_contact_ids, "companies": touched.company_ids,
-                 "deals": touched.deal_ids}[object_type].update(ids)
-                if object_type == "contacts":
-                    touched.email_keys.update(r.email_key for r in changed if r.email_key)
-            newest = _newest(newest, (r.last_modified for r in rows))
-            touched.pulled += len(changed)
-            changed_total += len(changed)
-            tick(len(records))
-        _keep_watermark(touched, "hubspot", object_type, _next_watermark(since, newest, changed_total))
+    for object_type in HS_MODELS:
+        pull_hubspot_object(conn, object_type, full=full, settings=settings, touched=touched, tick=tick)
+
+
+def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSettings, touched: Touched,
+                        tick: Callable[[int], None]) -> None:
+    model, convert = HS_MODELS[object_type]
+    since = None if full else _watermark("hubspot", object_type)
+    props = schema.hs_properties(object_type, settings)
+    pages = conn.list_pages(object_type, props) if since is None else \
+        conn.modified_since(object_type, since - OVERLAP, props)
+    fresh = mirror.is_empty(model)
+    newest, changed_total = None, 0
+    for records in batched(prefetch(pages)):
+        rows = [convert(r, settings) for r in records]
+        changed = rows if fresh else mirror.changed_only(model, rows)
+        mirror.upsert(model, mirror.mark_dirty(changed))
+        if not touched.everything:
+            ids = {r.hs_id for r in changed}
+            {"contacts": touched.hs_contact_ids, "companies": touched.company_ids,
+             "deals": touched.deal_ids}[object_type].update(ids)
+            if object_type == "contacts":
+                touched.email_keys.update(r.email_key for r in changed if r.email_key)
+        newest = _newest(newest, (r.last_modified for r in rows))
+        touched.pulled += len(changed)
+        changed_total += len(changed)
+        tick(len(records))
+    _keep_watermark(touched, "hubspot", object_type, _next_watermark(since, newest, changed_total))
+
+
+# A full pull split into parts that workers run in parallel (sync/engine/parallel.py): one per
+# object type of each CRM. Each Salesforce part numbers its people from its own block, in the
+# sequential pull's order, so R3's "first returned" means the same thing either way.
+STREAMS = tuple(f"salesforce:{o}" for o in schema.SF_PULL_ORDER) + tuple(f"hubspot:{t}" for t in HS_MODELS)
+SEQ_BLOCK = 1 << 26
+
+
+def pull_stream(name: str, *, sf, hs, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
+                tick: Callable[[int], None]) -> None:
+    crm, _, obj = name.partition(":")
+    if crm == "salesforce":
+        block = seq_base + schema.SF_PULL_ORDER.index(obj) * SEQ_BLOCK
+        pull_salesforce_object(sf, obj, full=full, seq_base=block, touched=touched, tick=tick)
+    elif crm == "hubspot" and obj in HS_MODELS:
+        pull_hubspot_object(hs, obj, full=full, settings=settings, touched=touched, tick=tick)
+    else:
+        raise ValueError(f"unknown pull stream {name!r}")

@@ -26,6 +26,7 @@ from sync.models import (
     SfAccount,
     SfOpportunity,
     SfPerson,
+    SyncChunk,
     SyncRun,
     Watermark,
     email_key,
@@ -70,7 +71,7 @@ def wipe_database() -> None:
     tables are emptied in SQL, children first)."""
     with connection.cursor() as cursor:
         for model in (AuditEvent, RecordError, ContactLink, CompanyLink, DealLink, SfPerson, SfAccount,
-                      SfOpportunity, HsContact, HsCompany, HsDeal, Watermark, SyncRun):
+                      SfOpportunity, HsContact, HsCompany, HsDeal, Watermark, SyncChunk, SyncRun):
             cursor.execute(f"DELETE FROM {model._meta.db_table}")
 
 
