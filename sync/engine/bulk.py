@@ -1,5 +1,6 @@
-"""Set-based writes for the sync's hot paths: INSERT … ON CONFLICT and UPDATE … WHERE pk, each
-one prepared statement run over a whole chunk with `executemany`.
+"""Set-based writes for the sync's hot paths: INSERT … ON CONFLICT and UPDATE by key, a whole
+chunk at a time: on PostgreSQL streamed with COPY (through a staging table for upserts and
+updates), on SQLite one prepared statement run over the chunk with `executemany`.
 
 Why not `bulk_create`/`bulk_update`: Django compiles every row field by field (and on SQLite
 splits a batch at 999 parameters, i.e. ~45 mirror rows a statement); at 100,000 people that
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 PLAIN = (models.CharField, models.BooleanField, models.IntegerField, models.TextField)
 
@@ -70,13 +72,25 @@ def insert(model: type[models.Model], objs: Sequence[models.Model], *, fields: S
     if not objs:
         return
     names = tuple(fields or concrete(model))
-    sql = (f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
-           f"({', '.join(_column(model, n) for n in names)}) VALUES ({', '.join(['%s'] * len(names))})")
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(_column(model, n) for n in names)
+    rows = _rows(model, objs, names)
+    on_conflict = ""
     if conflict:
         sets = ", ".join(f"{_column(model, n)} = EXCLUDED.{_column(model, n)}" for n in update)
-        sql += f" ON CONFLICT ({_column(model, conflict)}) " + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, _rows(model, objs, names))
+        on_conflict = f" ON CONFLICT ({_column(model, conflict)}) " + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
+        # One statement may not touch a row twice: keep the row a row-by-row insert would leave.
+        rows = _unique(rows, names.index(conflict) if conflict in names else None, keep_last=bool(update))
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(names))})"
+                               + on_conflict, rows)
+    elif not conflict:
+        with connection.cursor() as cursor:
+            _copy(cursor, table, columns, rows)
+    else:
+        with _staged(model, names, rows) as stage, connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}" + on_conflict)
 
 
 def update(model: type[models.Model], rows: Sequence[Sequence[Any]], *, fields: Sequence[str], key: str = "pk",
@@ -87,11 +101,56 @@ def update(model: type[models.Model], rows: Sequence[Sequence[Any]], *, fields: 
         return
     key_field = model._meta.pk if key == "pk" else model._meta.get_field(key)
     convs = _converters(model, tuple(fields), connection.vendor)
+    table, key_column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(key_field.column)
+    params = [(*(v if c is None else c(v) for (_, c), v in zip(convs, row[1:], strict=True)), row[0]) for row in rows]
+    if connection.vendor == "postgresql":
+        params = _unique(params, len(fields), keep_last=True)
+        sets = ", ".join(f"{_column(model, n)} = s.{_column(model, n)}" for n in fields)
+        where = f" AND {table}.{_column(model, unless_set)} = ''" if unless_set else ""
+        with _staged(model, (*fields, key_field.name), params) as stage, connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET {sets} FROM {stage} AS s WHERE {table}.{key_column} = s.{key_column}"
+                           + where)
+        return
     sets = ", ".join(f"{_column(model, n)} = %s" for n in fields)
-    sql = (f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {sets} "
-           f"WHERE {connection.ops.quote_name(key_field.column)} = %s")
+    sql = f"UPDATE {table} SET {sets} WHERE {key_column} = %s"
     if unless_set:
         sql += f" AND {_column(model, unless_set)} = ''"
-    params = [(*(v if c is None else c(v) for (_, c), v in zip(convs, row[1:], strict=True)), row[0]) for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+# -- PostgreSQL: COPY ------------------------------------------------------------------------------------
+# executemany sends each row as its own statement (and a multi-row VALUES list of thousands of
+# parameters is slower still to build and parse); COPY streams the rows in one command. Upserts
+# and updates COPY into a staging table first, then one INSERT … SELECT / UPDATE … FROM.
+
+def _copy(cursor, table: str, columns: str, rows: Iterable[tuple]) -> None:
+    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@contextmanager
+def _staged(model: type[models.Model], names: Sequence[str], rows: list[tuple]):
+    """A temporary table with `names`' columns (types from the model's table, no constraints),
+    holding `rows`; dropped afterwards. Inside a savepoint: on error nothing is left behind."""
+    stage = connection.ops.quote_name(f"stage_{model._meta.db_table}")
+    columns = ", ".join(_column(model, n) for n in names)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {stage} AS SELECT {columns} "
+                       f"FROM {connection.ops.quote_name(model._meta.db_table)} WITH NO DATA")
+        _copy(cursor, stage, columns, rows)
+        yield stage
+        cursor.execute(f"DROP TABLE {stage}")
+
+
+def _unique(rows: list[tuple], at: int | None, *, keep_last: bool) -> list[tuple]:
+    """Rows with distinct values at position `at` (the conflict or key column)."""
+    if at is None:
+        return rows
+    seen: dict = {}
+    for row in rows:
+        if keep_last or row[at] not in seen:
+            seen[row[at]] = row
+    return rows if len(seen) == len(rows) else list(seen.values())
