@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test test-sqlite test-postgres demo soak load bench lint lock clean
+.PHONY: install test test-sqlite test-postgres demo soak load bench profile lint lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,17 @@ demo: install
 
 # Benchmarks at scale (not part of `make test`): SQLite and PostgreSQL, report in var/bench/.
 # `make bench SIZE=100000` (up to 1000000); PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432).
+# Then the scale-out run: the same full sync on 1 and WORKERS qcluster workers (Redis at BENCH_REDIS_URL).
 SIZE ?= 10000
+WORKERS ?= 4
 bench: install
 	$(BIN)/python -m tests.bench.run --size $(SIZE)
+	$(BIN)/python -m tests.bench.scale --size $(SIZE) --workers 1,$(WORKERS)
+
+# Where a full sync's time goes: pyinstrument's call tree in var/bench/profile-<size>-postgres.txt.
+PROFILE_SIZE ?= 20000
+profile: install
+	$(BIN)/python -m tests.bench.profile --size $(PROFILE_SIZE) --db postgres
 
 lint: install
 	$(BIN)/ruff check .
