@@ -190,3 +190,13 @@ def keyset_page(qs: QuerySet, *, per_page: int, after: int | None = None, before
         return KeysetPage(rows[:per_page][::-1], has_next=True, has_previous=len(rows) > per_page)
     rows = list(qs.filter(**{f"{f}__gt": after or 0 for f in bound}).order_by("pk")[:per_page + 1])
     return KeysetPage(rows[:per_page], has_next=len(rows) > per_page, has_previous=bool(after))
+
+
+def contact_search(q: str) -> Q:
+    """HubSpot contacts matching the console's free-text search: part of the email or a name
+    (trigram indexes on PostgreSQL, migration 0005), the HubSpot id, or the id of the Salesforce
+    record it syncs with. That last one is resolved first: as a subquery inside the OR it would
+    keep PostgreSQL from combining the indexes."""
+    by_sf_id = list(ContactLink.objects.filter(sf_person__sf_id=q).values_list("hs_contact_id", flat=True)[:100])
+    return (Q(email_key__contains=email_key(q)) | Q(hs_id=q) | Q(last_name__icontains=q) | Q(first_name__icontains=q)
+            | Q(pk__in=by_sf_id))

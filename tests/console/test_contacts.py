@@ -9,7 +9,8 @@ from django.urls import reverse
 from django_q.conf import Conf
 
 from sync.audit import record_event
-from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, LinkStatus, SfAccount
+from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfAccount
+from sync.queries import contact_search
 from tests.conftest import client_for
 from tests.console.conftest import HX, hs_contact, link, sf_id, sf_person
 
@@ -392,3 +393,19 @@ def test_the_job_page_polls_until_the_job_is_done(viewer_client, operator):
     assert b"hx-get" not in done.content and b"2 of 2 done" in done.content
     assert viewer_client.post(url).status_code == 405
     assert viewer_client.get(reverse("sync:job", args=[999])).status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="trigram indexes exist on PostgreSQL only")
+def test_contact_search_is_served_by_the_trigram_indexes():
+    """Each LIKE '%…%' of the search matches an index of migration 0005 as PostgreSQL sees it
+    (with sequential scans priced out, a small test table still shows which indexes fit)."""
+    HsContact.objects.bulk_create([HsContact(hs_id=str(i), email=f"p{i}@example.com", last_name=f"Name{i}")
+                                   for i in range(50)])
+    qs = HsContact.objects.filter(archived=False).filter(contact_search("ander"))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = qs.explain()
+    for index in ("hscontact_email_trgm", "hscontact_first_trgm", "hscontact_last_trgm"):
+        assert index in plan, plan
+    assert "Seq Scan" not in plan
