@@ -241,9 +241,12 @@ def _finish(run: SyncRun, ctx: RunContext | None, status: str, error: str) -> No
         state.update(sf_daily_limit=ctx.sf.budget.daily_limit, hs_daily_limit=ctx.hs.budget.daily_limit)
     # Only a running run: a parallel run's other part may have finished it already, and a run
     # presumed dead (marked interrupted) keeps that verdict.
-    SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
+    finished = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
         status=status, phase=SyncRun.Phase.DONE, finished_at=now, error=error[:10000], snapshot=state, heartbeat_at=now)
     run.refresh_from_db()
+    if not finished:
+        log.warning("run %s was already %s; not marking it %s (%s)", run.pk, run.status, status, error.split("\n")[0])
+        return
     AuditEvent.objects.create(
         actor_name="sync", action=AuditEvent.Action.RUN_FINISHED, target_type="run", target_id=str(run.pk),
         target_repr=f"Run {run.pk}", run=run, after={k: getattr(run, k) for k in (

@@ -13,7 +13,7 @@ from django.utils.module_loading import import_string
 from sandbox.scenario import scenario_dict
 from sync import services, tasks
 from sync.engine import pull
-from sync.models import SyncChunk, SyncRun, Watermark
+from sync.models import AuditEvent, SyncChunk, SyncRun, Watermark
 from tests.engine.conftest import sync_ok
 from tests.engine.test_faults import observe, wipe_database
 
@@ -105,6 +105,7 @@ def test_a_failing_part_fails_the_run_and_the_others_stop(crm, settings, queue):
     assert "done, carried on" not in results and results.count("not pending") >= 1
     assert all(statuses[name] == "pending" for name in pull.STREAMS[pull.STREAMS.index("hubspot:companies") + 1:])
     assert not Watermark.objects.exists()   # the next run pulls everything again
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RUN_FINISHED, target_id=str(run.pk)).count() == 1
 
 
 def test_incremental_runs_stay_in_one_task(crm, settings, queue):
