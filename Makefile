@@ -41,10 +41,12 @@ bench: install
 	$(BIN)/python -m tests.bench.run --size $(SIZE)
 	$(BIN)/python -m tests.bench.scale --size $(SIZE) --workers 1,$(WORKERS)
 
-# Where a full sync's time goes: pyinstrument's call tree in var/bench/profile-<size>-postgres.txt.
+# Where a full sync's time goes: pyinstrument's call tree in var/bench/profile-<size>-postgres-<run>.txt
+# (PROFILE_RUN=echo: the incremental run after the full sync, which reads its writes back).
 PROFILE_SIZE ?= 20000
+PROFILE_RUN ?= full
 profile: install
-	$(BIN)/python -m tests.bench.profile --size $(PROFILE_SIZE) --db postgres
+	$(BIN)/python -m tests.bench.profile --size $(PROFILE_SIZE) --db postgres --run $(PROFILE_RUN)
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,6 +25,8 @@ from sync.crm import base
 # Leave a little room under the CRM's own count: clocks differ and other apps of the same
 # account may share the window.
 HEADROOM = 0.95
+# How long a learned rate is remembered for the next worker (a portal's tier rarely changes).
+RATE_MEMORY_SECONDS = 24 * 3600
 
 _SCRIPT = """
 local t = redis.call('TIME')
@@ -64,6 +66,13 @@ class MemoryWindow:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stamps: dict[str, deque] = {}
+        self._rates: dict[str, Rate] = {}
+
+    def learned_rate(self, key: str) -> Rate | None:
+        return self._rates.get(key)
+
+    def learn_rate(self, key: str, rate: Rate) -> None:
+        self._rates[key] = rate
 
     def try_acquire(self, key: str, rate: Rate) -> float:
         """0 when a request may go now (and it is counted), else the seconds to wait."""
@@ -90,6 +99,16 @@ class RedisWindow:
         self._script = self._redis.register_script(_SCRIPT)
         self._prefix = prefix
 
+    def learned_rate(self, key: str) -> Rate | None:
+        value = self._redis.get(self._prefix + key + ":rate")
+        try:
+            return parse_rate(value.decode()) if value else None
+        except ValueError:
+            return None
+
+    def learn_rate(self, key: str, rate: Rate) -> None:
+        self._redis.set(self._prefix + key + ":rate", str(rate), ex=RATE_MEMORY_SECONDS)
+
     def try_acquire(self, key: str, rate: Rate) -> float:
         wait_ms = self._script(keys=[self._prefix + key],
                                args=[int(rate.per_seconds * 1000), rate.requests, uuid.uuid4().hex])
@@ -97,16 +116,21 @@ class RedisWindow:
 
 
 class Limiter:
-    """`acquire(key)` returns when one more request under `key` fits its window."""
+    """`acquire(key)` returns when one more request under `key` fits its window. The rates are
+    the given defaults until a CRM answer tells the real ones (`set_rate`), which the window
+    remembers for the next limiter on the same key: a worker starting a new task goes at the
+    portal's real pace from its first request, not at the default's."""
 
     def __init__(self, window, rates: dict[str, Rate], *, sleep: Callable[[float], None] | None = None) -> None:
         self.window = window
-        self.rates = dict(rates)
+        self.rates = {key: window.learned_rate(key) or rate for key, rate in rates.items()}
         self.sleep = sleep  # None: base.sleep, looked up when waiting (tests replace it)
         self.waited = 0.0  # seconds this limiter made its callers wait (reported by the benchmark)
 
     def set_rate(self, key: str, rate: Rate) -> None:
-        self.rates[key] = rate
+        if self.rates.get(key) != rate:
+            self.rates[key] = rate
+            self.window.learn_rate(key, rate)
 
     def acquire(self, key: str) -> None:
         rate = self.rates.get(key)

@@ -80,3 +80,19 @@ def test_redis_window_is_shared_by_worker_processes():
     assert tightest > 0.9, f"{allowed + 1} requests within {tightest:.3f} s"
     assert elapsed >= 3.0
     assert client.pttl(f"crmsync:ratelimit:{key}") <= 1000   # the window expires with its last entry
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_learned_rate_carries_over_to_the_next_limiter(kind):
+    """A new task's connector starts at the portal's real rate, learnt from an earlier answer,
+    instead of waiting at the default's pace for a window the earlier task filled."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    window = MemoryWindow() if kind == "memory" else RedisWindow(REDIS_URL, prefix=prefix)
+    first = Limiter(window, {"burst": Rate(100, 10.0)})
+    assert first.rates["burst"] == Rate(100, 10.0)
+    first.set_rate("burst", Rate(190, 10.0))
+    assert Limiter(window, {"burst": Rate(100, 10.0)}).rates["burst"] == Rate(190, 10.0)
+    assert Limiter(window, {"other": Rate(5, 1.0)}).rates["other"] == Rate(5, 1.0)
+    if kind == "redis":
+        assert 0 < redis.Redis.from_url(REDIS_URL).ttl(f"{prefix}burst:rate") <= ratelimit.RATE_MEMORY_SECONDS
+        redis.Redis.from_url(REDIS_URL).delete(f"{prefix}burst:rate")
