@@ -61,7 +61,7 @@ def sync_deals(ctx: RunContext, touched: Touched) -> None:
             _opportunities_from_deals(ctx, fresh[i:i + 200])
     for opps in _pages(_unlinked(SfOpportunity, touched.opportunity_ids, touched.everything, "sf_id").defer("raw")):
         for i in range(0, len(opps), BATCH):
-            _deals_from_opportunities(ctx, opps[i:i + BATCH])
+            _deals_from_opportunities(ctx, opps[i:i + BATCH], look_up=not touched.everything)
 
 
 def _record(ctx: RunContext, pairs, origin: str) -> None:
@@ -124,12 +124,16 @@ def _opportunities_from_deals(ctx: RunContext, deals: list[HsDeal]) -> None:
     _record(ctx, [(d, saved[o.sf_id]) for d, o in made], DealLink.Origin.FROM_HUBSPOT)
 
 
-def _deals_from_opportunities(ctx: RunContext, opps: list[SfOpportunity]) -> None:
+def _deals_from_opportunities(ctx: RunContext, opps: list[SfOpportunity], *, look_up: bool = True) -> None:
     s = ctx.settings
     prop = s.prop_salesforce_opportunity_id
     props = schema.hs_properties("deals", s)
     # A deal may already carry the id: one we created before a crash, or made by someone else.
-    found = {r["properties"].get(prop): r for r in ctx.hs.search_in("deals", prop, [o.sf_id for o in opps], props)}
+    # An incremental pull reads HubSpot's search index, which lags behind fresh writes: look
+    # again. A full pull listed every deal there was and the loop above linked those carrying
+    # an id, so it skips the search (held to five a second by HubSpot).
+    found = {r["properties"].get(prop): r
+             for r in (ctx.hs.search_in("deals", prop, [o.sf_id for o in opps], props) if look_up else [])}
     missing = [o for o in opps if o.sf_id not in found]
     inputs = [{"properties": {"dealname": o.name or o.sf_id, "amount": str(o.amount) if o.amount is not None else "",
                               "dealstage": DEFAULT_STAGE_TO_HS.get(o.stage_name, "appointmentscheduled"),

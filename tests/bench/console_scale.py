@@ -164,8 +164,9 @@ def pages() -> list[tuple[str, str, bool]]:
                ("contacts status=synced after=middle", f"/contacts/?status=synced&after={middle}", True),
                ("contacts status=unsynced", "/contacts/?status=unsynced", True),
                ("contacts unsynced after=middle", f"/contacts/?status=unsynced&after={middle}", True),
-               ("contacts search email", "/contacts/?q=h777777%40", False),
-               ("contacts search id", "/contacts/?q=1777777", False)]
+               ("contacts search email", "/contacts/?q=h777777%40", True),   # trigram indexes (migration 0005)
+               ("contacts search name", "/contacts/?q=Last77777", True),
+               ("contacts search id", "/contacts/?q=1777777", True)]
     contact = HsContact.objects.filter(link__status="synced").order_by("pk").values_list("hs_id", flat=True)[1000]
     dup = HsContact.objects.filter(hs_id="1000001").values_list("hs_id", flat=True).first() or contact
     result += [("contact detail", f"/contacts/{contact}/", True), ("contact detail (R2 email)", f"/contacts/{dup}/", True),

@@ -105,6 +105,29 @@ def test_the_list_filters_by_status(viewer_client):
     assert len(ids("")) == 4
 
 
+def test_the_not_synced_filter_pages_both_ways(viewer_client):
+    """The page bounds also narrow the filter's link lookup: every page still holds exactly the
+    contacts without a syncing link, forwards and back."""
+    unsynced = []
+    for i in range(120):
+        c = hs_contact(f"n{i}@example.com")
+        if i % 2:
+            link(c, sf_person(f"n{i}@example.com"))
+        else:
+            unsynced.append(c.hs_id)
+            if i % 4 == 0:
+                link(c, None, status=LinkStatus.UNSYNCED, chosen_by="")
+
+    def page(**params):
+        return viewer_client.get(LIST, {"status": "unsynced", **params}).context["page"].object_list
+
+    first = page()
+    assert [c.hs_id for c in first] == unsynced[:50]
+    second = page(after=first[-1].pk)
+    assert [c.hs_id for c in second] == unsynced[50:]
+    assert [c.hs_id for c in page(before=second[0].pk)] == unsynced[:50]
+
+
 def test_a_search_without_hits_says_so(viewer_client):
     hs_contact("ann@example.com")
     assert b"No contact matches these filters." in viewer_client.get(LIST, {"q": "nobody"}).content
