@@ -8,6 +8,7 @@ Company creation is looked up by salesforceaccountid before and after, never bli
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -18,11 +19,12 @@ from sync.engine import bulk, schema
 from sync.engine.context import RunContext
 from sync.engine.mirror import upsert
 from sync.engine.pull import Touched
-from sync.models import AuditEvent, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfAccount
+from sync.models import AuditEvent, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfAccount, SfPerson
 
 A = AuditEvent.Action
 COMPANY = "hubspot.company"
 PAGE = 2000
+ACCOUNTS = 500  # accounts decided per links query (R10)
 
 
 def link_companies_by_account_id(ctx: RunContext, touched: Touched) -> None:
@@ -68,21 +70,14 @@ def companies_follow_contacts(ctx: RunContext, touched: Touched) -> None:
     this run touched), so the company it gets does not depend on batching or on which run —
     after a crash, say — happened to see which contact first."""
     links = ContactLink.objects.filter(sf_person__object_type="Contact").exclude(sf_person__account_id="")
-    if not touched.everything:
-        accounts = set(links.filter(Q(hs_contact__hs_id__in=list(touched.hs_contact_ids)) | Q(
-            sf_person__sf_id__in=list(touched.sf_ids)) | Q(sf_person__account_id__in=list(touched.account_ids)))
-            .values_list("sf_person__account_id", flat=True))
-        links = links.filter(sf_person__account_id__in=sorted(accounts))
     by_account: dict[str, list[str]] = defaultdict(list)
-    pending, last = 0, ("", 0)
-    # Keyset over (account, link) so an account's contacts arrive together. The status is checked
-    # per row, not in SQL: see fields._pairs (the status index makes every page re-sort).
-    while page := list(links.filter(Q(sf_person__account_id__gt=last[0]) | Q(sf_person__account_id=last[0],
-                                                                              pk__gt=last[1]))
-                       .order_by("sf_person__account_id", "pk")
-                       .values_list("pk", "sf_person__account_id", "hs_contact__hs_id", "status")[:PAGE]):
-        last = (page[-1][1], page[-1][0])
-        for _, account_id, contact_id, status in page:
+    pending = 0
+    for accounts in _account_batches(links, touched):
+        # The status is checked per row, not in SQL: see fields._pairs (the status index makes
+        # the planners re-sort every synced link).
+        for account_id, contact_id, status in (
+                links.filter(sf_person__account_id__in=accounts).order_by("sf_person__account_id", "pk")
+                .values_list("sf_person__account_id", "hs_contact__hs_id", "status")):
             if pending >= hubspot.V4_BATCH_LIMIT and account_id not in by_account:
                 _follow(ctx, by_account)  # one associations read per batch, at an account boundary
                 by_account, pending = defaultdict(list), 0
@@ -91,6 +86,27 @@ def companies_follow_contacts(ctx: RunContext, touched: Touched) -> None:
                 pending += 1
     if by_account:
         _follow(ctx, by_account)
+
+
+def _account_batches(links, touched: Touched) -> Iterator[list[str]]:
+    """The accounts to decide, in order, ACCOUNTS at a time: every account a Salesforce contact
+    belongs to (a full run, read through the sfperson_by_account index), or those of the contacts,
+    people and accounts the run touched. Each batch's links are then one indexed query: a keyset
+    over the (account, link) join instead re-sorted the whole join for every page, which at a
+    million people took longer than the rest of the run."""
+    if not touched.everything:
+        accounts = sorted(set(links.filter(Q(hs_contact__hs_id__in=list(touched.hs_contact_ids)) | Q(
+            sf_person__sf_id__in=list(touched.sf_ids)) | Q(sf_person__account_id__in=list(touched.account_ids)))
+            .values_list("sf_person__account_id", flat=True)))
+        for i in range(0, len(accounts), ACCOUNTS):
+            yield accounts[i:i + ACCOUNTS]
+        return
+    people = SfPerson.objects.filter(object_type="Contact").exclude(account_id="").order_by("account_id")
+    last = ""
+    while accounts := list(people.filter(account_id__gt=last).values_list("account_id", flat=True)
+                           .distinct()[:ACCOUNTS]):
+        yield accounts
+        last = accounts[-1]
 
 
 def _follow(ctx: RunContext, by_account: dict[str, list[str]]) -> None:
