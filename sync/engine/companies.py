@@ -101,8 +101,8 @@ def _account_batches(links, touched: Touched) -> Iterator[list[str]]:
         for i in range(0, len(accounts), ACCOUNTS):
             yield accounts[i:i + ACCOUNTS]
         return
-    # Leads have no account, so every person with one is a contact; filtering on the type here
-    # would lead SQLite to the type index and a scan of all contacts per batch.
+    # No type filter here (leads carry no AccountId; the links query keeps contacts only):
+    # with one, SQLite takes the type index and scans every contact per batch.
     people = SfPerson.objects.exclude(account_id="").order_by("account_id")
     last = ""
     while accounts := list(people.filter(account_id__gt=last).values_list("account_id", flat=True)
