@@ -73,7 +73,7 @@ class SfPerson(models.Model):
             models.Index(fields=["email_key", "pull_seq"], name="sfperson_live_by_email",
                          condition=Q(is_deleted=False, is_converted=False) & ~Q(email_key="")),
             # R10: a Salesforce contact's account; a full run walks the accounts in order here.
-            models.Index(fields=["account_id"], name="sfperson_by_account", condition=~Q(account_id="")),
+            models.Index(fields=["account_id"], name="sfperson_by_account"),
             # The contact card's "every Salesforce record with this email", which includes deleted,
             # merged and converted records (the partial index above leaves those out).
             models.Index(fields=["email_key"], name="sfperson_by_email"),

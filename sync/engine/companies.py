@@ -73,11 +73,14 @@ def companies_follow_contacts(ctx: RunContext, touched: Touched) -> None:
     by_account: dict[str, list[str]] = defaultdict(list)
     pending = 0
     for accounts in _account_batches(links, touched):
-        # The status is checked per row, not in SQL: see fields._pairs (the status index makes
-        # the planners re-sort every synced link).
-        for account_id, contact_id, status in (
-                links.filter(sf_person__account_id__in=accounts).order_by("sf_person__account_id", "pk")
-                .values_list("sf_person__account_id", "hs_contact__hs_id", "status")):
+        # Only the account ids in SQL: with the type or status there too, the planners take
+        # those indexes and read every contact for each batch (the type is checked per row).
+        for account_id, contact_id, status, object_type in (
+                ContactLink.objects.filter(sf_person__account_id__in=accounts)
+                .order_by("sf_person__account_id", "pk")
+                .values_list("sf_person__account_id", "hs_contact__hs_id", "status", "sf_person__object_type")):
+            if object_type != "Contact":
+                continue
             if pending >= hubspot.V4_BATCH_LIMIT and account_id not in by_account:
                 _follow(ctx, by_account)  # one associations read per batch, at an account boundary
                 by_account, pending = defaultdict(list), 0
@@ -101,9 +104,9 @@ def _account_batches(links, touched: Touched) -> Iterator[list[str]]:
         for i in range(0, len(accounts), ACCOUNTS):
             yield accounts[i:i + ACCOUNTS]
         return
-    # No type filter here (leads carry no AccountId; the links query keeps contacts only):
-    # with one, SQLite takes the type index and scans every contact per batch.
-    people = SfPerson.objects.exclude(account_id="").order_by("account_id")
+    # A range on the account index alone ('' sorts first, so people without an account are
+    # skipped): with a type filter SQLite takes the type index and scans every contact per batch.
+    people = SfPerson.objects.order_by("account_id")
     last = ""
     while accounts := list(people.filter(account_id__gt=last).values_list("account_id", flat=True)
                            .distinct()[:ACCOUNTS]):
