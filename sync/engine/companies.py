@@ -95,8 +95,8 @@ def _account_batches(links, touched: Touched) -> Iterator[list[str]]:
     """The accounts to decide, in order, ACCOUNTS at a time: every account a Salesforce contact
     belongs to (a full run, read through the sfperson_by_account index), or those of the contacts,
     people and accounts the run touched. Each batch's links are then one indexed query: a keyset
-    over the (account, link) join instead re-sorted the whole join for every page, which at a
-    million people took longer than the rest of the run."""
+    over the (account, link) join instead re-sorted the whole join for every page: quadratic,
+    and where a million-person run spent most of its time."""
     if not touched.everything:
         accounts = sorted(set(links.filter(Q(hs_contact__hs_id__in=list(touched.hs_contact_ids)) | Q(
             sf_person__sf_id__in=list(touched.sf_ids)) | Q(sf_person__account_id__in=list(touched.account_ids)))
