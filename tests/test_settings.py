@@ -61,6 +61,18 @@ def test_database_url_forms():
     assert database_from_url("sqlite:///var/x.sqlite3")["NAME"].endswith("/var/x.sqlite3")
 
 
+def test_a_sqlite_file_is_opened_in_wal_mode(tmp_path):
+    """Readers (the console) and the writer (a sync) don't block each other; commits don't fsync."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "DEBUG"))}
+    code = ("import django; django.setup(); from django.db import connection; c = connection.cursor(); "
+            "print(c.execute('PRAGMA journal_mode').fetchone()[0], c.execute('PRAGMA synchronous').fetchone()[0])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**base, "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "crmsync.settings",
+                                 "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "1"]  # synchronous=1 is NORMAL
+
+
 @pytest.mark.parametrize("url, message", [
     ("mysql://localhost/crm", "must start with sqlite:// or postgres://"),
     ("postgres://localhost", "must name a database"),

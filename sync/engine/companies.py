@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
 from sync.crm import hubspot
 from sync.engine import bulk, schema
@@ -55,7 +54,8 @@ def _link_by_account_id(ctx: RunContext, first_per_account: dict[str, HsCompany]
         account = accounts.get(account_id)
         if account is None:
             continue
-        made.append(CompanyLink(hs_company=company, sf_account=account, chosen_by=CompanyLink.ChosenBy.ACCOUNT_ID))
+        made.append(bulk.build(CompanyLink, {"hs_company": company, "sf_account": account,
+                                             "chosen_by": CompanyLink.ChosenBy.ACCOUNT_ID}))
         ctx.event(action=A.LINK_CREATED, rule="R9", target_type=COMPANY, target_id=company.hs_id,
                   target_repr=company.name, after={"sf_account_id": account.sf_id},
                   message=f"Its Salesforce account id {account.sf_id} matches account {account.name!r}.")
@@ -158,8 +158,8 @@ def _follow(ctx: RunContext, by_account: dict[str, list[str]]) -> None:
     made = []
     for account_id, company in [*to_claim.items(), *created.items()]:
         how = CompanyLink.ChosenBy.FOLLOWED_CONTACT if account_id in to_claim else CompanyLink.ChosenBy.CREATED
-        made.append(CompanyLink(hs_company=company, sf_account=accounts[account_id], chosen_by=how,
-                                since=timezone.now()))
+        made.append(bulk.build(CompanyLink, {"hs_company": company, "sf_account": accounts[account_id],
+                                             "chosen_by": how}))
         ctx.event(action=A.LINK_CREATED, rule="R10", target_type=COMPANY, target_id=company.hs_id,
                   target_repr=company.name, after={"sf_account_id": account_id, "how": how},
                   message=(f"Linked to account {account_id}: the company its contact was associated with."

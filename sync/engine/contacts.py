@@ -188,7 +188,7 @@ def _set_link(ctx: RunContext, w: _Writes, c: HsContact, link: ContactLink | Non
     before = _link_state(link)
     status = LinkStatus.SYNCED
     if link is None:
-        link = ContactLink(hs_contact=c)
+        link = bulk.build(ContactLink, {"hs_contact_id": c.pk})
     link.sf_person, link.status, link.chosen_by, link.chosen_by_user = target, status, chosen_by, None
     link.since, link.linked_modstamp = timezone.now(), d.linked_modstamp or target.system_modstamp
     link.status_reason = d.message[:255]

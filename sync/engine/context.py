@@ -40,7 +40,7 @@ class RunContext:
         """Write pending events and errors, and move the run's counters and API-call figures.
         Called inside the same short transaction as the mirror/link changes they describe."""
         if self.events:
-            bulk.insert(AuditEvent, [AuditEvent(**e) for e in self.events])
+            bulk.insert(AuditEvent, [bulk.build(AuditEvent, e) for e in self.events])
             self.events.clear()
         if self.errors:
             bulk.insert(RecordError, self.errors)

@@ -83,7 +83,8 @@ def _record(ctx: RunContext, pairs, origin: str) -> None:
                            "salesforce": f"This deal was created from opportunity {opp.sf_id}."}[origin])
     with transaction.atomic():
         # Every deal here was unlinked when its page was read, and only this run links deals.
-        bulk.insert(DealLink, [DealLink(hs_deal=d, sf_opportunity=o, origin=origin) for d, o in pairs])
+        bulk.insert(DealLink, [bulk.build(DealLink, {"hs_deal": d, "sf_opportunity": o, "origin": origin})
+                                 for d, o in pairs])
         bulk.update(HsDeal, [(d.pk, o.sf_id) for d, o in pairs], fields=("salesforce_opportunity_id",))
         ctx.flush()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
-from django.utils import timezone
 
 from sync.engine import bulk, schema
 from sync.engine.contacts import CONTACT, LINK_FIELDS, sync_properties
@@ -92,10 +91,10 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
         made = []
         for p, result in links:
             c = contacts[str(result["id"])]
-            made.append(ContactLink(hs_contact=c, sf_person=p, status=LinkStatus.SYNCED,
-                                    chosen_by=ContactLink.ChosenBy.CREATED, chosen_by_user=None, since=timezone.now(),
-                                    linked_modstamp=newest.get(p.email_key) or p.system_modstamp,
-                                    status_reason=f"Created from Salesforce {p.object_type} {p.sf_id}."))
+            made.append(bulk.build(ContactLink, dict(
+                hs_contact=c, sf_person=p, status=LinkStatus.SYNCED, chosen_by=ContactLink.ChosenBy.CREATED,
+                linked_modstamp=newest.get(p.email_key) or p.system_modstamp,
+                status_reason=f"Created from Salesforce {p.object_type} {p.sf_id}.")))
             if result.get("new", True):
                 ctx.counts["created"] += 1
                 ctx.event(action=AuditEvent.Action.RECORD_CREATED, rule="R3", target_type=CONTACT, target_id=c.hs_id,

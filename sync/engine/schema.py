@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
+from sync.engine.bulk import build
 from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson, SyncSettings, email_key
 
 # Custom external-id fields on the Salesforce side (unique, case-insensitive). Creating by upsert
@@ -87,7 +88,7 @@ def _s(value, limit: int) -> str:
 
 def sf_person(record: dict, seq: int) -> SfPerson:
     email = _s(record.get("Email"), 255)
-    return SfPerson(
+    return build(SfPerson, dict(
         sf_id=record["Id"], object_type=record["attributes"]["type"], email=email, email_key=email_key(email),
         first_name=_s(record.get("FirstName"), 120), last_name=_s(record.get("LastName"), 120),
         company=_s(record.get("Company"), 255), phone=_s(record.get("Phone"), 60), title=_s(record.get("Title"), 128),
@@ -96,53 +97,55 @@ def sf_person(record: dict, seq: int) -> SfPerson:
         converted_contact_id=_s(record.get("ConvertedContactId"), 18),
         hubspot_contact_id=_s(record.get(EXT_CONTACT_ID), 40), created_date=parse_dt(record.get("CreatedDate")),
         last_modified_date=parse_dt(record.get("LastModifiedDate")),
-        system_modstamp=parse_dt(record.get("SystemModstamp")), pull_seq=seq, raw=_raw(record))
+        system_modstamp=parse_dt(record.get("SystemModstamp")), pull_seq=seq, raw=_raw(record)))
 
 
 def sf_account(record: dict) -> SfAccount:
-    return SfAccount(sf_id=record["Id"], name=_s(record.get("Name"), 255), is_deleted=bool(record.get("IsDeleted")),
-                     master_record_id=_s(record.get("MasterRecordId"), 18),
-                     hubspot_company_id=_s(record.get(EXT_COMPANY_ID), 40),
-                     last_modified_date=parse_dt(record.get("LastModifiedDate")),
-                     system_modstamp=parse_dt(record.get("SystemModstamp")), raw=_raw(record))
+    return build(SfAccount, dict(
+        sf_id=record["Id"], name=_s(record.get("Name"), 255), is_deleted=bool(record.get("IsDeleted")),
+        master_record_id=_s(record.get("MasterRecordId"), 18), hubspot_company_id=_s(record.get(EXT_COMPANY_ID), 40),
+        last_modified_date=parse_dt(record.get("LastModifiedDate")),
+        system_modstamp=parse_dt(record.get("SystemModstamp")), raw=_raw(record)))
 
 
 def sf_opportunity(record: dict) -> SfOpportunity:
-    return SfOpportunity(sf_id=record["Id"], name=_s(record.get("Name"), 255), account_id=_s(record.get("AccountId"), 18),
-                         stage_name=_s(record.get("StageName"), 120), close_date=parse_date(record.get("CloseDate")),
-                         amount=parse_decimal(record.get("Amount")), is_deleted=bool(record.get("IsDeleted")),
-                         hubspot_deal_id=_s(record.get(EXT_DEAL_ID), 40),
-                         last_modified_date=parse_dt(record.get("LastModifiedDate")),
-                         system_modstamp=parse_dt(record.get("SystemModstamp")), raw=_raw(record))
+    return build(SfOpportunity, dict(
+        sf_id=record["Id"], name=_s(record.get("Name"), 255), account_id=_s(record.get("AccountId"), 18),
+        stage_name=_s(record.get("StageName"), 120), close_date=parse_date(record.get("CloseDate")),
+        amount=parse_decimal(record.get("Amount")), is_deleted=bool(record.get("IsDeleted")),
+        hubspot_deal_id=_s(record.get(EXT_DEAL_ID), 40), last_modified_date=parse_dt(record.get("LastModifiedDate")),
+        system_modstamp=parse_dt(record.get("SystemModstamp")), raw=_raw(record)))
 
 
 def hs_contact(record: dict, s: SyncSettings) -> HsContact:
     p = record.get("properties") or {}
     email = _s(p.get("email"), 255)
-    return HsContact(
+    return build(HsContact, dict(
         hs_id=str(record["id"]), email=email, email_key=email_key(email), first_name=_s(p.get("firstname"), 120),
         last_name=_s(p.get("lastname"), 120), phone=_s(p.get("phone"), 60), company_name=_s(p.get("company"), 255),
         job_title=_s(p.get("jobtitle"), 128), salesforce_contact_id=_s(p.get(s.prop_salesforce_contact_id), 18),
         salesforce_lead_id=_s(p.get(s.prop_salesforce_lead_id), 18), archived=bool(record.get("archived")),
         created_at=parse_dt(record.get("createdAt") or p.get("createdate")),
-        last_modified=parse_dt(record.get("updatedAt") or p.get("lastmodifieddate")), raw=_raw(record))
+        last_modified=parse_dt(record.get("updatedAt") or p.get("lastmodifieddate")), raw=_raw(record)))
 
 
 def hs_company(record: dict, s: SyncSettings) -> HsCompany:
     p = record.get("properties") or {}
-    return HsCompany(hs_id=str(record["id"]), name=_s(p.get("name"), 255), domain=_s(p.get("domain"), 255),
-                     salesforce_account_id=_s(p.get(s.prop_salesforce_account_id), 18),
-                     archived=bool(record.get("archived")), created_at=parse_dt(record.get("createdAt")),
-                     last_modified=parse_dt(record.get("updatedAt")), raw=_raw(record))
+    return build(HsCompany, dict(
+        hs_id=str(record["id"]), name=_s(p.get("name"), 255), domain=_s(p.get("domain"), 255),
+        salesforce_account_id=_s(p.get(s.prop_salesforce_account_id), 18), archived=bool(record.get("archived")),
+        created_at=parse_dt(record.get("createdAt")), last_modified=parse_dt(record.get("updatedAt")),
+        raw=_raw(record)))
 
 
 def hs_deal(record: dict, s: SyncSettings) -> HsDeal:
     p = record.get("properties") or {}
-    return HsDeal(hs_id=str(record["id"]), name=_s(p.get("dealname"), 255), amount=parse_decimal(p.get("amount")),
-                  stage=_s(p.get("dealstage"), 120), close_date=parse_date(p.get("closedate")),
-                  salesforce_opportunity_id=_s(p.get(s.prop_salesforce_opportunity_id), 18),
-                  archived=bool(record.get("archived")), created_at=parse_dt(record.get("createdAt")),
-                  last_modified=parse_dt(record.get("updatedAt")), raw=_raw(record))
+    return build(HsDeal, dict(
+        hs_id=str(record["id"]), name=_s(p.get("dealname"), 255), amount=parse_decimal(p.get("amount")),
+        stage=_s(p.get("dealstage"), 120), close_date=parse_date(p.get("closedate")),
+        salesforce_opportunity_id=_s(p.get(s.prop_salesforce_opportunity_id), 18),
+        archived=bool(record.get("archived")), created_at=parse_dt(record.get("createdAt")),
+        last_modified=parse_dt(record.get("updatedAt")), raw=_raw(record)))
 
 
 def _raw(record: dict) -> dict:
