@@ -6,6 +6,8 @@ its row with `archived`, so the console can explain what happened to them.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -488,6 +490,10 @@ class SyncRun(models.Model):
             return self.finished_at - self.started_at
         return None
 
+    def parts(self) -> list[SyncChunk]:
+        """A parallel full sync's pull parts, in the order they were queued (none for other runs)."""
+        return list(self.chunks.order_by("pk"))
+
 
 class SyncChunk(models.Model):
     """One part of a full sync's pull (one object type of one CRM), run as its own django-q2 task
@@ -515,6 +521,21 @@ class SyncChunk(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.run_id} {self.name} ({self.status})"
+
+    @property
+    def crm(self) -> str:
+        return {"salesforce": "Salesforce", "hubspot": "HubSpot"}.get(self.name.partition(":")[0], "")
+
+    @property
+    def object_type(self) -> str:
+        return self.name.partition(":")[2]
+
+    @property
+    def duration(self):
+        """Whole seconds: parts take seconds to minutes."""
+        if self.started_at and self.finished_at:
+            return timedelta(seconds=round((self.finished_at - self.started_at).total_seconds()))
+        return None
 
 
 class DuplicateGroup(models.Model):

@@ -20,7 +20,7 @@ def runs(request):
 def run(request, pk: int):
     obj = get_object_or_404(SyncRun.objects.select_related("requested_by", "retry_of"), pk=pk)
     errors = obj.record_errors.order_by("created_at")
-    return render(request, "sync/run.html", {"run": obj, "record_errors": errors[:500],
+    return render(request, "sync/run.html", {"run": obj, "record_errors": errors[:500], "parts": obj.parts(),
                                              "error_total": errors.count(),
                                              "open_errors": errors.filter(retried_at__isnull=True).count()})
 

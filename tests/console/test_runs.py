@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from sync.models import RecordError, SyncRun
+from sync.models import RecordError, SyncChunk, SyncRun
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -102,6 +102,38 @@ def test_a_run_without_errors_says_so(viewer_client):
 def test_a_running_run_page_polls_its_progress(viewer_client):
     run = SyncRun.objects.create(status="running", phase="pull", started_at=timezone.now())
     assert reverse("sync:run_progress", args=[run.pk]).encode() in viewer_client.get(page_url(run)).content
+
+
+def test_a_parallel_run_shows_its_pull_parts(viewer_client):
+    """A full sync split over workers (issue 6): each part's CRM, object, status, worker, time and count."""
+    run = finished(full=True, pulled=12_345)
+    start = run.started_at
+    SyncChunk.objects.create(run=run, name="salesforce:Contact", status="done", worker="host-a:101",
+                             started_at=start, finished_at=start + timedelta(seconds=42.4), pulled=12_000)
+    SyncChunk.objects.create(run=run, name="hubspot:deals", status="failed", worker="host-b:202",
+                             started_at=start, finished_at=start + timedelta(seconds=3), pulled=345)
+    html = viewer_client.get(page_url(run)).content.decode()
+    assert "Parallel pull (2 parts)" in html
+    assert "<td>Salesforce</td><td>Contact</td><td>Done</td><td class=\"mono\">host-a:101</td>" in html
+    assert "<td>0:00:42</td><td class=\"num\">12,000</td>" in html
+    assert "<td>HubSpot</td><td>deals</td><td>Failed</td>" in html
+
+
+def test_a_running_parallel_run_shows_its_parts_in_the_progress_card(viewer_client):
+    run = SyncRun.objects.create(status="running", phase="pull", started_at=timezone.now(), full=True)
+    SyncChunk.objects.create(run=run, name="salesforce:Lead", status="done", pulled=5_000)
+    SyncChunk.objects.create(run=run, name="hubspot:contacts", status="running", worker="host-a:7")
+    SyncChunk.objects.create(run=run, name="hubspot:companies")
+    html = viewer_client.get(reverse("sync:run_progress", args=[run.pk])).content.decode()
+    assert '<span class="part done"' in html and "Salesforce Lead · done · 5,000" in html
+    assert '<span class="part running"' in html and "HubSpot contacts · running" in html
+    assert "HubSpot companies · pending" in html
+
+
+def test_a_run_that_was_not_split_shows_no_parts(viewer_client):
+    run = finished()
+    assert "Parallel pull" not in viewer_client.get(page_url(run)).content.decode()
+    assert "part" not in viewer_client.get(reverse("sync:run_progress", args=[run.pk])).content.decode()
 
 
 def test_the_run_page_needs_login_get_and_a_known_run(client, viewer_client):
