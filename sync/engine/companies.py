@@ -82,13 +82,13 @@ def companies_follow_contacts(ctx: RunContext, touched: Touched) -> None:
             if object_type != "Contact":
                 continue
             if pending >= hubspot.V4_BATCH_LIMIT and account_id not in by_account:
-                _follow(ctx, by_account)  # one associations read per batch, at an account boundary
+                _follow(ctx, by_account, look_up=not touched.everything)  # one associations read a batch
                 by_account, pending = defaultdict(list), 0
             if status == LinkStatus.SYNCED:
                 by_account[account_id].append(contact_id)
                 pending += 1
     if by_account:
-        _follow(ctx, by_account)
+        _follow(ctx, by_account, look_up=not touched.everything)
 
 
 def _account_batches(links, touched: Touched) -> Iterator[list[str]]:
@@ -114,8 +114,9 @@ def _account_batches(links, touched: Touched) -> Iterator[list[str]]:
         last = accounts[-1]
 
 
-def _follow(ctx: RunContext, by_account: dict[str, list[str]]) -> None:
-    """R10 for one batch: `by_account` maps account ids to their synced contacts' HubSpot ids."""
+def _follow(ctx: RunContext, by_account: dict[str, list[str]], *, look_up: bool = True) -> None:
+    """R10 for one batch: `by_account` maps account ids to their synced contacts' HubSpot ids.
+    `look_up`: search HubSpot for companies already carrying an account id before creating."""
     s = ctx.settings
     accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(by_account), is_deleted=False)
                 .only("pk", "sf_id", "name")}
@@ -149,7 +150,7 @@ def _follow(ctx: RunContext, by_account: dict[str, list[str]]) -> None:
     if to_claim:
         ctx.hs.update("companies", [{"id": c.hs_id, "properties": {s.prop_salesforce_account_id: a}}
                                     for a, c in to_claim.items()])
-    created = _create_companies(ctx, to_create)
+    created = _create_companies(ctx, to_create, look_up=look_up)
     companies = {**linked, **to_claim, **created}
     pairs = [(c, companies[a].hs_id) for a, cs in by_account.items() if a in companies
              for c in cs if companies[a].hs_id not in associated.get(c, [])]
@@ -178,14 +179,18 @@ def _follow(ctx: RunContext, by_account: dict[str, list[str]]) -> None:
         ctx.flush()
 
 
-def _create_companies(ctx: RunContext, accounts: list[SfAccount]) -> dict[str, HsCompany]:
+def _create_companies(ctx: RunContext, accounts: list[SfAccount], *, look_up: bool = True) -> dict[str, HsCompany]:
     if not accounts:
         return {}
     s = ctx.settings
     prop = s.prop_salesforce_account_id
     props = schema.hs_properties("companies", s)
     # Look first: a company a lost response created in an earlier run must not be created twice.
-    existing = {r["properties"].get(prop): r for r in ctx.hs.search_in("companies", prop, [a.sf_id for a in accounts], props)}
+    # A full pull listed every company there was and R9 linked those carrying an account id
+    # (an account linked here is skipped), so a full run skips HubSpot's search (5 a second);
+    # an incremental one reads the search index, which lags behind fresh writes: it looks again.
+    existing = {r["properties"].get(prop): r for r in (
+        ctx.hs.search_in("companies", prop, [a.sf_id for a in accounts], props) if look_up else [])}
     missing = [a for a in accounts if a.sf_id not in existing]
     results = list(existing.values())
     for i in range(0, len(missing), 100):
