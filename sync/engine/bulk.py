@@ -26,7 +26,9 @@ PLAIN = (models.CharField, models.BooleanField, models.IntegerField, models.Text
 def _sqlite_datetime(value: datetime | None) -> str | None:
     # What DatabaseOperations.adapt_datetimefield_value stores (naive UTC text), without its
     # per-value settings lookups: a third of the write time of a mirror row.
-    return None if value is None else str(value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value)
+    if value is None or value.tzinfo is None:
+        return None if value is None else str(value)
+    return str((value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None))
 
 
 def _json_text(value: Any) -> str | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 from django.db import transaction
 from django.db.models import Q
@@ -23,19 +22,33 @@ CHUNK = 1000  # pairs per database round; _push splits the writes into 200 (Sale
 REQUIRED_SF = {"LastName", "Company", "Name", "StageName", "CloseDate"}  # never blanked in Salesforce
 
 
-class Record(SimpleNamespace):
-    """One side of a pair: its mirror model, primary key, payload and the columns field sync reads."""
+@dataclass(slots=True)
+class Record:
+    """One side of a pair: its mirror model, primary key, payload and the columns field sync reads
+    (a slotted dataclass: a million of them are made in a full run)."""
 
-    def __init__(self, model, pk: int, **values) -> None:
-        super().__init__(model=model, pk=pk, **values)
+    model: type
+    pk: int
+    raw: dict | None
+    key: str                  # hs_id or sf_id
+    modified: object = None   # last_modified / last_modified_date
+    email: str = ""
+
+    @property
+    def hs_id(self) -> str:
+        return self.key
+
+    @property
+    def sf_id(self) -> str:
+        return self.key
 
 
 @dataclass
 class Pair:
     hs_type: str         # contacts / companies / deals
-    hs_record: Record    # .hs_id, .raw, .last_modified, .email
+    hs_record: Record    # .hs_id, .raw, .modified (last_modified), .email
     sf_type: str         # Lead / Contact / Account / Opportunity
-    sf_record: Record    # .sf_id, .raw, .last_modified_date
+    sf_record: Record    # .sf_id, .raw, .modified (last_modified_date)
 
 
 
@@ -139,10 +152,9 @@ def _pairs(touched: Touched) -> Iterator[list[Pair]]:
         while page := list(qs.filter(pk__gt=last).order_by("pk").values_list(*columns)[:CHUNK]):
             last = page[-1][0]
             batch = [row for row in page if hs_type != "contacts" or row[-1] == LinkStatus.SYNCED]
-            yield [Pair(hs_type, Record(hs_model, row[1], raw=row[3], hs_id=row[2], last_modified=row[4],
-                                        email=row[9] if label else ""),
+            yield [Pair(hs_type, Record(hs_model, row[1], row[3], row[2], row[4], row[9] if label else ""),
                         row[10] if sf_type == "object_type" else sf_type,
-                        Record(sf_model, row[5], raw=row[7], sf_id=row[6], last_modified_date=row[8]))
+                        Record(sf_model, row[5], row[7], row[6], row[8]))
                    for row in batch]
 
 
@@ -166,7 +178,7 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
     for pair in pairs:
         hs_props = (pair.hs_record.raw or {}).get("properties") or {}
         sf_raw = pair.sf_record.raw or {}
-        sf_time, hs_time = pair.sf_record.last_modified_date, pair.hs_record.last_modified
+        sf_time, hs_time = pair.sf_record.modified, pair.hs_record.modified
         sf_newer = bool(sf_time and (hs_time is None or sf_time >= hs_time))
         for rule in rules[pair.hs_type]:
             if rule.salesforce_field == "Company" and pair.sf_type != "Lead":
