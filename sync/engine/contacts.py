@@ -22,6 +22,13 @@ SF_BATCH = 200
 CONTACT = "hubspot.contact"
 A = AuditEvent.Action
 LINK_FIELDS = bulk.concrete(ContactLink, skip=("hs_contact",))
+# The columns reconcile reads (every other one is left in the database: at 100,000 people the
+# datetimes alone cost seconds to parse). Reading any other field of these rows would cost a
+# query per row (tests/engine/test_query_counts.py): add it here first.
+CONTACT_COLUMNS = ("hs_id", "email", "email_key", "first_name", "last_name", "phone", "company_name", "job_title",
+                   "salesforce_lead_id", "salesforce_contact_id")
+PERSON_COLUMNS = ("sf_id", "object_type", "email_key", "is_deleted", "master_record_id", "is_converted",
+                  "converted_contact_id", "system_modstamp", "pull_seq", "hubspot_contact_id")
 
 
 def person_facts(p: SfPerson) -> rules.Person:
@@ -39,7 +46,7 @@ def _chunked(values, size: int) -> Iterator[list]:
 
 def contacts_to_check(touched: Touched) -> Iterator[list[HsContact]]:
     """Live HubSpot contacts the pull may have affected, CHUNK at a time, in id order."""
-    live = HsContact.objects.filter(archived=False).defer("raw").order_by("pk")
+    live = HsContact.objects.filter(archived=False).only(*CONTACT_COLUMNS).order_by("pk")
     if touched.everything:
         last = 0
         while chunk := list(live.filter(pk__gt=last)[:CHUNK]):
@@ -71,11 +78,11 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
     keys = {c.email_key for c in chunk if c.email_key}
     by_email: dict[str, list[rules.Person]] = defaultdict(list)
     people: dict[str, SfPerson] = {}
-    for p in SfPerson.objects.filter(email_key__in=keys, is_deleted=False, is_converted=False).defer("raw"):
+    for p in SfPerson.objects.filter(email_key__in=keys, is_deleted=False, is_converted=False).only(*PERSON_COLUMNS):
         by_email[p.email_key].append(person_facts(p))
         people[p.sf_id] = p
     prop_ids = {c.salesforce_contact_id or c.salesforce_lead_id for c in chunk} - {""} - set(people)
-    for p in SfPerson.objects.filter(sf_id__in=prop_ids).defer("raw"):
+    for p in SfPerson.objects.filter(sf_id__in=prop_ids).only(*PERSON_COLUMNS):
         people[p.sf_id] = p
     for link in links.values():
         if link.sf_person:
@@ -97,7 +104,7 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
             decisions.append((c, decision))
     # Records a decision points at that were not loaded yet (a converted lead's contact).
     missing = {d.sf_id for _, d in decisions if d.sf_id and d.sf_id not in people}
-    for p in SfPerson.objects.filter(sf_id__in=missing).defer("raw"):
+    for p in SfPerson.objects.filter(sf_id__in=missing).only(*PERSON_COLUMNS):
         people[p.sf_id] = p
     _apply(ctx, decisions, links, people)
 
@@ -289,7 +296,7 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
                           message="Created from a HubSpot contact whose email matched no Salesforce record.")
         # The pull's own fields (order, stamp) stay as the pull set them; the next pull fills them.
         upsert(SfPerson, rows, update=bulk.concrete(SfPerson, skip=("sf_id", "pull_seq", "system_modstamp")))
-        for row in SfPerson.objects.filter(sf_id__in=[r.sf_id for r in rows]).defer("raw"):
+        for row in SfPerson.objects.filter(sf_id__in=[r.sf_id for r in rows]).only(*PERSON_COLUMNS):
             people[row.sf_id] = row
             created[row.hubspot_contact_id] = row
     return created
