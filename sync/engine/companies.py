@@ -82,13 +82,13 @@ def companies_follow_contacts(ctx: RunContext, touched: Touched) -> None:
             if object_type != "Contact":
                 continue
             if pending >= hubspot.V4_BATCH_LIMIT and account_id not in by_account:
-                _follow(ctx, by_account, look_up=not touched.everything)  # one associations read a batch
+                _follow(ctx, by_account, look_up=not touched.listed_all)  # one associations read a batch
                 by_account, pending = defaultdict(list), 0
             if status == LinkStatus.SYNCED:
                 by_account[account_id].append(contact_id)
                 pending += 1
     if by_account:
-        _follow(ctx, by_account, look_up=not touched.everything)
+        _follow(ctx, by_account, look_up=not touched.listed_all)
 
 
 def _account_batches(links, touched: Touched) -> Iterator[list[str]]:

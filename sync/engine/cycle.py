@@ -114,7 +114,7 @@ def run_cycle(run_id: int) -> SyncRun:
 
 
 def is_full(run: SyncRun) -> bool:
-    return run.full or not Watermark.objects.exists()
+    return run.full or not Watermark.objects.exclude(**pull.FULL_PENDING).exists()
 
 
 def execute(run: SyncRun, body: Callable[[RunContext], None], *, finish_on_success: bool = True) -> bool:
@@ -168,9 +168,11 @@ def ticker(ctx: RunContext, *, still_running: bool = False) -> Callable[[int], N
 
 
 def _cycle(ctx: RunContext, *, full: bool) -> None:
-    touched = pull.Touched(everything=full)
+    touched = pull.Touched(everything=full, listed_all=full)
     tick = ticker(ctx)
     ctx.progress(phase=SyncRun.Phase.PULL)
+    if full:
+        pull.begin_full()
     pull.pull_salesforce(ctx.sf, full=full, seq_base=ctx.run.pk << 32, touched=touched, tick=tick)
     pull.pull_hubspot(ctx.hs, full=full, settings=ctx.settings, touched=touched, tick=tick)
     ctx.counts["pulled"] += touched.pulled

@@ -61,7 +61,7 @@ def sync_deals(ctx: RunContext, touched: Touched) -> None:
             _opportunities_from_deals(ctx, fresh[i:i + 200])
     for opps in _pages(_unlinked(SfOpportunity, touched.opportunity_ids, touched.everything, "sf_id").defer("raw")):
         for i in range(0, len(opps), BATCH):
-            _deals_from_opportunities(ctx, opps[i:i + BATCH], look_up=not touched.everything)
+            _deals_from_opportunities(ctx, opps[i:i + BATCH], look_up=not touched.listed_all)
 
 
 def _record(ctx: RunContext, pairs, origin: str) -> None:

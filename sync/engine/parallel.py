@@ -34,6 +34,7 @@ def start(run_id: int) -> str:
 
     if not cycle.claim(run_id):
         return "skipped"
+    pull.begin_full()
     SyncChunk.objects.bulk_create([SyncChunk(run_id=run_id, name=name) for name in pull.STREAMS],
                                   ignore_conflicts=True)
     for name in pull.STREAMS:
@@ -50,7 +51,7 @@ def pull_chunk(run_id: int, name: str) -> str:
     if not claimed:
         return "not pending"
     run = SyncRun.objects.get(pk=run_id)
-    touched = pull.Touched(everything=True)
+    touched = pull.Touched(everything=True, listed_all=True)
 
     def body(ctx) -> None:
         pull.pull_stream(name, sf=ctx.sf, hs=ctx.hs, full=True, seq_base=run.pk << 32, settings=ctx.settings,
@@ -77,7 +78,7 @@ def _carry_on_if_last(run_id: int) -> bool:
     if not won:
         return False
     run = SyncRun.objects.get(pk=run_id)
-    touched = pull.Touched(everything=True)
+    touched = pull.Touched(everything=True, listed_all=True)
     for chunk in SyncChunk.objects.filter(run_id=run_id, watermark__isnull=False):
         crm, _, obj = chunk.name.partition(":")
         touched.watermarks[(crm, obj)] = chunk.watermark

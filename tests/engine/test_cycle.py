@@ -14,7 +14,7 @@ from django.utils import timezone
 from sandbox.scenario import scenario_dict
 from sync import services, tasks
 from sync.models import AuditEvent, SyncRun, SyncSettings
-from tests.engine.conftest import sync_ok
+from tests.engine.conftest import sync, sync_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity")
@@ -171,3 +171,35 @@ def test_a_run_whose_worker_was_killed_is_marked_interrupted_at_the_next_claim()
     assert f"worker process {dead.worker} stopped" in dead.error and "reconciling phase" in dead.error
     queued.refresh_from_db()
     assert queued.status == "running" and queued.worker == this_worker()
+
+
+def test_an_unfinished_full_run_makes_the_next_run_reconcile_everything(crm, monkeypatch):
+    """A full run writes its pulled rows clean (it reconciles everything anyway) and marks itself
+    pending; when it stops after the pull, the next, incremental run finds the mark and
+    reconciles every record (R1 here), though its own pull read nothing new."""
+    from sync.engine import contacts, pull
+    from sync.models import ContactLink, HsContact, SfPerson, Watermark
+
+    crm.load({"salesforce": {"Lead": [{"LastName": "Lind", "Company": "C", "Email": "ann@example.com"}]},
+              "hubspot": {"contacts": [{"id": "101", "properties": {"email": "ann@example.com", "lastname": "Lind"}}]}})
+    sync_ok()  # watermarks exist: later runs are incremental unless asked
+    ContactLink.objects.all().delete()  # as if the link had never been made
+
+    def crash(ctx, touched):
+        raise RuntimeError("worker lost after the pull")
+
+    monkeypatch.setattr(contacts, "reconcile_contacts", crash)
+    with pytest.raises(RuntimeError):  # a bug is raised after the run is marked failed
+        sync(full=True)
+    failed = SyncRun.objects.latest("pk")
+    assert failed.status == SyncRun.Status.FAILED and "worker lost" in failed.error
+    assert Watermark.objects.filter(**pull.FULL_PENDING).exists()
+    assert not SfPerson.objects.filter(dirty=True).exists() and not HsContact.objects.filter(dirty=True).exists()
+    monkeypatch.undo()
+
+    after = sync_ok()  # incremental: nothing changed in either CRM
+    assert not after.full and after.linked == 1
+    link = ContactLink.objects.select_related("sf_person", "hs_contact").get()
+    assert (link.hs_contact.hs_id, link.sf_person.email) == ("101", "ann@example.com")
+    assert not Watermark.objects.filter(**pull.FULL_PENDING).exists()
+    assert sync_ok().linked == 0  # and the mark is gone: the next run looks at what changed only
