@@ -201,8 +201,9 @@ def _set_link(ctx: RunContext, w: _Writes, c: HsContact, link: ContactLink | Non
     link.status_reason = d.message[:255]
     w.links.append(link)
     props = sync_properties(target, ctx.settings)
-    w.props.append((c.pk, props.get(ctx.settings.prop_salesforce_contact_id, ""),
-                    props.get(ctx.settings.prop_salesforce_lead_id, "")))
+    ids = (props.get(ctx.settings.prop_salesforce_contact_id, ""), props.get(ctx.settings.prop_salesforce_lead_id, ""))
+    if ids != (c.salesforce_contact_id, c.salesforce_lead_id):  # most contacts carry the id already
+        w.props.append((c.pk, *ids))
     action = A.LINK_SWITCHED if d.kind == "switch" else A.LINK_CREATED
     ctx.counts["switched" if d.kind == "switch" else "linked"] += 1
     previous = people.get(d.previous_sf_id) if d.previous_sf_id else None
@@ -224,7 +225,8 @@ def _set_status(ctx: RunContext, w: _Writes, c: HsContact, link: ContactLink | N
     link.status, link.since, link.status_reason = status, timezone.now(), d.message[:255]
     if status == LinkStatus.UNSYNCED:
         link.sf_person = None
-        w.props.append((c.pk, "", ""))
+        if c.salesforce_contact_id or c.salesforce_lead_id:
+            w.props.append((c.pk, "", ""))
     w.links.append(link)
     ctx.counts["lost_primary" if status == LinkStatus.LOST_PRIMARY else "deleted"] += (
         1 if status in (LinkStatus.LOST_PRIMARY, LinkStatus.DELETED) else 0)

@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", choices=("full", "echo"), default="full",
                         help="profile the full sync, or the incremental run after it")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench"))
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for a look afterwards")
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
     args = parser.parse_args(argv)
     args.pg_url = args.pg_url.rstrip("/")
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                                Path(f"{stem}-sync.log"))
             log(f"sync: rc={result['rc']} wall {result['wall_s']} s; {' | '.join(result['tail'][-3:])}")
     finally:
-        drop_database(args.db, args.size, out, args.pg_url)
+        if not args.keep_db:
+            drop_database(args.db, args.size, out, args.pg_url)
     text = Path(f"{stem}.txt").read_text(encoding="utf-8", errors="replace")
     print("\n".join(text.splitlines()[:80]) + f"\n\nfull tree: {stem}.txt")
     return result["rc"]
