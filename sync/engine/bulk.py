@@ -164,6 +164,17 @@ def update(model: type[models.Model], rows: Sequence[Sequence[Any]], *, fields: 
         cursor.executemany(sql, params)
 
 
+def analyze(*models: type[models.Model]) -> None:
+    """PostgreSQL: refresh the planner's statistics of tables a run just filled. Autovacuum gets
+    to them minutes later; until then the planner thinks a freshly loaded table of 100,000 rows
+    holds a few thousand and scans it whole for each `IN (…)` look-up (48 ms instead of 3 ms a
+    chunk, measured at 100,000 people). SQLite keeps no statistics unless asked, and its
+    planner's choices here were measured without them: left alone."""
+    if connection.vendor == "postgresql" and models:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models))
+
+
 # -- PostgreSQL: COPY ------------------------------------------------------------------------------------
 # executemany sends each row as its own statement (and a multi-row VALUES list of thousands of
 # parameters is slower still to build and parse); COPY streams the rows in one command. Upserts

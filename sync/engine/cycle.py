@@ -20,12 +20,13 @@ from django.utils import timezone
 from sync.crm.base import Budget, BudgetExhausted, CrmError
 from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
-from sync.engine import companies, contacts, deals, fields, groups, new_contacts, pull
+from sync.engine import bulk, companies, contacts, deals, fields, groups, new_contacts, pull
 from sync.engine.context import RunContext
 from sync.models import AuditEvent, ContactLink, DuplicateGroup, LinkStatus, SyncRun, SyncSettings, Watermark
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=10)
+ANALYZE_AFTER = 10_000  # pulled rows after which the planner's statistics are refreshed (bulk.analyze)
 
 
 def claim(run_id: int) -> bool:
@@ -190,9 +191,14 @@ def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
     """Reconcile, push, field sync and duplicate groups over what the pull touched; then the
     watermarks, so a run that stops before here pulls the same window again."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
+    big = touched.listed_all or touched.pulled >= ANALYZE_AFTER
+    if big:
+        bulk.analyze(*pull.MIRROR_MODELS)
     contacts.reconcile_contacts(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.PUSH)
     new_contacts.create_hubspot_contacts(ctx, touched)
+    if big:
+        bulk.analyze(ContactLink)  # the steps below join through the links reconcile just wrote
     companies.link_companies_by_account_id(ctx, touched)
     companies.companies_follow_contacts(ctx, touched)
     deals.sync_deals(ctx, touched)

@@ -27,6 +27,7 @@ from sync.engine import mirror, schema
 from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson, SyncSettings, Watermark
 
 OVERLAP = timedelta(seconds=2)
+MIRROR_MODELS = (SfPerson, SfAccount, SfOpportunity, HsContact, HsCompany, HsDeal)
 BATCH_ROWS = 2000
 _DONE = object()
 
@@ -88,7 +89,7 @@ def save_watermarks(touched: Touched) -> None:
     after this one, and the rows it reconciled are clean."""
     for (crm, object_type), value in touched.watermarks.items():
         Watermark.objects.update_or_create(crm=crm, object_type=object_type, defaults={"value": value})
-    for model in (SfPerson, SfAccount, SfOpportunity, HsContact, HsCompany, HsDeal):
+    for model in MIRROR_MODELS:
         model.objects.filter(dirty=True).update(dirty=False)
     if touched.everything:
         Watermark.objects.filter(**FULL_PENDING).delete()
