@@ -105,7 +105,7 @@ def render(r: dict) -> str:
     lines = [f"crmsync bench: {r['size']:,} people on {r['db']} (seed {r['seed']}; "
              f"{r['records']:,} CRM records; sandbox loaded in {r['load']['seconds']:.1f} s, "
              f"{r['load']['sandbox_rss_mb']:.0f} MB RSS)", ""]
-    head = f"{'phase':<18}{'wall s':>8}{'run s':>8}{'rec/s':>9}{'pulled':>9}" \
+    head = f"{'phase':<18}{'wall s':>8}{'run s':>8}{'rec/s':>9}{'pulled':>11}" \
            f"{'SF read(pull)/write':>21}{'HS read(pull)/write':>21}{'peak RSS MB':>13}"
     lines += [head, "-" * len(head)]
     rows = [("raw baseline", r["baseline"])] + [(PHASE_NAMES[k], v) for k, v in r["phases"].items()]
@@ -117,7 +117,7 @@ def render(r: dict) -> str:
             cells.append(f"{c['reads']}({c['pull']})/{c['writes']}" if c else "—")
         run = f"{p['run_s']:.1f}" if p.get("run_s") is not None else "—"
         lines.append(f"{name:<18}{p['wall_s']:>8.1f}{run:>8}"
-                     f"{_n(p.get('records_per_s')):>9}{_n(p.get('pulled')):>9}{cells[0]:>21}{cells[1]:>21}"
+                     f"{_n(p.get('records_per_s')):>9}{_n(p.get('pulled')):>11}{cells[0]:>21}{cells[1]:>21}"
                      f"{_n(p.get('peak_rss_mb')):>13}")
     m = r["minimum_requests"]
     lines.append(f"page-size minimum for a full pull: SF {m['salesforce']} (2,000/page), HS {m['hubspot']} (100/page)")
