@@ -13,12 +13,13 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models.base import ModelState
+from django.utils import timezone
 
 PLAIN = (models.CharField, models.BooleanField, models.IntegerField, models.TextField)
 
@@ -69,7 +70,10 @@ def _template(model: type[models.Model]) -> tuple[dict, tuple, dict, frozenset]:
     static, dynamic, relations = {}, [], {}
     for f in model._meta.concrete_fields:
         if f.has_default() and callable(f.default):
-            dynamic.append((f.attname, f.default))
+            # timezone.now looks USE_TZ up in the lazy settings on every call: a second per
+            # 200,000 rows. The same value, straight from the clock:
+            fast_now = f.default is timezone.now and settings.USE_TZ
+            dynamic.append((f.attname, partial(datetime.now, UTC) if fast_now else f.default))
         else:
             static[f.attname] = f.get_default()
         if f.is_relation:
