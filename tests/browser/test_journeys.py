@@ -116,3 +116,27 @@ def test_resync_button_swaps_the_row_in_place(demo, live_server, page):
     assert page.url == url_before  # swapped in place, no navigation
     link.refresh_from_db()
     assert (link.status, link.chosen_by) == (LinkStatus.SYNCED, "R6")
+
+
+def test_the_progress_card_follows_the_parts_of_a_parallel_run(live_server, page, django_user_model):
+    """Issue 6: while a full sync's pull runs as parts on several workers, the overview's progress
+    card (polled by htmx every 2 s) shows each part and follows it to done."""
+    from django.utils import timezone
+
+    from sync.models import SyncChunk, SyncRun
+
+    restore_reference_data()
+    user = django_user_model.objects.create_user("olga", "olga@example.com", PASSWORD)
+    user.groups.add(Group.objects.get(name="operator"))
+    run = SyncRun.objects.create(status="running", phase="pull", full=True, started_at=timezone.now(),
+                                 heartbeat_at=timezone.now())
+    lead = SyncChunk.objects.create(run=run, name="salesforce:Lead", status="running", worker="host-a:101",
+                                    started_at=timezone.now())
+    SyncChunk.objects.create(run=run, name="hubspot:contacts")
+    login(page, live_server)
+    page.goto(f"{live_server.url}/")
+    card = page.locator("#run-progress")
+    expect(card.locator(".part.running")).to_have_text("Salesforce Lead · running")
+    expect(card.locator(".part.pending")).to_have_text("HubSpot contacts · pending")
+    SyncChunk.objects.filter(pk=lead.pk).update(status="done", pulled=4321, finished_at=timezone.now())
+    expect(card.locator(".part.done")).to_have_text("Salesforce Lead · done · 4,321", timeout=10_000)
