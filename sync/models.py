@@ -496,9 +496,10 @@ class SyncRun(models.Model):
 
 
 class SyncChunk(models.Model):
-    """One part of a full sync's pull (one object type of one CRM), run as its own django-q2 task
-    so several workers pull in parallel. The last chunk to finish carries the run on through
-    reconcile, push and field sync (sync/engine/parallel.py)."""
+    """One part of a parallel full sync, run as its own django-q2 task so several workers share
+    the work: a pull part (one object type of one CRM) or a field-sync part (a range of links).
+    The last pull part carries the run on through reconcile and push; the last field-sync part
+    finishes it (sync/engine/parallel.py)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -507,7 +508,7 @@ class SyncChunk(models.Model):
         FAILED = "failed", "Failed"
 
     run = models.ForeignKey(SyncRun, models.CASCADE, related_name="chunks")
-    name = models.CharField(max_length=40)  # "salesforce:Contact", "hubspot:deals", …
+    name = models.CharField(max_length=40)  # "salesforce:Contact", "hubspot:deals", "fields:contacts:0-25000", …
     status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
     worker = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -524,11 +525,18 @@ class SyncChunk(models.Model):
 
     @property
     def crm(self) -> str:
-        return {"salesforce": "Salesforce", "hubspot": "HubSpot"}.get(self.name.partition(":")[0], "")
+        """Whose records the part handles ("Field sync" for a part of a parallel field sync)."""
+        return {"salesforce": "Salesforce", "hubspot": "HubSpot", "fields": "Field sync"}.get(
+            self.name.partition(":")[0], "")
 
     @property
     def object_type(self) -> str:
-        return self.name.partition(":")[2]
+        kind, _, rest = self.name.partition(":")
+        if kind == "fields":  # fields:contacts:0-25000 → "contacts, links 1–25000"
+            hs_type, _, bounds = rest.partition(":")
+            lo, _, hi = bounds.partition("-")
+            return f"{hs_type}, links {int(lo) + 1}–{hi}" if lo.isdigit() else rest
+        return rest
 
     @property
     def duration(self):

@@ -190,6 +190,13 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
 def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
     """Reconcile, push, field sync and duplicate groups over what the pull touched; then the
     watermarks, so a run that stops before here pulls the same window again."""
+    before_fields(ctx, touched)
+    fields.sync_fields(ctx, touched)
+    after_fields(ctx, touched)
+
+
+def before_fields(ctx: RunContext, touched: pull.Touched) -> None:
+    """Reconcile and push: every link the field sync will compare exists once this returns."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
     big = touched.listed_all or touched.pulled >= ANALYZE_AFTER
     if big:
@@ -203,7 +210,9 @@ def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
     companies.companies_follow_contacts(ctx, touched)
     deals.sync_deals(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.FIELDS)
-    fields.sync_fields(ctx, touched)
+
+
+def after_fields(ctx: RunContext, touched: pull.Touched) -> None:
     groups.refresh_groups(touched)
     ctx.flush()
     pull.save_watermarks(touched)  # only now: see Touched.watermarks

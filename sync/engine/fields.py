@@ -6,11 +6,11 @@ R1's key, amounts as decimals, dates as dates), and every overwrite is one audit
 Two-way compares record-level modification times: neither API gives per-field times cheaply."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 
 from sync.engine import bulk, schema
 from sync.engine.context import RunContext
@@ -130,13 +130,49 @@ def _links(hs_type: str):
     return {"contacts": ContactLink, "companies": CompanyLink, "deals": DealLink}[hs_type].objects.all()
 
 
-def _pairs(touched: Touched) -> Iterator[list[Pair]]:
+@dataclass(frozen=True)
+class Part:
+    """The links of one type with lo < pk ≤ hi: what one task of a parallel run compares."""
+
+    hs_type: str
+    lo: int
+    hi: int
+
+    @property
+    def name(self) -> str:
+        return f"fields:{self.hs_type}:{self.lo}-{self.hi}"
+
+    @classmethod
+    def from_name(cls, name: str) -> Part:
+        _, hs_type, bounds = name.split(":")
+        lo, hi = bounds.split("-")
+        return cls(hs_type, int(lo), int(hi))
+
+
+def parts(pairs_per_part: int) -> list[Part]:
+    """Every link, split by primary key into parts of about `pairs_per_part` links."""
+    out = []
+    for hs_type, *_ in SIDES:
+        b = _links(hs_type).aggregate(lo=Min("pk"), hi=Max("pk"), n=Count("pk"))
+        if not b["n"]:
+            continue
+        count = -(-b["n"] // pairs_per_part)
+        step = -(-(b["hi"] - b["lo"] + 1) // count)
+        out += [Part(hs_type, lo, min(lo + step, b["hi"])) for lo in range(b["lo"] - 1, b["hi"], step)]
+    return out
+
+
+def _pairs(touched: Touched, part: Part | None = None) -> Iterator[list[Pair]]:
     """Linked pairs CHUNK at a time, as plain values (no model instances: at a million pairs
-    building them cost more than the comparison)."""
+    building them cost more than the comparison); with `part`, only that part's links."""
     ids = {"contacts": (touched.hs_contact_ids, touched.sf_ids), "companies": (touched.company_ids, touched.account_ids),
            "deals": (touched.deal_ids, touched.opportunity_ids)}
     for hs_type, h, sf, label, sf_type in SIDES:
+        if part is not None and part.hs_type != hs_type:
+            continue
         qs = _links(hs_type).filter(**{f"{h}__archived": False})
+        if part is not None:
+            qs = qs.filter(pk__lte=part.hi)
         if not touched.everything:
             qs = qs.filter(Q(**{f"{h}__hs_id__in": list(ids[hs_type][0])}) | Q(**{f"{sf}__sf_id__in": list(ids[hs_type][1])}))
         hs_model, sf_model = (qs.model._meta.get_field(name).related_model for name in (h, sf))
@@ -148,7 +184,7 @@ def _pairs(touched: Touched) -> Iterator[list[Pair]]:
         # in the query the planners walk the status index and sort every synced link for
         # each chunk (quadratic over a run) instead of reading the next CHUNK by primary key.
         columns += ["status"] if hs_type == "contacts" else []
-        last = 0
+        last = part.lo if part is not None else 0
         while page := list(qs.filter(pk__gt=last).order_by("pk").values_list(*columns)[:CHUNK]):
             last = page[-1][0]
             batch = [row for row in page if hs_type != "contacts" or row[-1] == LinkStatus.SYNCED]
@@ -158,12 +194,16 @@ def _pairs(touched: Touched) -> Iterator[list[Pair]]:
                    for row in batch]
 
 
-def sync_fields(ctx: RunContext, touched: Touched) -> None:
+def sync_fields(ctx: RunContext, touched: Touched, *, part: Part | None = None,
+                tick: Callable[[int], None] | None = None) -> None:
+    """Every touched pair (or those of one `part`); `tick` hears of each chunk compared."""
     rules = {"contacts": [], "companies": [], "deals": []}
     for r in FieldRule.objects.exclude(rule=FieldRule.Rule.NONE):
         rules[{"contact": "contacts", "company": "companies", "deal": "deals"}[r.object]].append(r)
-    for pairs in _pairs(touched):
+    for pairs in _pairs(touched, part):
         _sync_chunk(ctx, pairs, rules)
+        if tick is not None:
+            tick(len(pairs))
 
 
 def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:

@@ -112,11 +112,13 @@ def test_a_parallel_run_shows_its_pull_parts(viewer_client):
                              started_at=start, finished_at=start + timedelta(seconds=42.4), pulled=12_000)
     SyncChunk.objects.create(run=run, name="hubspot:deals", status="failed", worker="host-b:202",
                              started_at=start, finished_at=start + timedelta(seconds=3), pulled=345)
+    SyncChunk.objects.create(run=run, name="fields:contacts:0-25000", status="done", worker="host-b:202")
     html = viewer_client.get(page_url(run)).content.decode()
-    assert "Parallel pull (2 parts)" in html
+    assert "Parallel parts (3)" in html
     assert "<td>Salesforce</td><td>Contact</td><td>Done</td><td class=\"mono\">host-a:101</td>" in html
     assert "<td>0:00:42</td><td class=\"num\">12,000</td>" in html
     assert "<td>HubSpot</td><td>deals</td><td>Failed</td>" in html
+    assert "<td>Field sync</td><td>contacts, links 1–25000</td><td>Done</td>" in html
 
 
 def test_a_running_parallel_run_shows_its_parts_in_the_progress_card(viewer_client):
@@ -132,7 +134,7 @@ def test_a_running_parallel_run_shows_its_parts_in_the_progress_card(viewer_clie
 
 def test_a_run_that_was_not_split_shows_no_parts(viewer_client):
     run = finished()
-    assert "Parallel pull" not in viewer_client.get(page_url(run)).content.decode()
+    assert "Parallel parts" not in viewer_client.get(page_url(run)).content.decode()
     assert "part" not in viewer_client.get(reverse("sync:run_progress", args=[run.pk])).content.decode()
 
 
