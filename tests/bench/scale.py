@@ -4,8 +4,9 @@ For each worker count: a fresh sandbox process seeded with the scenario, a fresh
 database, Redis as django-q2's broker and the shared rate limiter (a Redis database of its own,
 emptied first), and `manage.py qcluster` with that many workers. A full sync is queued the way
 the console queues one (`manage.py sync --full`); the clock runs until the run has finished.
-Reported: wall time, the pull (its parts in parallel) and the rest (reconcile, push, fields, one
-task), each part's time, 429s the sandbox sent, and the speed-up of N workers over one.
+Reported: wall time, the pull (its parts in parallel), the rest (reconcile and push in one task,
+then the field-sync parts in parallel, then the groups) with the field-sync parts' own span, each
+part's time, 429s the sandbox sent, and the speed-up of N workers over one.
 
 With `--hubspot-limit real` the sandbox keeps HubSpot's Professional limits (190 requests per
 10 s, 5 searches a second) and the report shows whether the workers, together, stayed inside
@@ -96,10 +97,7 @@ def one(workers: int, args, out: Path) -> dict:
                            "start_s": round((p[3] - run[7]).total_seconds(), 2) if p[3] else None,
                            "seconds": round((p[4] - p[3]).total_seconds(), 2) if p[3] and p[4] else None}
                           for p in parts]
-            ends = [p[4] for p in parts if p[4]]
-            if ends and run[8]:
-                r["pull_s"] = round((max(ends) - run[7]).total_seconds(), 2)
-                r["after_pull_s"] = round((run[8] - max(ends)).total_seconds(), 2)
+            r.update(stages(r))
             r["workers_used"] = len({p[5] for p in parts})
             limits = sb.control("POST", "hubspot/limits", {})   # no change: reads the limiter's state
             r["hubspot_429s"] = sum(limits["rejected"].values())
@@ -110,16 +108,34 @@ def one(workers: int, args, out: Path) -> dict:
     return r
 
 
+def stages(r: dict) -> dict:
+    """Seconds from the run's start to its last pull part's end (pull), from there to the run's
+    end (rest: reconcile and push, the field-sync parts, the groups), and the field-sync parts'
+    own span (fields), from the parts' start offsets and durations."""
+    def ends(field_parts: bool) -> list[tuple[float, float]]:
+        return [(p["start_s"], p["start_s"] + p["seconds"]) for p in r.get("parts", [])
+                if p["seconds"] is not None and p["name"].startswith("fields:") == field_parts]
+    out = {}
+    pulls, fields = ends(False), ends(True)
+    if pulls and r.get("run_s"):
+        out["pull_s"] = round(max(e for _, e in pulls), 2)
+        out["after_pull_s"] = round(r["run_s"] - out["pull_s"], 2)
+    if fields:
+        out["fields_s"] = round(max(e for _, e in fields) - min(s for s, _ in fields), 2)
+    return out
+
+
 def render(results: list[dict], args) -> str:
     lines = [f"crmsync scale-out: full sync of {args.size:,} people, PostgreSQL, Redis broker and limiter, "
              f"HubSpot limits {args.hubspot_limit}", "",
-             f"{'workers':>8}{'status':>11}{'wall s':>9}{'pull s':>9}{'rest s':>9}{'speed-up':>10}"
+             f"{'workers':>8}{'status':>11}{'wall s':>9}{'pull s':>9}{'rest s':>9}{'fields s':>10}{'speed-up':>10}"
              f"{'HS 429s':>9}{'SF calls':>10}{'HS calls':>10}"]
     first = results[0].get("wall_s") if results else None
     for r in results:
         speed = f"{first / r['wall_s']:.2f}x" if first and r.get("wall_s") else "-"
         lines.append(f"{r['workers']:>8}{r.get('status', '?'):>11}{r.get('wall_s', 0):>9.1f}"
-                     f"{r.get('pull_s') or 0:>9.1f}{r.get('after_pull_s') or 0:>9.1f}{speed:>10}"
+                     f"{r.get('pull_s') or 0:>9.1f}{r.get('after_pull_s') or 0:>9.1f}{r.get('fields_s') or 0:>10.1f}"
+                     f"{speed:>10}"
                      f"{r.get('hubspot_429s', 0):>9}{r.get('sf_calls', 0):>10}{r.get('hs_calls', 0):>10}")
     for r in results:
         parts = ", ".join(f"{p['name']} {p['seconds']}s@{p['start_s']}" for p in r.get("parts", []))
