@@ -22,7 +22,7 @@ from sync.engine import cycle, fields, pull
 from sync.models import SyncChunk, SyncRun
 
 log = logging.getLogger(__name__)
-PAIRS_PER_PART = 25_000  # links a field-sync part compares: 4–6 parts at 100,000 people
+PAIRS_PER_PART = 25_000  # links a field-sync part compares: 8 parts at 100,000 people
 FIELDS = "fields:"       # the prefix of a field-sync part's name
 
 
