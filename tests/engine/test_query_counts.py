@@ -42,12 +42,18 @@ def mirror(n: int, start: int) -> None:
                                      "email": email, "lastname": f"P{i}", "firstname": "Ann"}})
 
 
-def queries(step) -> tuple[int, RunContext]:
+def queries(step, touched: Touched | None = None) -> tuple[int, RunContext]:
     run = SyncRun.objects.filter(status="running").first() or SyncRun.objects.create(status="running")
     ctx = RunContext(run=run, settings=SyncSettings.load(), sf=NoCalls(), hs=NoCalls())
     with CaptureQueriesContext(connection) as captured:
-        step(ctx, Touched(everything=True))
+        step(ctx, touched or Touched(everything=True))
     return len(captured), ctx
+
+
+def touched_contacts() -> Touched:
+    """An incremental run's scope: every contact and person, on both sides."""
+    return Touched(hs_contact_ids=set(HsContact.objects.values_list("hs_id", flat=True)),
+                   sf_ids=set(SfPerson.objects.values_list("sf_id", flat=True)))
 
 
 def test_reconcile_and_field_sync_read_a_chunk_in_a_fixed_number_of_queries():
@@ -58,6 +64,7 @@ def test_reconcile_and_field_sync_read_a_chunk_in_a_fixed_number_of_queries():
     ctx.run.refresh_from_db()
     assert ctx.run.linked == 5 and ContactLink.objects.count() == 5
     small_fields, _ = queries(fields.sync_fields)
+    small_touched, _ = queries(fields.sync_fields, touched_contacts())
 
     mirror(150, 5)
     ContactLink.objects.all().delete()
@@ -67,4 +74,6 @@ def test_reconcile_and_field_sync_read_a_chunk_in_a_fixed_number_of_queries():
     assert large == small, f"reconcile: {small} queries for 5 contacts, {large} for 155"
     large_fields, _ = queries(fields.sync_fields)
     assert large_fields == small_fields, f"field sync: {small_fields} queries for 5 pairs, {large_fields} for 155"
+    large_touched, _ = queries(fields.sync_fields, touched_contacts())  # an incremental run's: by id
+    assert large_touched == small_touched, f"incremental field sync: {small_touched} for 5, {large_touched} for 155"
     assert ctx.run.field_changes == 0
