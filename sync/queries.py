@@ -194,9 +194,11 @@ def keyset_page(qs: QuerySet, *, per_page: int, after: int | None = None, before
 
 def contact_search(q: str) -> Q:
     """HubSpot contacts matching the console's free-text search: part of the email or a name
-    (trigram indexes on PostgreSQL, migration 0005), the HubSpot id, or the id of the Salesforce
+    (trigram indexes on PostgreSQL, migrations 0005 and 0007), the HubSpot id, or the id of the Salesforce
     record it syncs with. That last one is resolved first: as a subquery inside the OR it would
     keep PostgreSQL from combining the indexes."""
     by_sf_id = list(ContactLink.objects.filter(sf_person__sf_id=q).values_list("hs_contact_id", flat=True)[:100])
-    return (Q(email_key__contains=email_key(q)) | Q(hs_id=q) | Q(last_name__icontains=q) | Q(first_name__icontains=q)
-            | Q(pk__in=by_sf_id))
+    # icontains on the (lower-case) key: UPPER(email_key::text) LIKE UPPER(…), the expression the
+    # trigram index of migration 0007 covers; equality look-ups keep to the btree.
+    return (Q(email_key__icontains=email_key(q)) | Q(hs_id=q) | Q(last_name__icontains=q)
+            | Q(first_name__icontains=q) | Q(pk__in=by_sf_id))
