@@ -491,7 +491,8 @@ class SyncRun(models.Model):
         return None
 
     def parts(self) -> list[SyncChunk]:
-        """A parallel full sync's pull parts, in the order they were queued (none for other runs)."""
+        """A parallel full sync's parts (pull, then field sync), in the order they were queued;
+        none for other runs."""
         return list(self.chunks.order_by("pk"))
 
 

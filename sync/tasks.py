@@ -19,11 +19,18 @@ def run_sync(run_id: int) -> str:
 
 
 def pull_chunk(run_id: int, name: str) -> str:
-    """One part of a parallel full sync: a pull part (the last carries the run through reconcile
-    and push) or a field-sync part, "fields:…" (the last finishes the run)."""
+    """One part of a parallel full sync's pull; the last part carries the run through reconcile
+    and push, then queues the field-sync parts."""
     from sync.engine import parallel
 
     return parallel.pull_chunk(run_id, name)
+
+
+def field_chunk(run_id: int, name: str) -> str:
+    """One part of a parallel full sync's field sync; the last part finishes the run."""
+    from sync.engine import parallel
+
+    return parallel.field_chunk(run_id, name)
 
 
 def scheduled_sync() -> int:

@@ -54,10 +54,7 @@ def _claim(run_id: int, name: str) -> bool:
 
 
 def pull_chunk(run_id: int, name: str) -> str:
-    """Pull one object type of one CRM into the mirror for a running full run (or, for a name
-    starting with "fields:", sync the fields of one part of the links)."""
-    if name.startswith(FIELDS):
-        return field_chunk(run_id, name)
+    """Pull one object type of one CRM into the mirror for a running full run."""
     if not _claim(run_id, name):
         return "not pending"
     run = SyncRun.objects.get(pk=run_id)
@@ -117,7 +114,7 @@ def _carry_on_if_last(run_id: int) -> bool:
         return True
     SyncChunk.objects.bulk_create([SyncChunk(run_id=run_id, name=name) for name in names], ignore_conflicts=True)
     for name in names:
-        async_task("sync.tasks.pull_chunk", run_id, name, task_name=f"sync-run-{run_id}-{name}", group="sync")
+        async_task("sync.tasks.field_chunk", run_id, name, task_name=f"sync-run-{run_id}-{name}", group="sync")
     return True
 
 

@@ -99,7 +99,7 @@ def test_parallel_full_sync_ends_where_the_sequential_one_does(crm, sf, hs, sett
     # Redelivered tasks find their work done and change nothing.
     calls = crm.stats()["salesforce"]["calls"] + crm.stats()["hubspot"]["calls"]
     assert tasks.pull_chunk(run.pk, "salesforce:Contact") == "not pending"
-    assert tasks.pull_chunk(run.pk, field_parts[0]) == "not pending"
+    assert tasks.field_chunk(run.pk, field_parts[0]) == "not pending"
     assert tasks.run_sync(run.pk) == "not pending"
     assert crm.stats()["salesforce"]["calls"] + crm.stats()["hubspot"]["calls"] == calls
 
