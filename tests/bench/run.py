@@ -104,6 +104,10 @@ def _sync_summary(result: dict) -> None:
         result["pulled"] = result["summary"].get("pulled")
 
 
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else round(after - before, 2)
+
+
 # -- one database ---------------------------------------------------------------------------------------
 
 def bench_one(db: str, args, out: Path) -> dict:
@@ -133,8 +137,10 @@ def bench_one(db: str, args, out: Path) -> dict:
 
             log(f"{db}: raw-transfer baseline")
             sb.reset_stats()
+            cpu0 = sb.cpu_s()
             base = run_child(["-m", "tests.bench.baseline", "--url", sb.url, "--out", str(logs / "baseline.json")],
                              env, logs / "baseline.log")
+            base["sandbox_cpu_s"] = _spent(cpu0, sb.cpu_s())
             if base["rc"]:
                 raise SystemExit(f"baseline failed: see {base['log']}")
             base.update(json.loads((logs / "baseline.json").read_text()))
@@ -147,7 +153,9 @@ def bench_one(db: str, args, out: Path) -> dict:
             def sync(phase: str, *extra: str) -> dict:
                 log(f"{db}: {report.PHASE_NAMES[phase]}")
                 sb.reset_stats()
+                cpu0 = sb.cpu_s()
                 res = run_child(["manage.py", "sync", "--wait", *extra], env, logs / f"sync-{phase}.log")
+                res["sandbox_cpu_s"] = _spent(cpu0, sb.cpu_s())
                 res["requests"] = report.classify(stats := sb.stats())
                 res["endpoints"] = {crm: stats[crm]["endpoints"] for crm in ("salesforce", "hubspot")}
                 _sync_summary(res)

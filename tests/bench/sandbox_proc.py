@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import re
 import subprocess
@@ -159,6 +160,16 @@ class SandboxProcess:
         except OSError:
             return None
         return None
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the sandbox process has used so far: its share of a
+        phase's work, read before and after the phase."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     # -- control API (keep-alive; the sandbox sets Nagle off and HTTP/1.1) --------------------------------
     def control(self, method: str, name: str, body=None):
