@@ -26,10 +26,13 @@ PLAIN = (models.CharField, models.BooleanField, models.IntegerField, models.Text
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
     # What DatabaseOperations.adapt_datetimefield_value stores (naive UTC text), without its
-    # per-value settings lookups: a third of the write time of a mirror row.
+    # per-value settings lookups: a third of the write time of a mirror row. A UTC value's
+    # ISO text minus its "+00:00" is that text, without building a naive copy first.
     if value is None or value.tzinfo is None:
         return None if value is None else str(value)
-    return str((value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None))
+    if value.tzinfo is UTC:
+        return value.isoformat(" ")[:-6]
+    return str(value.astimezone(UTC).replace(tzinfo=None))
 
 
 def _json_text(value: Any) -> str | None:
@@ -95,11 +98,14 @@ def build(model: type[models.Model], values: dict[str, Any]) -> models.Model:
     for attname, default in dynamic:
         if attname not in values:
             d[attname] = default()
-    for name, value in values.items():
-        if name in relations:
-            d[relations[name]] = value if value is None or not isinstance(value, models.Model) else value.pk
-        else:
-            d[name] = value
+    if relations.keys().isdisjoint(values):   # mirror rows: no relations, one C-level update
+        d.update(values)
+    else:
+        for name, value in values.items():
+            if name in relations:
+                d[relations[name]] = value if value is None or not isinstance(value, models.Model) else value.pk
+            else:
+                d[name] = value
     d["_state"] = ModelState()
     return obj
 

@@ -46,6 +46,14 @@ def parse_dt(value) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value.astimezone(UTC)
+    if type(value) is str:
+        try:   # Python 3.11 reads both CRMs' forms ("…Z", "…+0000") itself
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
     text = str(value).strip()
     if text.isdigit():
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
