@@ -22,7 +22,7 @@ from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
 from sync.engine import bulk, companies, contacts, deals, fields, groups, new_contacts, pull
 from sync.engine.context import RunContext
-from sync.engine.gc_tuning import fewer_collections
+from sync.engine.tuning import tuned_for_a_run
 from sync.models import AuditEvent, ContactLink, DuplicateGroup, LinkStatus, SyncRun, SyncSettings, Watermark
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def execute(run: SyncRun, body: Callable[[RunContext], None], *, finish_on_succe
         settings = SyncSettings.load()
         sf, hs = connectors(run, settings)
         ctx = RunContext(run=run, settings=settings, sf=sf, hs=hs)
-        with fewer_collections():
+        with tuned_for_a_run():
             body(ctx)
     except BudgetExhausted as exc:
         _finish(run, ctx, SyncRun.Status.STOPPED, f"Stopped before exceeding the API budget: {exc}")

@@ -139,7 +139,7 @@ def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched
     model = {"Account": SfAccount, "Opportunity": SfOpportunity}.get(obj, SfPerson)
     fresh = mirror.is_empty(model)
     newest, changed_total = None, 0
-    for records in batched(prefetch(conn.query_pages(soql, include_deleted=True))):
+    for records in prefetch(batched(conn.query_pages(soql, include_deleted=True))):
         if model is SfPerson:
             rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
             seq += len(records)
@@ -177,9 +177,12 @@ def batched(pages: Iterable[list[dict]], rows: int = BATCH_ROWS) -> Iterator[lis
 
 
 def prefetch(pages: Iterator[list[dict]], depth: int = 2) -> Iterator[list[dict]]:
-    """Fetch the next pages in a thread while the caller writes this one, so the CRM's time to
-    answer overlaps ours to store. The thread only does HTTP (no database, no transaction); its
-    errors are raised here, in the order the pages would have come."""
+    """Fetch the next batches in a thread while the caller writes this one, so the CRM's time to
+    answer overlaps ours to store. Callers hand it whole batches (`prefetch(batched(pages))`): with
+    HubSpot's 100-record pages, a queue of two pages ahead emptied at once into a 2,000-row batch
+    and the CRM sat idle while we stored it (the 100,000-person HubSpot pull: 27 s → 22 s). The
+    thread only does HTTP (no database, no transaction); its errors are raised here, in the order
+    the pages would have come."""
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -246,7 +249,7 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
         conn.modified_since(object_type, since - OVERLAP, props)
     fresh = mirror.is_empty(model)
     newest, changed_total = None, 0
-    for records in batched(prefetch(pages)):
+    for records in prefetch(batched(pages)):
         rows = [convert(r, settings) for r in records]
         changed = rows if fresh else mirror.changed_only(model, rows)
         mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed))

@@ -1,33 +1,43 @@
-"""sync.engine.gc_tuning: a run collects garbage less often, and leaves the process as it found it."""
+"""sync.engine.tuning: a run collects garbage less often and switches threads sooner, and leaves the
+process as it found it."""
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 
 import pytest
 
 from sandbox.scenario import scenario_dict
-from sync.engine import fields, gc_tuning
-from sync.engine.gc_tuning import THRESHOLDS, fewer_collections
+from sync.engine import fields, tuning
+from sync.engine.tuning import SWITCH_INTERVAL, THRESHOLDS, tuned_for_a_run
 from tests.engine.conftest import sync_ok
+
+PLAIN = ((700, 10, 10), 0.005)
+
+
+def state():
+    return gc.get_threshold(), sys.getswitchinterval()
 
 
 @pytest.fixture(autouse=True)
-def _plain_collector():
-    before = gc.get_threshold()
-    gc.set_threshold(700, 10, 10)
+def _plain_interpreter():
+    before = state()
+    gc.set_threshold(*PLAIN[0])
+    sys.setswitchinterval(PLAIN[1])
     yield
-    gc.set_threshold(*before)
+    gc.set_threshold(*before[0])
+    sys.setswitchinterval(before[1])
 
 
-def test_thresholds_are_raised_inside_and_restored_after_even_on_error():
-    with fewer_collections():
-        assert gc.get_threshold() == THRESHOLDS
+def test_settings_hold_inside_and_are_restored_after_even_on_error():
+    with tuned_for_a_run():
+        assert state() == (THRESHOLDS, pytest.approx(SWITCH_INTERVAL))
         assert gc.get_freeze_count() > 0      # what existed at entry is never scanned again
-    assert gc.get_threshold() == (700, 10, 10) and gc.get_freeze_count() == 0
-    with pytest.raises(RuntimeError), fewer_collections():
+    assert state() == PLAIN and gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), tuned_for_a_run():
         raise RuntimeError("a failing run")
-    assert gc.get_threshold() == (700, 10, 10) and gc.get_freeze_count() == 0
+    assert state() == PLAIN and gc.get_freeze_count() == 0
 
 
 def test_concurrent_runs_in_one_process_share_one_entry_and_exit():
@@ -35,14 +45,14 @@ def test_concurrent_runs_in_one_process_share_one_entry_and_exit():
     seen = {}
 
     def first():
-        with fewer_collections():
+        with tuned_for_a_run():
             first_in.set()
             second_in.wait(5)
         first_out.set()
 
     def second():
         first_in.wait(5)
-        with fewer_collections():
+        with tuned_for_a_run():
             second_in.set()
             first_out.wait(5)
             seen["after the first left"] = gc.get_threshold()
@@ -53,12 +63,12 @@ def test_concurrent_runs_in_one_process_share_one_entry_and_exit():
     for t in threads:
         t.join(10)
     assert seen["after the first left"] == THRESHOLDS
-    assert gc.get_threshold() == (700, 10, 10) and gc.get_freeze_count() == 0
-    assert gc_tuning._inside == 0
+    assert state() == PLAIN and gc.get_freeze_count() == 0
+    assert tuning._inside == 0
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sync_run_works_under_the_raised_thresholds(crm, monkeypatch):
+def test_a_sync_run_works_under_the_tuned_settings(crm, monkeypatch):
     crm.load(scenario_dict(20, seed=3, now="2026-01-10T00:00:00Z"))
     during = []
     real = fields.sync_fields
@@ -71,4 +81,4 @@ def test_a_sync_run_works_under_the_raised_thresholds(crm, monkeypatch):
     run = sync_ok(full=True)
     assert run.linked > 0
     assert during == [THRESHOLDS]
-    assert gc.get_threshold() == (700, 10, 10) and gc.get_freeze_count() == 0
+    assert state() == PLAIN and gc.get_freeze_count() == 0
