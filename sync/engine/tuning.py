@@ -14,8 +14,8 @@ Thread switches: during the pull a thread fetches the next pages while the run's
 and stores the last ones (`pull.prefetch`). The run's thread holds the GIL for CPython's default
 5 ms at a time, and the fetching thread needs it back after every socket wait, so the CRM sat
 idle between pages. A 0.5 ms switch interval lets it ask for the next page sooner: the
-100,000-person pull took 48.3 s → 43.3 s (the sandbox's work overlapping ours). With one thread
-running, the interval costs nothing.
+100,000-person pull took 48.3 s → 43.3 s (the sandbox's work overlapping ours). While no other
+thread wants the GIL, the interval costs nothing.
 
 Both are process-wide: concurrent runs in one process (the threads of a test) share one entry,
 and the last run to leave restores what it found."""
