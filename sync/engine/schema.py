@@ -41,30 +41,20 @@ def hs_properties(object_type: str, s: SyncSettings) -> list[str]:
 
 
 def parse_dt(value) -> datetime | None:
-    """Salesforce `2024-01-01T00:00:00.000+0000`, HubSpot `…Z` or epoch milliseconds → aware UTC."""
+    """Salesforce `2024-01-01T00:00:00.000+0000`, HubSpot `…Z` or epoch milliseconds → aware UTC.
+    Python 3.11's `fromisoformat` reads both CRMs' forms itself."""
     if not value:
         return None
     if isinstance(value, datetime):
         return value.astimezone(UTC)
-    if type(value) is str:
-        try:   # Python 3.11 reads both CRMs' forms ("…Z", "…+0000") itself
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is UTC:
-                return parsed
     text = str(value).strip()
     if text.isdigit():
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def parse_date(value) -> date | None:
