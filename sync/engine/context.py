@@ -36,6 +36,16 @@ class RunContext:
                                        operation=operation, message=message[:2000]))
         self.counts["errors"] += 1
 
+    def reject_row(self, row, exc: Exception) -> None:
+        """A pulled record the mirror refused (mirror.upsert's `reject`): a record error that says
+        what happened and what to do; the record is read again when it next changes."""
+        crm, key = ("hubspot", row.hs_id) if hasattr(row, "hs_id") else ("salesforce", row.sf_id)
+        name = row._meta.verbose_name
+        fix = "HubSpot" if crm == "hubspot" else "Salesforce"
+        self.record_error(crm=crm, object_type=name, record_id=key, operation="store",
+                          message=f"This {name}'s data could not be stored ({exc.__class__.__name__}: {exc}). "
+                                  f"Correct the unusual value in {fix}; the record is synced again once it changes there.")
+
     def flush(self) -> None:
         """Write pending events and errors, and move the run's counters and API-call figures.
         Called inside the same short transaction as the mirror/link changes they describe."""

@@ -1,7 +1,9 @@
 """Bulk writes into the mirror: one INSERT … ON CONFLICT UPDATE per page, never row by row."""
 from __future__ import annotations
 
-from django.db import models, transaction
+from collections.abc import Callable
+
+from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 
 from sync.engine import bulk
@@ -45,12 +47,30 @@ def mark_dirty(objs: list[models.Model]) -> list[models.Model]:
     return objs
 
 
-def upsert(model: type[models.Model], objs: list[models.Model], *, update: tuple[str, ...] | None = None) -> None:
-    """Insert new rows, overwrite existing ones (all pulled fields, or only `update`)."""
+# What a row the database refuses raises: a driver's DataError, or an encoding error on the way.
+REFUSED = (DatabaseError, UnicodeError, ValueError)
+Reject = Callable[[models.Model, Exception], None]
+
+
+def upsert(model: type[models.Model], objs: list[models.Model], *, update: tuple[str, ...] | None = None,
+           reject: Reject | None = None) -> None:
+    """Insert new rows, overwrite existing ones (all pulled fields, or only `update`). With
+    `reject`, a batch the database refuses is written again row by row, and each row it still
+    refuses goes to `reject` instead of failing the run: one odd record must not halt a sync."""
     if not objs:
         return
     now = timezone.now()
     for o in objs:
         o.mirrored_at = now
-    with transaction.atomic():
-        bulk.insert(model, objs, conflict=KEYS[model], update=_update_fields(model) if update is None else update)
+    fields = _update_fields(model) if update is None else update
+    try:
+        with transaction.atomic():
+            bulk.insert(model, objs, conflict=KEYS[model], update=fields)
+    except REFUSED as exc:
+        if reject is None:
+            raise
+        if len(objs) == 1:
+            reject(objs[0], exc)
+            return
+        for o in objs:
+            upsert(model, [o], update=update, reject=reject)

@@ -62,7 +62,7 @@ def pull_chunk(run_id: int, name: str) -> str:
 
     def body(ctx) -> None:
         pull.pull_stream(name, sf=ctx.sf, hs=ctx.hs, full=True, seq_base=run.pk << 32, settings=ctx.settings,
-                         touched=touched, tick=cycle.ticker(ctx, still_running=True))
+                         touched=touched, tick=cycle.ticker(ctx, still_running=True), reject=ctx.reject_row)
         ctx.counts["pulled"] += touched.pulled
 
     ok = cycle.execute(run, body, finish_on_success=False)

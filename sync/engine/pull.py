@@ -121,14 +121,15 @@ def _keep_watermark(touched: Touched, crm: str, object_type: str, value: datetim
         touched.watermarks[(crm, object_type)] = value
 
 
-def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: Callable[[int], None]) -> None:
+def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: Callable[[int], None],
+                    reject: mirror.Reject | None = None) -> None:
     seq = seq_base
     for obj in schema.SF_PULL_ORDER:
-        seq = pull_salesforce_object(conn, obj, full=full, seq_base=seq, touched=touched, tick=tick)
+        seq = pull_salesforce_object(conn, obj, full=full, seq_base=seq, touched=touched, tick=tick, reject=reject)
 
 
 def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched: Touched,
-                           tick: Callable[[int], None]) -> int:
+                           tick: Callable[[int], None], reject: mirror.Reject | None = None) -> int:
     """One object's records into the mirror; returns the next pull sequence number (R3 keeps
     the order Salesforce returned people in)."""
     seq = seq_base
@@ -148,7 +149,7 @@ def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched
         else:
             rows = [schema.sf_opportunity(r) for r in records]
         changed = rows if fresh else mirror.changed_only(model, rows)
-        mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed))
+        mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed), reject=reject)
         _note_sf(obj, changed, touched)
         newest = _newest(newest, (r.system_modstamp for r in rows))
         touched.pulled += len(changed)
@@ -235,13 +236,13 @@ HS_MODELS = {"companies": (HsCompany, schema.hs_company), "contacts": (HsContact
 
 
 def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
-                 tick: Callable[[int], None]) -> None:
+                 tick: Callable[[int], None], reject: mirror.Reject | None = None) -> None:
     for object_type in HS_MODELS:
-        pull_hubspot_object(conn, object_type, full=full, settings=settings, touched=touched, tick=tick)
+        pull_hubspot_object(conn, object_type, full=full, settings=settings, touched=touched, tick=tick, reject=reject)
 
 
 def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSettings, touched: Touched,
-                        tick: Callable[[int], None]) -> None:
+                        tick: Callable[[int], None], reject: mirror.Reject | None = None) -> None:
     model, convert = HS_MODELS[object_type]
     since = None if full else _watermark("hubspot", object_type)
     props = schema.hs_properties(object_type, settings)
@@ -252,7 +253,7 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
     for records in prefetch(batched(pages)):
         rows = [convert(r, settings) for r in records]
         changed = rows if fresh else mirror.changed_only(model, rows)
-        mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed))
+        mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed), reject=reject)
         if not touched.everything:
             ids = {r.hs_id for r in changed}
             {"contacts": touched.hs_contact_ids, "companies": touched.company_ids,
@@ -274,12 +275,12 @@ SEQ_BLOCK = 1 << 26
 
 
 def pull_stream(name: str, *, sf, hs, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
-                tick: Callable[[int], None]) -> None:
+                tick: Callable[[int], None], reject: mirror.Reject | None = None) -> None:
     crm, _, obj = name.partition(":")
     if crm == "salesforce":
         block = seq_base + schema.SF_PULL_ORDER.index(obj) * SEQ_BLOCK
-        pull_salesforce_object(sf, obj, full=full, seq_base=block, touched=touched, tick=tick)
+        pull_salesforce_object(sf, obj, full=full, seq_base=block, touched=touched, tick=tick, reject=reject)
     elif crm == "hubspot" and obj in HS_MODELS:
-        pull_hubspot_object(hs, obj, full=full, settings=settings, touched=touched, tick=tick)
+        pull_hubspot_object(hs, obj, full=full, settings=settings, touched=touched, tick=tick, reject=reject)
     else:
         raise ValueError(f"unknown pull stream {name!r}")

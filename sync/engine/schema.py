@@ -1,6 +1,7 @@
 """What the sync reads and writes in each CRM, and how a CRM payload becomes a mirror row."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -79,9 +80,36 @@ def parse_decimal(value) -> Decimal | None:
     return d if d.is_finite() and abs(d) < Decimal(10) ** 16 else None
 
 
+# A lone UTF-16 surrogate: legal in JSON text ("\ud800"), so both CRMs accept and return it, but
+# not a character: no database can store it as UTF-8, and a person sees nothing where it stood.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """Text as a database can store it: without NUL bytes (PostgreSQL refuses them) and without
+    lone surrogates (UTF-8 cannot encode them). Nothing a person could read is lost."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii() and _SURROGATE.search(value):
+        value = _SURROGATE.sub("", value)
+    return value
+
+
+def _clean(value):
+    """`clean_text` through a payload's nested dicts and lists (HubSpot properties, Salesforce
+    relationship objects)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
 def _s(value, limit: int) -> str:
-    """A string field, cut to the column's length, without NUL bytes (PostgreSQL rejects them)."""
-    return ("" if value is None else str(value)).replace("\x00", "")[:limit]
+    """A string field, cut to the column's length, stored cleanly (`clean_text`)."""
+    return clean_text("" if value is None else str(value))[:limit]
 
 
 def sf_person(record: dict, seq: int) -> SfPerson:
@@ -147,14 +175,6 @@ def hs_deal(record: dict, s: SyncSettings) -> HsDeal:
 
 
 def _raw(record: dict) -> dict:
-    """The payload as received, minus Salesforce's per-record `attributes` noise; NULs removed."""
-    out = {}
-    for k, v in record.items():
-        if k == "attributes":
-            continue
-        if isinstance(v, str) and "\x00" in v:
-            v = v.replace("\x00", "")
-        elif isinstance(v, dict):
-            v = {pk: (pv.replace("\x00", "") if isinstance(pv, str) else pv) for pk, pv in v.items()}
-        out[k] = v
-    return out
+    """The payload as received, minus Salesforce's per-record `attributes` noise, its text cleaned
+    (`clean_text`)."""
+    return {k: _clean(v) for k, v in record.items() if k != "attributes"}
