@@ -29,7 +29,8 @@ class Sandbox:
     """All sandbox state. Thread-safe: emulators take `self.lock` around store access."""
 
     def __init__(self, *, seed: int = 0, order: str = "random", salesforce_token: str = "sandbox",
-                 hubspot_token: str = "sandbox", token_ttl: float = 7200.0, daily_limit: int = 100_000) -> None:
+                 hubspot_token: str = "sandbox", token_ttl: float = 7200.0, daily_limit: int = 100_000,
+                 search_lag=None) -> None:
         from sandbox.hubspot import HubSpotEmulator
         from sandbox.salesforce import SalesforceEmulator
 
@@ -43,7 +44,8 @@ class Sandbox:
         self._stats_lock = threading.Lock()
         self._calls: dict[str, Counter[str]] = {"salesforce": Counter(), "hubspot": Counter()}
         self.salesforce = SalesforceEmulator(self, token=salesforce_token, token_ttl=token_ttl, daily_limit=daily_limit)
-        self.hubspot = HubSpotEmulator(self, token=hubspot_token)
+        # search_lag: HubSpot's per-write search index delay, {"min_ms", "max_ms"} (sandbox/hubspot/search_lag.py)
+        self.hubspot = HubSpotEmulator(self, token=hubspot_token, search_lag=search_lag)
 
     # -- Python API (used in-process by tests and the benchmark) ------------------------------------
 
@@ -130,8 +132,9 @@ class Sandbox:
         except ApiError as e:
             return Response(e.status if e.status >= 400 else 400, [e.rest()])
 
-    def configure(self, order: str | None = None, salesforce: dict | None = None) -> dict:
-        """Change run settings without a reset: result order, Salesforce daily limit and token TTL."""
+    def configure(self, order: str | None = None, salesforce: dict | None = None, hubspot: dict | None = None) -> dict:
+        """Change run settings without a reset: result order, Salesforce daily limit and token TTL,
+        HubSpot search lag."""
         if order is not None:
             if order not in ORDERS:
                 raise ValueError(f"order must be one of {ORDERS}")
@@ -147,8 +150,10 @@ class Sandbox:
                 self.salesforce.credentials.update(value)
             else:
                 raise ValueError(f"unknown salesforce setting {key!r}")
+        hubspot_view = self.hubspot.configure(**(hubspot or {}))
         return {"order": self.order, "salesforce": {"daily_limit": self.salesforce.daily_limit,
-                                                    "token_ttl": self.salesforce.token_ttl}}
+                                                    "token_ttl": self.salesforce.token_ttl},
+                "hubspot": hubspot_view}
 
 
 def _faults_post(sb: Sandbox, body: dict) -> dict:
@@ -172,7 +177,8 @@ _CONTROL = {
     ("GET", "clock"): lambda sb, body: {"now": sb.clock.now().isoformat()},
     ("POST", "clock"): _clock,
     ("GET", "config"): lambda sb, body: sb.configure(),
-    ("POST", "config"): lambda sb, body: sb.configure(body.get("order"), body.get("salesforce")),
+    ("POST", "config"): lambda sb, body: sb.configure(body.get("order"), body.get("salesforce"),
+                                                      body.get("hubspot")),
     ("POST", "salesforce/convert-lead"): lambda sb, body: sb.salesforce.convert_lead(
         body["leadId"], body.get("contactId"), body.get("accountId")),
     ("POST", "salesforce/touch"): lambda sb, body: sb.salesforce.touch(body["id"], body.get("fields") or {}),

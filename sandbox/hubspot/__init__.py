@@ -16,6 +16,7 @@ from sandbox.hubspot.limits import Limits
 from sandbox.hubspot.objects import ObjectsApi
 from sandbox.hubspot.properties import PropertyRegistry
 from sandbox.hubspot.search import SearchApi
+from sandbox.hubspot.search_lag import SearchLag
 from sandbox.hubspot.store import ObjectStore, Record
 from sandbox.hubspot.util import (
     LASTMOD,
@@ -46,7 +47,7 @@ _RATE_BODIES = {
 
 
 class HubSpotEmulator:
-    def __init__(self, sandbox, *, token: str = "sandbox") -> None:
+    def __init__(self, sandbox, *, token: str = "sandbox", search_lag=None) -> None:
         self.sandbox = sandbox
         self.token = token
         self.portal_id = PORTAL_ID
@@ -58,6 +59,7 @@ class HubSpotEmulator:
         self.search = SearchApi(self)
         self.v4 = AssociationsApi(self)
         self._rng = random.Random(getattr(sandbox, "seed", 0))
+        self.search_lag = SearchLag(search_lag, getattr(sandbox, "seed", 0))
         self.stores: dict[str, ObjectStore] = {}
         self.usage: dict[str, int] = {}
         self.reset()
@@ -67,14 +69,27 @@ class HubSpotEmulator:
         with self.sandbox.lock:
             self.props.reset()
             self.assoc.reset()
-            self.stores = {t: ObjectStore(t, self.props.unique_names(t), FIRST_IDS[t]) for t in OBJECT_TYPES}
+            self.search_lag.reset()  # back to the constructor's lag, RNG re-seeded
+            self.stores = {t: ObjectStore(t, self.props.unique_names(t), FIRST_IDS[t], self.search_lag)
+                           for t in OBJECT_TYPES}
             self.ratelimits.configure(reset=True)
             self.merge_mode = "new_id"
             self.usage = {}
 
+    def configure(self, *, search_lag=None) -> dict:
+        """Run settings of the HubSpot side (`/_sandbox/config` `{"hubspot": {...}}`): `search_lag`
+        ({"min_ms", "max_ms"}, see search_lag.py). Switching the lag off indexes pending writes now."""
+        with self.sandbox.lock:
+            if search_lag is not None:
+                self.search_lag.set(search_lag)
+                if not self.search_lag.on:
+                    for store in self.stores.values():
+                        store.flush()
+            return {"search_lag": self.search_lag.view()}
+
     def configure_limits(self, **kw) -> dict:
-        """burst_max, interval_ms, daily_max, search_per_second, secondly_headers, time_zone, enabled,
-        search_index_lag_ms; plus merge_mode ("new_id" | "legacy")."""
+        """burst_max, interval_ms, daily_max, search_per_second, secondly_headers, time_zone, enabled;
+        plus merge_mode ("new_id" | "legacy")."""
         with self.sandbox.lock:
             mode = kw.pop("merge_mode", None)
             if mode is not None:

@@ -20,14 +20,13 @@ class Limits:
     def configure(self, *, reset: bool = False, burst_max: int | None = None, interval_ms: int | None = None,
                   daily_max: int | None = None, search_per_second: int | None = None,
                   secondly_headers: bool | None = None, time_zone: str | None = None,
-                  enabled: bool | None = None, search_index_lag_ms: int | None = None) -> None:
+                  enabled: bool | None = None) -> None:
         if reset:
             self.burst_max, self.interval_ms, self.daily_max = 190, 10_000, 625_000
             self.search_per_second = 5
             self.secondly_headers = False  # legacy API-key-era pair; off for private-app tokens
             self.time_zone = "US/Eastern"
             self.enabled = True
-            self.search_index_lag_ms = 0
             self.window: deque[int] = deque()
             self.search_window: deque[int] = deque()
             self.daily_used = 0
@@ -36,8 +35,7 @@ class Limits:
             self.counted = 0
         for name, val in (("burst_max", burst_max), ("interval_ms", interval_ms), ("daily_max", daily_max),
                           ("search_per_second", search_per_second), ("secondly_headers", secondly_headers),
-                          ("time_zone", time_zone), ("enabled", enabled),
-                          ("search_index_lag_ms", search_index_lag_ms)):
+                          ("time_zone", time_zone), ("enabled", enabled)):
             if val is not None:
                 setattr(self, name, val)
 
@@ -107,5 +105,4 @@ class Limits:
             "search_per_second": self.search_per_second,
             "search_remaining": max(0, self.search_per_second - len(self.search_window)),
             "rejected": dict(self.rejected), "enabled": self.enabled, "time_zone": self.time_zone,
-            "search_index_lag_ms": self.search_index_lag_ms,
         }

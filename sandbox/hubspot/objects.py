@@ -154,7 +154,7 @@ class ObjectsApi:
                 rec.created = parse_time(v) if v is not None else now
             elif v is not None:
                 rec.props[k] = v
-        store.insert(rec)
+        store.insert(rec, written_at=now)
         return rec
 
     # ---- endpoints ------------------------------------------------------------------------------------
@@ -262,14 +262,8 @@ class ObjectsApi:
         rec = self.find(otype, body["objectId"], body.get("idProperty"))
         if rec is None:
             raise not_found(body["objectId"])
-        store = self.emu.stores[otype]
         self._archive(otype, rec)
-        from bisect import bisect_left
-
-        i = bisect_left(store.archived_ids, rec.id)
-        if i < len(store.archived_ids) and store.archived_ids[i] == rec.id:
-            del store.archived_ids[i]
-        del store.recs[rec.id]
+        self.emu.stores[otype].purge(rec)
         return json_response(204, None)
 
     # ---- batch -------------------------------------------------------------------------------------
@@ -489,7 +483,7 @@ class ObjectsApi:
         store.archive(prim, now)
         store.archive(sec, now)
         new = Record(store.new_id(), props, created, now)
-        store.insert(new)
+        store.insert(new, written_at=now)
         prim.merged_into = sec.merged_into = new.id
         self._carry_links(otype, new.id, prim_links)
         self._carry_links(otype, new.id, sec_links)

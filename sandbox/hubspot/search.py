@@ -223,10 +223,40 @@ class SearchApi:
                 "query": query}
 
     # ---- candidate narrowing -----------------------------------------------------------------
+    # Candidates are ids; which version of each the index holds (if any) is `store.view(id)`, and
+    # every filter is checked again on that version, so a candidate list may be generous.
+    @staticmethod
+    def _lastmod_bounds(lastmod: str, group: list[dict]) -> tuple[int | None, int | None] | None:
+        """(lo, hi) inclusive ms bounds from a group's range filters on the last-modified property;
+        None when the group has none."""
+        lo = hi = None
+        found = False
+        for f in group:
+            name, op = f["propertyName"], f["operator"]
+            if name != lastmod or op not in ("GT", "GTE", "LT", "LTE", "BETWEEN", "EQ"):
+                continue
+            v = parse_time(f.get("value"))
+            if v is None:
+                continue
+            found = True
+            if op in ("GTE", "BETWEEN", "EQ", "GT"):
+                v_lo = v + 1 if op == "GT" else v
+                lo = v_lo if lo is None else max(lo, v_lo)
+            if op in ("LT", "LTE", "EQ"):
+                v_hi = v - 1 if op == "LT" else v
+                hi = v_hi if hi is None else min(hi, v_hi)
+            if op == "BETWEEN":
+                h = parse_time(f.get("highValue"))
+                if h is not None:
+                    hi = h if hi is None else min(hi, h)
+        return (lo, hi) if found else None
+
+    def _everything(self, store) -> list[int]:
+        """Every id the index may hold: live records plus removals not indexed yet."""
+        return store.live + store.lingering() if store.shadow else store.live
+
     def _candidates(self, otype, group) -> list[int] | None:
         store = self.emu.stores[otype]
-        lastmod = LASTMOD[otype]
-        lo = hi = None
         for f in group:
             name, op = f["propertyName"], f["operator"]
             if name == "hs_object_id" and op in ("EQ", "IN"):
@@ -234,27 +264,19 @@ class SearchApi:
                 out = []
                 for v in vals:
                     rec = store.get(v)
-                    if rec is not None and not rec.archived:
+                    if rec is not None and rec.id not in out:
                         out.append(rec.id)
                 return out
             if otype == "contacts" and name == "email" and op == "EQ" or (
                     name != "email" and name in store.uniq and op == "EQ"):
                 rec = store.lookup_unique(name, f.get("value"))
-                return [rec.id] if rec is not None and not rec.archived else []
-            if name == lastmod and op in ("GT", "GTE", "LT", "LTE", "BETWEEN", "EQ"):
-                v = parse_time(f.get("value"))
-                if v is None:
-                    continue
-                if op in ("GT", "GTE", "BETWEEN", "EQ"):
-                    lo = v if lo is None else max(lo, v)
-                if op in ("LT", "LTE", "EQ"):
-                    hi = v if hi is None else min(hi, v)
-                if op == "BETWEEN":
-                    h = parse_time(f.get("highValue"))
-                    if h is not None:
-                        hi = h if hi is None else min(hi, h)
-        if lo is not None or hi is not None:
-            return store.mod_range(lo, hi)
+                # the unique index follows current values; records with a pending write may still be
+                # indexed under an old one
+                out = [rec.id] if rec is not None else []
+                return out + [r for r in store.shadow if not out or r != out[0]]
+        bounds = self._lastmod_bounds(LASTMOD[otype], group)
+        if bounds is not None:
+            return store.mod_range(*bounds)
         for f in group:
             if f["propertyName"] == "hs_object_id" and f["operator"] in ("GT", "GTE", "BETWEEN"):
                 try:
@@ -262,31 +284,62 @@ class SearchApi:
                 except (TypeError, ValueError):
                     continue
                 i = bisect_right(store.live, v) if f["operator"] == "GT" else bisect_left(store.live, v)
-                return store.live[i:]
+                return store.live[i:] + [r for r in store.lingering() if r >= v]
         return None
+
+    def _fast(self, otype: str, q: dict) -> dict | None:
+        """The incremental-sync query — one group of last-modified range filters, sorted by the
+        last-modified property, no free text — answered from `mod` positions: O(page), not O(window)."""
+        lastmod = LASTMOD[otype]
+        if len(q["groups"]) != 1 or q.get("query") or not q["sort"] or q["sort"][0] != lastmod:
+            return None
+        group = q["groups"][0]
+        if any(f["propertyName"] != lastmod or f["operator"] not in ("GT", "GTE", "LT", "LTE", "BETWEEN", "EQ")
+               or parse_time(f.get("value")) is None
+               or (f["operator"] == "BETWEEN" and parse_time(f.get("highValue")) is None) for f in group):
+            return None
+        store = self.emu.stores[otype]
+        lo, hi = store.mod_bounds(*self._lastmod_bounds(lastmod, group))
+        total = hi - lo
+        after, limit = q["after"], q["limit"]
+        end = min(after + limit, RESULT_CAP, total)
+        if q["sort"][1]:  # descending: newest first, ties by id descending (as the general path sorts)
+            ids = store.mod_slice(hi - end, hi - after)[::-1] if end > after else []
+        else:
+            ids = store.mod_slice(lo + after, lo + end) if end > after else []
+        return self._page(otype, q, [store.view(rid) for rid in ids], total, end)
+
+    def _page(self, otype: str, q: dict, page: list, total: int, end: int) -> dict:
+        names = self.emu.objects.search_names(otype, q["properties"])
+        body = {"total": total, "results": [self.emu.objects.render(otype, r, names) for r in page]}
+        if end < total and q["limit"] > 0:
+            body["paging"] = {"next": {"after": str(end)}}
+        return body
 
     def run(self, otype: str, q: dict, now_ms: int) -> dict:
         emu = self.emu
         store = emu.stores[otype]
+        store.catch_up(now_ms)  # writes whose delay has passed are searchable now
+        fast = self._fast(otype, q)
+        if fast is not None:
+            return fast
         groups = q["groups"]
         if not groups:
-            ids = list(store.live)
+            ids = self._everything(store)
         else:
             seen: set[int] = set()
             ids = []
             for g in groups:
                 cand = self._candidates(otype, g)
                 if cand is None:
-                    ids, seen = list(store.live), None
+                    ids, seen = self._everything(store), None
                     break
                 for rid in cand:
                     if rid not in seen:
                         seen.add(rid)
                         ids.append(rid)
         compiled = [[_Compiled(self._prop(otype, f["propertyName"]), f) for f in g] for g in groups]
-        recs = store.recs
-        lag = emu.ratelimits.search_index_lag_ms
-        cutoff = now_ms - lag if lag else None
+        view = store.view
         query = str(q["query"]).lower().strip() if q.get("query") else None
         lastmod = LASTMOD[otype]
 
@@ -302,11 +355,9 @@ class SearchApi:
 
         matched = []
         for rid in ids:
-            rec = recs[rid]
-            if rec.archived:
+            rec = view(rid)  # the indexed version: what search sees, which may lag the record
+            if rec is None:
                 continue
-            if cutoff is not None and rec.updated > cutoff:
-                continue  # optional indexing lag: recent writes aren't searchable yet
             if compiled:
                 ok = False
                 for g in compiled:
@@ -345,15 +396,8 @@ class SearchApi:
         else:
             matched.sort(key=lambda r: (r.created, r.id))  # "oldest-created first"
         total = len(matched)
-        after, limit = q["after"], q["limit"]
-        end = min(after + limit, RESULT_CAP)
-        page = matched[after:end]
-        names = emu.objects.search_names(otype, q["properties"])
-        body = {"total": total, "results": [emu.objects.render(otype, r, names) for r in page]}
-        if end < total and limit > 0:
-            body["paging"] = {"next": {"after": str(end), "link": None}}
-            del body["paging"]["next"]["link"]
-        return body
+        end = min(q["after"] + q["limit"], RESULT_CAP)
+        return self._page(otype, q, matched[q["after"]:end], total, end)
 
     def _assoc_match(self, otype, rid, name, f) -> bool:
         ttype = TYPE_ALIASES.get(name.split(".", 1)[1].lower())

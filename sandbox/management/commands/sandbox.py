@@ -19,10 +19,13 @@ class Command(BaseCommand):
         parser.add_argument("--salesforce-token", default="sandbox")
         parser.add_argument("--hubspot-token", default="sandbox")
         parser.add_argument("--token-ttl", type=float, default=7200.0)
+        parser.add_argument("--search-lag", default="0", metavar="MIN_MS:MAX_MS",
+                            help="HubSpot search index delay per write, e.g. 1000:4000 (default 0: off)")
 
     def handle(self, *args, **opts):
         sandbox = Sandbox(seed=opts["seed"], order=opts["order"], salesforce_token=opts["salesforce_token"],
-                          hubspot_token=opts["hubspot_token"], token_ttl=opts["token_ttl"])
+                          hubspot_token=opts["hubspot_token"], token_ttl=opts["token_ttl"],
+                          search_lag=self._lag(opts["search_lag"]))
         scenario = self._scenario(opts["scenario"], opts["seed"])
         # A JSON file is the dict form; the generator streams `(crm, object_type, record)` tuples.
         counts = sandbox.load(scenario) if isinstance(scenario, dict) else sandbox.load_records(scenario)
@@ -35,6 +38,14 @@ class Command(BaseCommand):
         self.stdout.write(f"Sandbox ready on {server.url} (scenario {opts['scenario']}: {summary})")
         self.stdout.flush()
         server.serve_until_interrupted()
+
+    @staticmethod
+    def _lag(text: str) -> tuple[int, int]:
+        lo, _, hi = text.partition(":")
+        try:
+            return int(lo), int(hi or lo)
+        except ValueError:
+            raise CommandError(f"--search-lag takes MIN_MS:MAX_MS, not {text!r}") from None
 
     @staticmethod
     def _scenario(name: str, seed: int):
