@@ -435,7 +435,9 @@ def _getter(col: Column) -> Getter:
     return get
 
 
-_TYPE_NAMES = {"boolean": "boolean", "datetime": "dateTime", "date": "date", "currency": "double"}
+_TYPE_NAMES = {"boolean": "boolean", "datetime": "dateTime", "date": "date", "currency": "double",
+               "percent": "double", "double": "double", "int": "int"}
+_NUMERIC = ("currency", "percent", "double", "int")
 
 
 def _literal(text: str, f: Field, tok: Token, op: str):
@@ -443,8 +445,8 @@ def _literal(text: str, f: Field, tok: Token, op: str):
     if tok.kind == "null":
         return None
     kind = f.kind
-    want = {"boolean": ("true", "false"), "datetime": ("datetime",), "date": ("date",),
-            "currency": ("number",)}.get(kind, ("string",))
+    want = {"boolean": ("true", "false"), "datetime": ("datetime",), "date": ("date",)}.get(
+        kind, ("number",) if kind in _NUMERIC else ("string",))
     if tok.kind not in want:
         if kind in STRINGY:
             msg = (f"value of filter criterion for field '{f.name}' must be of type {_string_type(f)} "
@@ -462,7 +464,9 @@ def _literal(text: str, f: Field, tok: Token, op: str):
         if not valid_date(str(tok.value)):
             raise SoqlError("MALFORMED_QUERY", _caret(text, tok.pos, f"invalid date: {tok.value}"))
         return tok.value
-    if kind == "currency":
+    if kind == "int":
+        return tok.value
+    if kind in _NUMERIC:
         return float(tok.value)
     if kind in ("id", "reference") and op != "like":
         norm = ids.normalize(tok.value)

@@ -84,7 +84,7 @@ def _run(store: Store, ops: list, all_or_none: bool, now: int) -> Response:
 def _one(store: Store, op: str, arg, now: int, undo: list) -> dict:
     if op == "delete":
         rid = ids.normalize(arg)
-        obj = sobject(ids.sobject_type(rid) or "") if rid else None
+        obj = sobject(store.type_of(rid) or "") if rid else None
         if obj is None:
             raise ApiError("MALFORMED_ID", f"malformed id {arg}", [])
         rec = store.get(rid)

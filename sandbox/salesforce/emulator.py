@@ -1,6 +1,6 @@
 """The Salesforce REST emulator: routing, auth (static token + OAuth-issued expiring tokens), the
-daily API allocation and its `Sforce-Limit-Info` header, sObject rows, Get Updated/Deleted,
-limits and describe. Query, collections and SOAP merge live in their own modules."""
+daily API allocation and its `Sforce-Limit-Info` header, sObject rows, Get Updated/Deleted and
+limits. Query, describe, collections and SOAP live in their own modules."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from sandbox import ids
 from sandbox.core import Request, Response
-from sandbox.salesforce import composite, soap, writes
+from sandbox.salesforce import composite, describe, soap, writes
 from sandbox.salesforce.query import QueryEngine, full_record, page_size
 from sandbox.salesforce.schema import SOBJECTS, UTC, SObject, format_datetime, parse_datetime, sobject, to_seconds
 from sandbox.salesforce.store import ID, IS_DELETED, MODSTAMP, ApiError, Store
@@ -175,20 +175,23 @@ class SalesforceEmulator:
         if not parts:
             self._method(req, "GET")
             return Response(200, {"encoding": "UTF-8", "maxBatchSize": 200,
-                                  "sobjects": [self._brief(o, version) for o in SOBJECTS.values()]})
+                                  "sobjects": [describe.brief(o, version) for o in SOBJECTS.values()]})
         obj = sobject(parts[0])
         if obj is None:
             raise ApiError("NOT_FOUND", "The requested resource does not exist", status=404)
         rest = parts[1:]
+        if obj.read_only and req.method != "GET":
+            # A value-set object only answers reads (UNCONFIRMED: the exact Allowed list).
+            self._method(req, "HEAD", "GET")
         if not rest:
             self._method(req, "GET", "POST")
             if req.method == "GET":
-                return Response(200, {"objectDescribe": self._brief(obj, version), "recentItems": []})
+                return Response(200, {"objectDescribe": describe.brief(obj, version), "recentItems": []})
             rec = writes.create(self.store, obj, self._body(req), now)
             return Response(201, {"id": rec[ID], "success": True, "errors": []})
         if rest == ["describe"]:
             self._method(req, "GET")
-            return Response(200, self.describe(obj, version))
+            return Response(200, describe.describe(obj, version))
         if rest[0] in ("updated", "deleted") and len(rest) == 1:
             self._method(req, "GET")
             return Response(200, self._replication(req, obj, rest[0], now))
@@ -204,6 +207,8 @@ class SalesforceEmulator:
         if rid is None or rid[:3] != obj.key_prefix:
             raise ApiError("MALFORMED_ID", f"{obj.label} ID: id value of incorrect type: {raw_id}", ["Id"])
         rec = self.store.get(rid)
+        if rec is not None and self.store.type_of(rid) != obj.name:
+            rec = None    # a LeadStatus id asked for as an OpportunityStage (they share a prefix)
         if req.method == "GET":
             writes.check_writable(self.store, obj, rec, now) if rec is None or rec[IS_DELETED] else None
             return Response(200, full_record(self.store, obj, rec, version, self._fields_arg(req, obj)))
@@ -291,24 +296,6 @@ class SalesforceEmulator:
                 "DataStorageMB": {"Max": 1024, "Remaining": 1024},
                 "FileStorageMB": {"Max": 1024, "Remaining": 1024}}
 
-    @staticmethod
-    def _brief(obj: SObject, version: str) -> dict:
-        base = f"/services/data/v{version}/sobjects/{obj.name}"
-        return {"name": obj.name, "label": obj.label, "keyPrefix": obj.key_prefix, "createable": True,
-                "updateable": True, "deletable": True, "queryable": True, "custom": False,
-                "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}}
-
-    def describe(self, obj: SObject, version: str) -> dict:
-        kinds = {"email": "email", "phone": "phone", "picklist": "picklist", "currency": "currency",
-                 "datetime": "datetime", "date": "date", "boolean": "boolean", "id": "id", "reference": "reference"}
-        fields = [{"name": f.name, "label": f.label, "type": kinds.get(f.kind, "string"), "length": f.length,
-                   "nillable": not f.required and f.kind != "boolean", "createable": f.createable,
-                   "updateable": f.updateable, "externalId": f.external_id, "unique": f.external_id,
-                   "caseSensitive": False, "idLookup": f.external_id or f.name == "Id",
-                   "referenceTo": [obj.name if f.reference_to == "self" else f.reference_to] if f.reference_to else [],
-                   "relationshipName": f.relationship} for f in obj.fields]
-        return self._brief(obj, version) | {"fields": fields}
-
     # -- OAuth token endpoint ---------------------------------------------------------------------------
 
     def _oauth(self, req: Request) -> Response:
@@ -351,6 +338,8 @@ class SalesforceEmulator:
         obj = SOBJECTS.get(object_type)
         if obj is None:
             raise ValueError(f"unknown Salesforce object type {object_type!r}")
+        if obj.read_only:
+            raise ValueError(f"{object_type} is a value set of the org: it is read-only, not loadable")
         now = self.now()
         with self.sandbox.lock:
             return self.store.load_many(((obj.name, r) for r in records), now)

@@ -164,7 +164,7 @@ def project(store: Store, c: Compiled, rec: list, version: str) -> dict:
 
 def full_record(store: Store, obj: SObject, rec: list, version: str, fields: list[str] | None = None) -> dict:
     out: dict = {"attributes": attributes(obj, rec[ID], version)}
-    chosen = obj.fields if not fields else [obj.by_lower[f.lower()] for f in fields]
+    chosen = obj.visible() if not fields else [obj.by_lower[f.lower()] for f in fields]
     for f in chosen:
         out[f.name] = value_out(f.kind, rec[f.pos])
     return out

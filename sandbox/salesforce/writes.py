@@ -5,7 +5,7 @@ record in practice) and leaves the store untouched when it does."""
 from __future__ import annotations
 
 from sandbox import ids
-from sandbox.salesforce.schema import SOBJECTS, STRINGY, SObject, valid_date, valid_email
+from sandbox.salesforce.schema import NUMERIC, SOBJECTS, STRINGY, Field, SObject, valid_date, valid_email
 from sandbox.salesforce.store import ID, IS_DELETED, ApiError, Store
 
 LEAD_IS_CONVERTED = SOBJECTS["Lead"].by_lower["isconverted"].pos
@@ -18,11 +18,33 @@ def _json_error(kind: str, value: object) -> ApiError:
                     "or request may be missing a required field at [line:1, column:1]")
 
 
+def writable_type(obj: SObject, verb: str) -> None:
+    """The value-set objects (LeadStatus, OpportunityStage) take no DML. UNCONFIRMED: the exact
+    wording; this is the shape of Salesforce's "entity type cannot be …" errors."""
+    if obj.read_only:
+        raise ApiError("INVALID_TYPE_FOR_OPERATION", f"entity type cannot be {verb}: {obj.label}", [])
+
+
+def check_text(f: Field, value: str) -> None:
+    """The checks on a string-like value: email syntax, restricted picklist, length — in that
+    order, each with Salesforce's code and wording (`<label>: …`, fields [the field])."""
+    if f.kind == "email" and not valid_email(value.strip()):
+        raise ApiError("INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name])
+    if f.restricted and value not in f.allowed:
+        # UNCONFIRMED: whether Salesforce matches restricted values case-insensitively; exact here.
+        raise ApiError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                       f"{f.label}: bad value for restricted picklist field: {value}", [f.name])
+    if f.length and len(value) > f.length:
+        raise ApiError("STRING_TOO_LONG", f"{f.label}: data value too large: {value} "
+                       f"(max length={f.length})", [f.name])
+
+
 def coerce(store: Store, obj: SObject, body: dict, *, creating: bool, now: int,
            allow_readonly: bool = False) -> dict:
     """Turn a JSON body into stored values, with Salesforce's checks and messages."""
     if not isinstance(body, dict):
         raise _json_error("SObject", body)
+    writable_type(obj, "inserted" if creating else "updated")
     values: dict = {}
     readonly = []
     for key, value in body.items():
@@ -40,13 +62,17 @@ def coerce(store: Store, obj: SObject, body: dict, *, creating: bool, now: int,
         if f.kind == "boolean":
             if not isinstance(value, bool):
                 raise _json_error("boolean", value)
-        elif f.kind == "currency":
+        elif f.kind in NUMERIC:
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise _json_error("double", value)
             try:
                 value = float(value)
             except ValueError:
                 raise _json_error("double", value) from None
+        elif f.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise _json_error("int", value)
+            value = int(value)
         elif f.kind == "date":
             if not isinstance(value, str) or not valid_date(value[:10]):
                 raise _json_error("date", value)
@@ -58,11 +84,8 @@ def coerce(store: Store, obj: SObject, body: dict, *, creating: bool, now: int,
                 raise _json_error("string", value)
             if f.kind == "reference":
                 value = _reference(store, obj, f, value, now)
-            elif f.kind == "email" and not valid_email(value.strip()):
-                raise ApiError("INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name])
-            elif f.length and len(value) > f.length:
-                raise ApiError("STRING_TOO_LONG", f"{f.label}: data value too large: {value} "
-                               f"(max length={f.length})", [f.name])
+            else:
+                check_text(f, value)
         values[f.name] = value
     if readonly:
         raise ApiError("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {', '.join(readonly)}. "
@@ -130,6 +153,7 @@ def update(store: Store, obj: SObject, rec: list, body: dict, now: int, *, user:
 
 
 def delete(store: Store, obj: SObject, rec: list | None, now: int) -> None:
+    writable_type(obj, "deleted")
     if rec is None or store.purged(rec, now):
         raise ApiError("NOT_FOUND", "The requested resource does not exist", status=404)
     if rec[IS_DELETED]:
@@ -139,6 +163,7 @@ def delete(store: Store, obj: SObject, rec: list | None, now: int) -> None:
 
 def upsert(store: Store, obj: SObject, field_name: str, value: str, body: dict, now: int) -> tuple[list, bool]:
     """Returns (record, created). Raises 300 (as ApiError status 300) on several matches."""
+    writable_type(obj, "upserted")
     f = obj.by_lower.get(field_name.lower())
     if f is None or not (f.external_id or f.name == "Id"):
         raise ApiError("NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {field_name}",

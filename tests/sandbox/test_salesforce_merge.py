@@ -89,7 +89,7 @@ def test_merge_faults(sf):
     assert fault_code(merge(sf, "Lead", a, [c])) == "sf:INVALID_ID_FIELD"         # mixed types
     assert fault_code(merge(sf, "Lead", a, ["garbage"])) == "sf:INVALID_ID_FIELD"
     assert fault_code(merge(sf, "Lead", a, [b, b, b])) == "sf:LIMIT_EXCEEDED"      # master + at most 2
-    o = sf.Opportunity.create({"Name": "O", "StageName": "S", "CloseDate": "2024-01-01"})["id"]
+    o = sf.Opportunity.create({"Name": "O", "StageName": "Prospecting", "CloseDate": "2024-01-01"})["id"]
     assert fault_code(merge(sf, "Opportunity", o, [o])) == "sf:INVALID_TYPE_FOR_OPERATION"
     # nothing was merged by any faulted call
     assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == 2

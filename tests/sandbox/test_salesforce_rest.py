@@ -181,7 +181,8 @@ def test_describe_limits_versions(sf, sandbox_server):
     assert d["keyPrefix"] == "00Q"
     assert fields["HubSpot_Contact_Id__c"]["externalId"] is True and fields["HubSpot_Contact_Id__c"]["unique"] is True
     assert fields["Email"]["type"] == "email"
-    assert {s["name"] for s in sf.describe()["sobjects"]} == {"Lead", "Contact", "Account", "Opportunity"}
+    assert {s["name"] for s in sf.describe()["sobjects"]} == {"Lead", "Contact", "Account", "Opportunity",
+                                                               "LeadStatus", "OpportunityStage"}
     limits = sf.limits()
     assert limits["DailyApiRequests"]["Max"] == 100_000
     assert limits["DailyApiRequests"]["Remaining"] == 100_000 - sf.api_usage["api-usage"].used

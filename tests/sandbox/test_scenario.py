@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import ids
+from sandbox.salesforce.picklists import metadata_rows
 from sandbox.scenario import DEFAULT_RATES, DEMO_RATES, expected_cases, generate, scenario_dict
 
 NOW = "2026-11-01T00:00:00Z"
@@ -279,13 +280,27 @@ def test_deals_and_opportunities(demo):
         assert (d["properties"]["dealname"], float(d["properties"]["amount"])) == (o["Name"], o["Amount"])
     assert len(opps) - len(linked) == s["opportunities_unlinked"] >= 2
     assert len(a["hs"]["deals"]) - len(linked) == s["deals_unlinked"] >= 2
+    pipelines = {p["id"]: {st["id"] for st in p["stages"]} for p in a["hs"]["pipelines"]}
+    pipelines["default"] = {"appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
+                            "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"}
     for d in a["hs"]["deals"]:
         p = d["properties"]
-        assert p["pipeline"] == "default" and HS_TIME.match(p["closedate"])
-        assert p["dealstage"] in {"appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
-                                  "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"}
+        assert HS_TIME.match(p["closedate"])
+        assert p["dealstage"] in pipelines[p["pipeline"]]  # HubSpot refuses a stage of another pipeline
     for o in opps.values():
         assert isinstance(o["Amount"], float) and re.match(r"^\d{4}-\d\d-\d\d$", o["CloseDate"])
+
+
+def test_one_custom_pipeline_holds_a_few_deals(demo):
+    """Real portals have more than the default pipeline, with numeric ids for it and its stages."""
+    _, s, a = demo
+    (custom,) = a["hs"]["pipelines"]
+    assert custom["id"].isdigit() and all(st["id"].isdigit() for st in custom["stages"])
+    assert {st["metadata"]["isClosed"] for st in custom["stages"]} == {"true", "false"}
+    in_it = [d for d in a["hs"]["deals"] if d["properties"]["pipeline"] == custom["id"]]
+    assert len(in_it) == s["deals_custom_pipeline"] >= 2
+    assert len(in_it) < len(a["hs"]["deals"]) / 10
+    assert any(d["properties"]["hs_salesforceopportunityid"] for d in in_it)
 
 
 # -- ids, references, order, timestamps ------------------------------------------------------------
@@ -314,6 +329,8 @@ def test_ids_valid_unique_and_references_yielded_first(which, request):
                 master = seen_sf[rec["MasterRecordId"]]
                 assert master["Id"][:3] == rid[:3] and not master["IsDeleted"] and rec["IsDeleted"]
             seen_sf[rid] = rec
+        elif otype == "pipelines":
+            assert rec["id"].isdigit() and not any(seen_hs.values())  # before any record
         elif otype == "associations":
             assert rec["from_id"] in seen_hs[rec["from_type"]] and rec["to_id"] in seen_hs[rec["to_type"]]
             assert (rec["from_type"], rec["to_type"]) in {("contacts", "companies"), ("deals", "companies"),
@@ -335,6 +352,27 @@ def test_ids_valid_unique_and_references_yielded_first(which, request):
             assert rec["properties"]["hs_salesforceopportunityid"] in seen_sf
 
 
+@pytest.mark.parametrize("which", ["demo", "ten_thousand"])
+def test_salesforce_values_pass_the_write_checks(which, request):
+    """Every value the generator gives Salesforce would be accepted by the API: restricted
+    picklists (Lead Status, Opportunity Stage), lengths, email syntax (loading does not check)."""
+    from sandbox.salesforce.schema import SOBJECTS, STRINGY
+    from sandbox.salesforce.writes import check_text
+
+    records = request.getfixturevalue(which)[0]
+    seen = Counter()
+    for crm, otype, rec in records:
+        if crm != "salesforce":
+            continue
+        obj = SOBJECTS[otype]
+        for name, value in rec.items():
+            f = obj.by_lower[name.lower()]
+            if isinstance(value, str) and f.kind in STRINGY - {"id", "reference"}:
+                check_text(f, value)
+                seen[f.kind] += 1
+    assert {"string", "email", "phone", "url", "picklist"} <= set(seen)
+
+
 def test_timestamps_are_formatted_and_ordered(demo):
     records, _, _ = demo
     anchor = datetime.fromisoformat(NOW.replace("Z", "+00:00")).timestamp()
@@ -346,7 +384,7 @@ def test_timestamps_are_formatted_and_ordered(demo):
             assert sf_seconds(c) > anchor - 2.1 * 365 * 86400
             if rec["IsDeleted"]:  # still in the 15-day recycle bin, so queryAll shows it
                 assert anchor - 11 * 86400 < sf_seconds(st)
-        elif otype != "associations":
+        elif otype not in ("associations", "pipelines"):
             p = rec["properties"]
             lastmod = p.get("lastmodifieddate") or p.get("hs_lastmodifieddate")
             assert HS_TIME.match(rec["createdAt"]) and HS_TIME.match(rec["updatedAt"])
@@ -440,7 +478,7 @@ def test_scenario_dict_groups_the_stream():
     d = scenario_dict(120, seed=3, now=NOW)
     assert set(d) == {"salesforce", "hubspot"}
     assert set(d["salesforce"]) == {"Account", "Contact", "Lead", "Opportunity"}
-    assert set(d["hubspot"]) == {"companies", "contacts", "deals", "associations"}
+    assert set(d["hubspot"]) == {"pipelines", "companies", "contacts", "deals", "associations"}
     flat = sorted(json.dumps(r, sort_keys=True) for crm in d.values() for recs in crm.values() for r in recs)
     assert flat == sorted(json.dumps(r, sort_keys=True) for _, _, r in generate(120, seed=3, now=NOW))
 
@@ -465,5 +503,6 @@ def test_demo_loads_into_the_sandbox(demo):
         assert counts["salesforce"][otype] == s["records"][f"salesforce.{otype}"]
     for otype in ("companies", "contacts", "deals"):
         assert len(sandbox.hubspot.stores[otype].recs) == s["records"][f"hubspot.{otype}"]
-    assert len(sandbox.salesforce.store.records) == sum(
-        n for label, n in s["records"].items() if label.startswith("salesforce."))
+    loaded = sum(len(sandbox.salesforce.store.rows[t]) for t in ("Account", "Contact", "Lead", "Opportunity"))
+    assert loaded == sum(n for label, n in s["records"].items() if label.startswith("salesforce."))
+    assert len(sandbox.salesforce.store.records) == loaded + len(metadata_rows())   # + the org's value sets
