@@ -202,6 +202,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         crm, emulator = sb.emulator(req)
         sb.count_call(crm, emulator.endpoint_label(req))
+        # A CRM's front door may refuse a request for its size before anything else sees it.
+        refuse = getattr(emulator, "refuse_oversized", None)
+        refused = refuse(self.path, self.headers.items()) if refuse else None
+        if refused is not None:
+            self.close_connection = True
+            self._send(refused)
+            return
         rule = sb.faults.pick(crm, req)
         kind = rule.kind if rule else None
         if kind in ("429", "500", "503"):

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from sandbox import ids
 from sandbox.core import Request, Response
-from sandbox.salesforce import composite, describe, soap, writes
+from sandbox.salesforce import composite, describe, request_size, soap, writes
 from sandbox.salesforce.query import QueryEngine, full_record, page_size
 from sandbox.salesforce.schema import SOBJECTS, UTC, SObject, format_datetime, parse_datetime, sobject, to_seconds
 from sandbox.salesforce.store import ID, IS_DELETED, MODSTAMP, ApiError, Store
@@ -89,6 +89,12 @@ class SalesforceEmulator:
         return None
 
     # -- entry point ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def refuse_oversized(target: str, headers) -> Response | None:
+        """Called by the server with the raw request-target and header lines, before faults and
+        before `handle`: a 414/431 for requests over Salesforce's 16 KB URI + headers limit."""
+        return request_size.refuse(target, headers)
 
     def handle(self, req: Request) -> Response:
         path = req.path
