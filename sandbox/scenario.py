@@ -4,6 +4,7 @@
 
     ("salesforce", "Account" | "Contact" | "Lead" | "Opportunity", {"Id": …, …})
     ("hubspot", "companies" | "contacts" | "deals" | "associations", {"id": …, "properties": {…}, …})
+    ("hubspot", "pipelines", {"id": …, "label": …, "stages": […]})   (once, first: the custom deal pipeline)
 
 People are generated in blocks of `BLOCK` people. A block is self-contained (its companies, people,
 deals and associations refer only to records of the same block), so memory stays flat at any size
@@ -213,7 +214,7 @@ def _new_summary() -> dict:
         "apostrophe_emails": 0, "unicode_names": 0, "long_company_names": 0,
         "accounts": 0, "accounts_shared": 0,
         "companies_linked": 0, "companies_unlinked": 0, "r9_sets": 0, "r9_companies": 0,
-        "opportunities_linked": 0, "opportunities_unlinked": 0, "deals_unlinked": 0,
+        "opportunities_linked": 0, "opportunities_unlinked": 0, "deals_unlinked": 0, "deals_custom_pipeline": 0,
         "name_amount_traps": 0,
         "contact_company_associations": 0, "deal_company_associations": 0, "deal_contact_associations": 0,
     }
@@ -304,6 +305,10 @@ class _Generator:
 
     def __iter__(self) -> Iterator[tuple[str, str, dict]]:
         done = 0
+        if self.size:
+            # first, so every deal that uses it comes after it
+            self.s["records"]["hubspot.pipelines"] = 1
+            yield "hubspot", "pipelines", _custom_pipeline()
         while done < self.size:
             n = min(BLOCK, self.size - done)
             yield from self.block(n, done + n)
@@ -745,13 +750,20 @@ class _Generator:
         created = self.hs_ms(created_s)
         updated = max(created, self.hs_ms(self.after(created_s)))
         c_iso, u_iso = _hs_time(created), _hs_time(updated)
-        rec = {"id": self.hs_id(), "properties": {
+        hs_id = self.hs_id()
+        # A few deals live in the portal's custom pipeline; chosen by id, not by the RNG, so every
+        # other record of the stream stays as it was before the pipeline existed.
+        custom = int(hs_id) % CUSTOM_PIPELINE_EVERY == 0
+        rec = {"id": hs_id, "properties": {
             "dealname": name, "amount": f"{amount:.0f}" if amount.is_integer() else f"{amount}",
-            "dealstage": _DEALSTAGE[stage], "closedate": f"{close}T00:00:00.000Z", "pipeline": "default",
+            "dealstage": _CUSTOM_STAGE.get(stage, _CUSTOM_STAGES[0][0]) if custom else _DEALSTAGE[stage],
+            "closedate": f"{close}T00:00:00.000Z", "pipeline": CUSTOM_PIPELINE_ID if custom else "default",
             "hs_salesforceopportunityid": opp_id,
             "createdate": c_iso, "hs_lastmodifieddate": u_iso},
             "createdAt": c_iso, "updatedAt": u_iso, "archived": False}
         self.out["deals"].append(rec)
+        if custom:
+            self.s["deals_custom_pipeline"] += 1
         if org.companies:
             self.associate("deals", rec["id"], "companies", org.companies[0]["id"])
             self.s["deal_company_associations"] += 1
@@ -771,6 +783,30 @@ def _base62(n: int, width: int) -> str:
         digits.append(_BASE62[r])
     return "".join(reversed(digits))
 _DEALSTAGE = dict(names.STAGES)
+
+# The portal's one custom deal pipeline (real portals number theirs: numeric-string ids for the
+# pipeline and for each stage). Salesforce stages map onto it by how far along they are.
+CUSTOM_PIPELINE_ID = "75318642"
+CUSTOM_PIPELINE_EVERY = 16  # one deal in 16 (by HubSpot id) is in it
+_CUSTOM_STAGES = (  # id, label, probability, closed
+    ("75318643", "Renewal due", "0.3", False),
+    ("75318644", "Quote sent", "0.6", False),
+    ("75318645", "Verbal yes", "0.9", False),
+    ("75318646", "Renewed", "1.0", True),
+    ("75318647", "Churned", "0.0", True),
+)
+_CUSTOM_STAGE = {
+    "Prospecting": "75318643", "Qualification": "75318643", "Needs Analysis": "75318644",
+    "Value Proposition": "75318644", "Negotiation/Review": "75318645", "Closed Won": "75318646",
+    "Closed Lost": "75318647",
+}
+
+
+def _custom_pipeline() -> dict:
+    return {"id": CUSTOM_PIPELINE_ID, "label": "Renewals", "displayOrder": 1,
+            "stages": [{"id": sid, "label": label, "displayOrder": i,
+                        "metadata": {"probability": prob, "isClosed": "true" if closed else "false"}}
+                       for i, (sid, label, prob, closed) in enumerate(_CUSTOM_STAGES)]}
 
 
 def _ascii(name: str) -> str:
@@ -833,7 +869,7 @@ def scenario_dict(name_or_size: str | int, seed: int = 0, *, now: datetime | str
                   **rates: float) -> dict:
     """The JSON scenario form: {"salesforce": {"Lead": [...], ...}, "hubspot": {"contacts": [...], ...}}."""
     out: dict = {"salesforce": {t: [] for t in ("Account", "Contact", "Lead", "Opportunity")},
-                 "hubspot": {t: [] for t in ("companies", "contacts", "deals", "associations")}}
+                 "hubspot": {t: [] for t in ("pipelines", "companies", "contacts", "deals", "associations")}}
     for crm, otype, rec in generate(name_or_size, seed, now=now, **rates):
         out[crm][otype].append(rec)
     return out
@@ -846,7 +882,7 @@ def write_scenario(path: str, name_or_size: str | int, seed: int = 0, *, now: da
     One pass: records go to a temporary JSON-lines file per object type (next to `path`), which are
     then concatenated in dependency order (accounts before contacts, companies before associations)."""
     order = [("salesforce", "Account"), ("salesforce", "Contact"), ("salesforce", "Lead"),
-             ("salesforce", "Opportunity"), ("hubspot", "companies"), ("hubspot", "contacts"),
+             ("salesforce", "Opportunity"), ("hubspot", "pipelines"), ("hubspot", "companies"), ("hubspot", "contacts"),
              ("hubspot", "deals"), ("hubspot", "associations")]
     summary: dict = {}
     directory = os.path.dirname(os.path.abspath(path))

@@ -14,6 +14,7 @@ from sandbox.core import Request, Response
 from sandbox.hubspot.associations import PAIR_TYPES, AssociationsApi, AssociationStore
 from sandbox.hubspot.limits import Limits
 from sandbox.hubspot.objects import ObjectsApi
+from sandbox.hubspot.pipelines import PipelineRegistry
 from sandbox.hubspot.properties import PropertyRegistry
 from sandbox.hubspot.search import SearchApi
 from sandbox.hubspot.search_lag import SearchLag
@@ -54,6 +55,7 @@ class HubSpotEmulator:
         self.merge_mode = "new_id"  # or "legacy" (primary keeps its id)
         self.ratelimits = Limits()
         self.props = PropertyRegistry()
+        self.pipelines = PipelineRegistry()
         self.assoc = AssociationStore()
         self.objects = ObjectsApi(self)
         self.search = SearchApi(self)
@@ -68,6 +70,8 @@ class HubSpotEmulator:
     def reset(self) -> None:
         with self.sandbox.lock:
             self.props.reset()
+            self.pipelines.reset()
+            self._pipeline_options()
             self.assoc.reset()
             self.search_lag.reset()  # back to the constructor's lag, RNG re-seeded
             self.stores = {t: ObjectStore(t, self.props.unique_names(t), FIRST_IDS[t], self.search_lag)
@@ -75,6 +79,19 @@ class HubSpotEmulator:
             self.ratelimits.configure(reset=True)
             self.merge_mode = "new_id"
             self.usage = {}
+
+    def check_write(self, otype: str, changes: dict, rec: Record | None) -> None:
+        """Checks across properties that HubSpot makes on a write (deal stage within its pipeline)."""
+        if otype == "deals":
+            self.pipelines.check_deal(changes, rec.props if rec is not None else None)
+
+    def _pipeline_options(self) -> None:
+        """The deal `pipeline` and `dealstage` properties list every pipeline and stage as options."""
+        pipes, stages = self.pipelines.option_values()
+        for name, values in (("pipeline", pipes), ("dealstage", stages)):
+            self.props.defs["deals"][name]["options"] = [
+                {"label": label, "value": value, "displayOrder": i, "hidden": False}
+                for i, (value, label) in enumerate(values)]
 
     def configure(self, *, search_lag=None) -> dict:
         """Run settings of the HubSpot side (`/_sandbox/config` `{"hubspot": {...}}`): `search_lag`
@@ -115,6 +132,12 @@ class HubSpotEmulator:
         """Load scenario records from any iterable (keeps given ids; no API usage). Returns how many."""
         n = 0
         with self.sandbox.lock:
+            if object_type == "pipelines":
+                for p in records:
+                    self.pipelines.load(p)
+                    n += 1
+                self._pipeline_options()
+                return n
             if object_type == "associations":
                 for a in records:
                     ft, tt = TYPE_ALIASES[a["from_type"]], TYPE_ALIASES[a["to_type"]]
@@ -140,6 +163,7 @@ class HubSpotEmulator:
                 created_prop = raw.pop("createdate", None)
                 try:
                     changes = self.props.normalize(otype, raw, allow_readonly=True)
+                    self.check_write(otype, changes, None)
                 except HubSpotError as e:
                     raise ValueError(f"{otype} record {r.get('id')}: {e.message}") from None
                 rid = int(r["id"]) if r.get("id") not in (None, "") else store.new_id()
@@ -167,6 +191,7 @@ class HubSpotEmulator:
             if rec is None or rec.archived:
                 raise KeyError(f"{otype} {id} not found")
             changes = self.props.normalize(otype, properties)
+            self.check_write(otype, changes, rec)
             self.objects._conflict(otype, changes, rec.id)
             self.stores[otype].apply(rec, changes, self.now_ms())
             return self.objects.render(otype, rec, self.objects.names(otype, list(properties)))
@@ -199,6 +224,10 @@ class HubSpotEmulator:
 
     def endpoint_label(self, req: Request) -> str:
         parts = [p for p in req.path.split("/") if p]
+        if parts[:3] == ["crm", "v3", "pipelines"] and len(parts) >= 4:
+            names = ["{pipelineId}", "stages", "{stageId}"]
+            return f"{req.method} /crm/v3/pipelines/{TYPE_ALIASES.get(parts[3], parts[3])}" + "".join(
+                f"/{names[i] if i < len(names) else p}" for i, p in enumerate(parts[4:]))
         out = []
         for i, p in enumerate(parts):
             prev = parts[i - 1] if i else ""
@@ -293,6 +322,8 @@ class HubSpotEmulator:
             return self.v4.handle(req, parts[2:])
         if len(parts) >= 4 and parts[:3] == ["crm", "v3", "properties"]:
             return self._properties(req, parts[3:])
+        if len(parts) >= 4 and parts[:3] == ["crm", "v3", "pipelines"]:
+            return self.pipelines.handle(req, parts[3:])
         if len(parts) >= 3 and parts[0] == "account-info":
             return self._account_info(req, parts[2:])
         return None

@@ -227,6 +227,7 @@ class ObjectsApi:
         props = self._properties_of(body)
         changes = self.emu.props.normalize(otype, props)
         links = self._assoc_inputs(otype, body.get("associations"))
+        self.emu.check_write(otype, changes, None)
         self._conflict(otype, changes, None)
         now = self.emu.now_ms()
         rec = self._create(otype, changes, now)
@@ -241,6 +242,7 @@ class ObjectsApi:
         changes = self.emu.props.normalize(otype, props)
         if rec is None:
             raise not_found(ident)
+        self.emu.check_write(otype, changes, rec)
         self._conflict(otype, changes, rec.id)
         self.emu.stores[otype].apply(rec, changes, self.emu.now_ms())
         return json_response(200, self.render(otype, rec, self.names(otype, list(props))))
@@ -331,6 +333,7 @@ class ObjectsApi:
         for inp in inputs:
             changes = self.emu.props.normalize(otype, self._properties_of(inp))
             links = self._assoc_inputs(otype, inp.get("associations"))
+            self.emu.check_write(otype, changes, None)
             # Reference §2.4: a taken email fails the WHOLE batch with one 409 naming the first conflict
             # (hubspot-api-python#51); same for two inputs sharing an email.
             self._conflict(otype, changes, None)
@@ -375,6 +378,7 @@ class ObjectsApi:
                                              f"Could not update some {UPPER[otype]} objects, they may be deleted "
                                              "or not exist. Check that ids are valid.", ctx))
                 continue
+            self.emu.check_write(otype, changes, rec)
             self._conflict(otype, changes, rec.id)
             todo.append((inp, rec, changes))
         now = self.emu.now_ms()
@@ -399,6 +403,7 @@ class ObjectsApi:
                                        "property with hasUniqueValue=true.")
             ident = str(inp.get("id"))
             rec = self.find(otype, ident, id_prop)
+            self.emu.check_write(otype, changes, rec)
             if rec is None:
                 changes = dict(changes)
                 changes.setdefault(id_prop, ident if id_prop != "email" else ident.strip())
