@@ -2,6 +2,8 @@
 results in request order, and `allOrNone` rollback (reference §2.6)."""
 from __future__ import annotations
 
+from collections import Counter
+
 from sandbox import ids
 from sandbox.core import Request, Response
 from sandbox.salesforce import writes
@@ -58,9 +60,28 @@ def handle(store: Store, req: Request, rest: list[str], version: str, now: int) 
         obj = sobject(rest[0])
         if obj is None:
             raise ApiError("NOT_FOUND", "The requested resource does not exist", status=404)
-        return _run(store, [("upsert", (obj, rest[1], r)) for r in records], all_or_none, now)
+        return _run(store, _upserts(obj, rest[1], records), all_or_none, now)
     raise ApiError("METHOD_NOT_ALLOWED", f"HTTP Method '{req.method}' not allowed. Allowed are GET,POST,PATCH,DELETE",
                    status=405)
+
+
+def _upserts(obj, field_name: str, records: list) -> list:
+    """One upsert op per record — except that every record whose external id (compared as the
+    unique index does: trimmed, case-insensitive) appears more than once in the request fails
+    with DUPLICATE_VALUE "Duplicate external id specified: <value>" [field], as Salesforce
+    answers an upsert list holding one key twice; the other records are processed as usual."""
+    f = obj.by_lower.get(field_name.lower())
+    ops = [("upsert", (obj, field_name, r)) for r in records]
+    if f is None or not f.external_id:
+        return ops
+    values = [next((v for k, v in r.items() if k.lower() == f.name.lower()), None) if isinstance(r, dict) else None
+              for r in records]
+    keys = [str(v).strip().lower() if v not in (None, "") else None for v in values]
+    counts = Counter(k for k in keys if k is not None)
+    for i, key in enumerate(keys):
+        if key is not None and counts[key] > 1:
+            ops[i] = ("error", ApiError("DUPLICATE_VALUE", f"Duplicate external id specified: {values[i]}", [f.name]))
+    return ops
 
 
 def _run(store: Store, ops: list, all_or_none: bool, now: int) -> Response:
@@ -82,6 +103,8 @@ def _run(store: Store, ops: list, all_or_none: bool, now: int) -> Response:
 
 
 def _one(store: Store, op: str, arg, now: int, undo: list) -> dict:
+    if op == "error":
+        raise arg
     if op == "delete":
         rid = ids.normalize(arg)
         obj = sobject(store.type_of(rid) or "") if rid else None
@@ -119,6 +142,11 @@ def _one(store: Store, op: str, arg, now: int, undo: list) -> dict:
     f = obj.by_lower.get(field_name.lower())
     matches = [r for r in store.find_ext(obj.name, f.name, str(value)) if not r[IS_DELETED]] \
         if f is not None and f.external_id else []
+    if len(matches) > 1:
+        # The single-record resource answers 300; inside a collection it is this per-record error
+        # (wording as Salesforce's bulk/SOAP upsert reports it; UNCONFIRMED for REST collections).
+        raise ApiError("DUPLICATE_EXTERNAL_ID", "more than one record found for external id field: "
+                       f"[{', '.join(r[ID] for r in matches)}]", [f.name])
     snap = list(matches[0]) if len(matches) == 1 else None
     rec, created = writes.upsert(store, obj, field_name, str(value), item, now)
     undo.append((obj, rec, None if created else snap))
