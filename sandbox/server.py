@@ -179,8 +179,7 @@ _CONTROL = {
     ("GET", "config"): lambda sb, body: sb.configure(),
     ("POST", "config"): lambda sb, body: sb.configure(body.get("order"), body.get("salesforce"),
                                                       body.get("hubspot")),
-    ("POST", "salesforce/convert-lead"): lambda sb, body: sb.salesforce.convert_lead(
-        body["leadId"], body.get("contactId"), body.get("accountId")),
+    ("POST", "salesforce/convert-lead"): lambda sb, body: sb.salesforce.convert_lead_request(body),
     ("POST", "salesforce/touch"): lambda sb, body: sb.salesforce.touch(body["id"], body.get("fields") or {}),
 }
 

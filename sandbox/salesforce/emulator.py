@@ -8,14 +8,13 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
 from urllib.parse import parse_qs
 
 from sandbox import ids
 from sandbox.core import Request, Response
-from sandbox.salesforce import composite, describe, request_size, soap, writes
+from sandbox.salesforce import composite, describe, lead_convert, picklists, request_size, soap, writes
 from sandbox.salesforce.query import QueryEngine, full_record, page_size
-from sandbox.salesforce.schema import SOBJECTS, UTC, SObject, format_datetime, parse_datetime, sobject, to_seconds
+from sandbox.salesforce.schema import SOBJECTS, SObject, format_datetime, parse_datetime, sobject, to_seconds
 from sandbox.salesforce.store import ID, IS_DELETED, MODSTAMP, ApiError, Store
 
 API_VERSION = "59.0"
@@ -392,28 +391,32 @@ class SalesforceEmulator:
             writes.update(self.store, obj, rec, fields or {}, self.now())
             return full_record(self.store, obj, rec, API_VERSION)
 
-    def convert_lead(self, lead_id: str, contact_id: str | None = None, account_id: str | None = None) -> dict:
-        """What Lead Convert in the UI does: account and contact made (or reused), lead marked converted."""
-        lead_obj, contact_obj, account_obj = SOBJECTS["Lead"], SOBJECTS["Contact"], SOBJECTS["Account"]
+    def convert_lead(self, lead_id: str, contact_id: str | None = None, account_id: str | None = None, *,
+                     converted_status: str | None = None, do_not_create_opportunity: bool = True,
+                     opportunity_name: str | None = None, overwrite_lead_source: bool = False) -> dict:
+        """Lead Convert by a Salesforce user (no API usage): the SOAP convertLead implementation
+        with the UI's conveniences — the org's converted status unless one is given, the
+        contact's own account when only a contact is given. Unlike the UI it makes no opportunity
+        unless asked (`do_not_create_opportunity=False`), so a converted lead adds no deal."""
         with self.sandbox.lock:
             now = self.now()
-            lead = writes.check_writable(self.store, lead_obj, self.store.get(ids.normalize(lead_id) or ""), now)
-            get = lambda name: lead[lead_obj.by_lower[name.lower()].pos]  # noqa: E731
-            if account_id:
-                account = writes.check_writable(self.store, account_obj, self.store.get(ids.normalize(account_id)), now)
-            else:
-                account = writes.create(self.store, account_obj, {"Name": get("Company")}, now)
-            if contact_id:
-                contact = writes.check_writable(self.store, contact_obj, self.store.get(ids.normalize(contact_id)), now)
-            else:
-                contact = writes.create(self.store, contact_obj, {
-                    "FirstName": get("FirstName"), "LastName": get("LastName"), "Email": get("Email"),
-                    "Phone": get("Phone"), "Title": get("Title"), "AccountId": account[ID]}, now)
-            self.store.update(lead_obj, lead, {
-                "IsConverted": True, "ConvertedContactId": contact[ID], "ConvertedAccountId": account[ID],
-                "ConvertedDate": datetime.fromtimestamp(now, UTC).date().isoformat(),
-                "Status": "Closed - Converted"}, now)
-            return {"leadId": lead[ID], "contactId": contact[ID], "accountId": account[ID]}
+            if contact_id and not account_id:
+                contact = self.store.get(ids.normalize(contact_id))
+                account_id = contact[SOBJECTS["Contact"].by_lower["accountid"].pos] if contact else None
+            lc = lead_convert.LeadConvert(
+                lead_id=lead_id, converted_status=converted_status or picklists.DEFAULT_CONVERTED_STATUS,
+                account_id=account_id, contact_id=contact_id, do_not_create_opportunity=do_not_create_opportunity,
+                opportunity_name=opportunity_name, overwrite_lead_source=overwrite_lead_source)
+            return lead_convert.convert(self.store, lc, now)
+
+    def convert_lead_request(self, body: dict) -> dict:
+        """`POST /_sandbox/salesforce/convert-lead` {leadId, contactId?, accountId?, convertedStatus?,
+        doNotCreateOpportunity? (default true), opportunityName?, overwriteLeadSource?}."""
+        return self.convert_lead(
+            body["leadId"], body.get("contactId"), body.get("accountId"),
+            converted_status=body.get("convertedStatus"),
+            do_not_create_opportunity=bool(body.get("doNotCreateOpportunity", True)),
+            opportunity_name=body.get("opportunityName"), overwrite_lead_source=bool(body.get("overwriteLeadSource")))
 
 
 __all__ = ["SalesforceEmulator", "API_VERSION"]

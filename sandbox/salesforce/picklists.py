@@ -57,6 +57,7 @@ FORECAST_VALUES = tuple(PicklistValue(v) for v in FORECAST_CATEGORIES)
 
 DEFAULT_LEAD_STATUS = next(v for v, _, d in LEAD_STATUSES if d)
 CONVERTED_STATUSES = frozenset(v for v, converted, _ in LEAD_STATUSES if converted)
+DEFAULT_CONVERTED_STATUS = next(v for v, converted, _ in LEAD_STATUSES if converted)
 
 # Both value-set objects live in one table in Salesforce and share its key prefix.
 METADATA_PREFIX = "01J"

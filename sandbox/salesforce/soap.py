@@ -1,9 +1,11 @@
-"""SOAP `merge()` on the partner endpoint `/services/Soap/u/{version}` (reference §4.1) — the only
-API-level merge Salesforce has, and the one thing simple-salesforce cannot do for the sync.
+"""The partner SOAP endpoint `/services/Soap/u/{version}`: `merge()` (reference §4.1, the only
+API-level merge Salesforce has), `undelete()` and `convertLead()` (§4.3) — the calls
+simple-salesforce has no helper for, posted by hand through its session.
 
-Call-level problems (bad session, unknown operation, unmergeable type, malformed or mixed ids,
-too many records) are SOAP faults with HTTP 500; problems with one request's records (not found,
-already deleted) are `success=false` results, one `<result>` per request in order."""
+Call-level problems (bad session, unknown operation, unmergeable type, malformed or mixed merge
+ids, too many records) are SOAP faults with HTTP 500; problems with one record are
+`success=false` results with `<errors>`, one `<result>` per request in order. Every call that
+gets past the session check and the size check counts one API request."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -11,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from sandbox import ids
 from sandbox.core import Request, Response
-from sandbox.salesforce import writes
+from sandbox.salesforce import lead_convert, writes
 from sandbox.salesforce.schema import SOBJECTS
 from sandbox.salesforce.store import ID, IS_DELETED, MODSTAMP, ApiError
 
@@ -69,20 +71,13 @@ def _handle(emu, req: Request) -> Response:
         raise SoapFault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session")
     body = _find(root, "Body")
     op = next(iter(body), None) if body is not None else None
-    if op is None or _local(op.tag) != "merge":
+    call = _CALLS.get(_local(op.tag)) if op is not None else None
+    if call is None:
         name = _local(op.tag) if op is not None else "(none)"
         raise SoapFault("INVALID_OPERATION",
                         f"No operation available for request {{urn:partner.soap.sforce.com}}{name}",
                         "InvalidSObjectFault")
-    requests = _children(op, "request")
-    if len(requests) > MAX_REQUESTS:
-        raise SoapFault("LIMIT_EXCEEDED", f"Too many requests: {len(requests)} (max {MAX_REQUESTS})")
-    refused = emu.spend_call()
-    if refused:
-        raise SoapFault("REQUEST_LIMIT_EXCEEDED", refused.message)
-    plans = [_plan(r) for r in requests]          # validate every request before applying any
-    now = emu.now()
-    results = "".join(_merge(emu, now, *plan) for plan in plans)
+    results = call(emu, op)
     envelope = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -90,8 +85,36 @@ def _handle(emu, req: Request) -> Response:
         "<soapenv:Header><LimitInfoHeader><limitInfo>"
         f"<current>{emu.api_used}</current><limit>{emu.daily_limit}</limit><type>API REQUESTS</type>"
         "</limitInfo></LimitInfoHeader></soapenv:Header>"
-        f"<soapenv:Body><mergeResponse>{results}</mergeResponse></soapenv:Body></soapenv:Envelope>")
+        f"<soapenv:Body><{_local(op.tag)}Response>{results}</{_local(op.tag)}Response></soapenv:Body>"
+        "</soapenv:Envelope>")
     return Response(200, envelope, content_type=XML)
+
+
+def _spend(emu, items: list, limit: int, what: str) -> None:
+    """The size check (a fault, not counted), then one API request for the whole call."""
+    if len(items) > limit:
+        raise SoapFault("EXCEEDED_ID_LIMIT" if what == "ids" else "LIMIT_EXCEEDED",
+                        f"Too many {what}: {len(items)} (max {limit})")
+    refused = emu.spend_call()
+    if refused:
+        raise SoapFault("REQUEST_LIMIT_EXCEEDED", refused.message)
+
+
+def _errors(e: ApiError) -> str:
+    return ("<errors>" + "".join(f"<fields>{escape(f)}</fields>" for f in e.fields) +
+            f"<message>{escape(e.message)}</message><statusCode>{e.code}</statusCode></errors>")
+
+
+def _id(value: str | None) -> str:
+    return f"<id>{value}</id>" if value else '<id xsi:nil="true"/>'
+
+
+def _merge_call(emu, op: ET.Element) -> str:
+    requests = _children(op, "request")
+    _spend(emu, requests, MAX_REQUESTS, "requests")
+    plans = [_plan(r) for r in requests]          # validate every request before applying any
+    now = emu.now()
+    return "".join(_merge(emu, now, *plan) for plan in plans)
 
 
 def _plan(request: ET.Element) -> tuple[str, str, dict, list[str], list[str]]:
@@ -141,9 +164,7 @@ def _merge(emu, now: int, sobject: str, master_id: str, fields: dict, to_null: l
         body = {k: _typed(obj, k, v) for k, v in fields.items()} | {k: None for k in to_null}
         values = writes.coerce(store, obj, body, creating=False, now=now)
     except ApiError as e:
-        return ("<result><errors>" + "".join(f"<fields>{escape(f)}</fields>" for f in e.fields) +
-                f"<message>{escape(e.message)}</message><statusCode>{e.code}</statusCode></errors>"
-                f"<id>{master_id}</id><success>false</success></result>")
+        return f"<result>{_errors(e)}<id>{master_id}</id><success>false</success></result>"
     related = []
     if sobject == "Account":
         # Children follow the surviving account. Their SystemModstamp moves (UNCONFIRMED in the docs,
@@ -178,3 +199,65 @@ def _typed(obj, name: str, text: str):
         except ValueError:
             return text
     return text
+
+
+# -- undelete() -------------------------------------------------------------------------------------
+
+def _undelete_call(emu, op: ET.Element) -> str:
+    """`undelete(ids[])` → UndeleteResult[] {id, success, errors}; each id on its own (no
+    AllOrNoneHeader support). A failed result keeps the id it was asked about when that id is
+    well-formed (UNCONFIRMED: Salesforce may send a nil id there)."""
+    raw_ids = [(el.text or "").strip() for el in _children(op, "ids")]
+    _spend(emu, raw_ids, MAX_REQUESTS, "ids")
+    now, out = emu.now(), []
+    for raw in raw_ids:
+        try:
+            rec = writes.undelete(emu.store, raw, now)
+        except ApiError as e:
+            out.append(f"<result>{_errors(e)}{_id(ids.normalize(raw))}<success>false</success></result>")
+        else:
+            out.append(f"<result>{_id(rec[ID])}<success>true</success></result>")
+    return "".join(out)
+
+
+# -- convertLead() ----------------------------------------------------------------------------------
+
+def _text(el: ET.Element, name: str) -> str | None:
+    found = _children(el, name)
+    if not found or found[0].get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true":
+        return None
+    return (found[0].text or "").strip() or None
+
+
+def _flag(el: ET.Element, name: str) -> bool:
+    return (_text(el, name) or "").lower() == "true"
+
+
+def _convert_call(emu, op: ET.Element) -> str:
+    """`convertLead(LeadConvert[])` → LeadConvertResult[] {accountId, contactId, leadId,
+    opportunityId, success, errors}; each LeadConvert its own transaction. UNCONFIRMED: the
+    per-call cap (200, as the other partner calls; Apex recommends 100)."""
+    converts = _children(op, "leadConverts")
+    _spend(emu, converts, MAX_REQUESTS, "leadConverts")
+    now, out = emu.now(), []
+    for el in converts:
+        lc = lead_convert.LeadConvert(
+            lead_id=_text(el, "leadId"), converted_status=_text(el, "convertedStatus"),
+            account_id=_text(el, "accountId"), contact_id=_text(el, "contactId"),
+            do_not_create_opportunity=_flag(el, "doNotCreateOpportunity"),
+            opportunity_name=_text(el, "opportunityName"), overwrite_lead_source=_flag(el, "overwriteLeadSource"))
+        try:
+            res = lead_convert.convert(emu.store, lc, now)
+        except ApiError as e:
+            lead_id = ids.normalize(lc.lead_id or "")
+            out.append('<result><accountId xsi:nil="true"/><contactId xsi:nil="true"/>' + _errors(e) +
+                       (f"<leadId>{lead_id}</leadId>" if lead_id else '<leadId xsi:nil="true"/>') +
+                       '<opportunityId xsi:nil="true"/><success>false</success></result>')
+            continue
+        out.append("<result>" + "".join(
+            f"<{k}>{res[k]}</{k}>" if res[k] else f'<{k} xsi:nil="true"/>'
+            for k in ("accountId", "contactId", "leadId", "opportunityId")) + "<success>true</success></result>")
+    return "".join(out)
+
+
+_CALLS = {"merge": _merge_call, "undelete": _undelete_call, "convertLead": _convert_call}

@@ -190,6 +190,15 @@ class Store:
         if master is not None:
             rec[obj.by_lower["masterrecordid"].pos] = master
 
+    def undelete(self, obj: SObject, rec: list, now: int) -> None:
+        """Back from the recycle bin: live, stamped as a user edit. A merged-away row loses its
+        MasterRecordId (UNCONFIRMED: the docs do not say; a live row pointing at a master would
+        read as a merge loser to every sync that follows the documented queryAll pattern)."""
+        rec[IS_DELETED] = False
+        rec[MODSTAMP] = rec[MODIFIED] = now
+        if obj.mergeable:
+            rec[obj.by_lower["masterrecordid"].pos] = None
+
     # -- loading scenarios (no validation of API rules, but loud about bad data) ------------------
 
     def load(self, obj: SObject, data: dict, now: int) -> list:

@@ -187,3 +187,27 @@ def upsert(store: Store, obj: SObject, field_name: str, value: str, body: dict, 
         raise ApiError("NOT_FOUND", "The requested resource does not exist", status=404)
     body = {k: v for k, v in body.items() if k.lower() != f.name.lower()} | {f.name: value}
     return create(store, obj, body, now), True
+
+
+NOT_IN_BIN = "Entity is not in the recycle bin"
+
+
+def undelete(store: Store, raw_id: str, now: int) -> list:
+    """SOAP undelete() of one id (UndeleteResult errors as Salesforce words them). A row that is
+    live, purged from the bin, or unknown is UNDELETE_FAILED "Entity is not in the recycle bin"
+    (the documented answer for a purged row; UNCONFIRMED that a live or never-seen id gets the
+    same); an external id a live row took meanwhile is DUPLICATE_VALUE, as on any write."""
+    rid = ids.normalize(raw_id)
+    if rid is None:
+        # UNCONFIRMED: SOAP may fault on a malformed ID instead; per record, as delete() reports it.
+        raise ApiError("MALFORMED_ID", f"malformed id {raw_id}", [])
+    name = store.type_of(rid)
+    obj = SOBJECTS.get(name) if name else None
+    rec = store.get(rid)
+    if obj is not None:
+        writable_type(obj, "undeleted")
+    if obj is None or rec is None or not rec[IS_DELETED] or store.purged(rec, now):
+        raise ApiError("UNDELETE_FAILED", NOT_IN_BIN, [])
+    _unique(store, obj, {f.name: rec[f.pos] for f in obj.external_ids()}, rid)
+    store.undelete(obj, rec, now)
+    return rec
