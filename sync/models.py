@@ -166,6 +166,7 @@ class HsContact(models.Model):
     primary_company_id = models.CharField(max_length=40, blank=True)  # associated company (R10)
     archived = models.BooleanField(default=False)
     merged_into_id = models.CharField(max_length=40, blank=True)  # HubSpot merge gives a new id
+    merged_ids = models.TextField(blank=True)  # hs_merged_object_ids: the ids merged into this one, ";"-separated
     created_at = models.DateTimeField(null=True, blank=True)
     last_modified = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
@@ -176,6 +177,8 @@ class HsContact(models.Model):
     class Meta:
         verbose_name = "HubSpot contact"
         indexes = [
+            # HubSpot-side merges (sync/engine/removals.py): the survivors, which name the merged ids.
+            models.Index(fields=["hs_id"], name="hscontact_survivors", condition=~Q(merged_ids="")),
             models.Index(fields=["hs_id"], name="hscontact_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
             # R7: HubSpot contacts that point at one Salesforce record.
             models.Index(fields=["salesforce_contact_id"], name="hscontact_by_sf_contact",
@@ -205,6 +208,8 @@ class HsCompany(models.Model):
     domain = models.CharField(max_length=255, blank=True)
     salesforce_account_id = models.CharField(max_length=18, blank=True)
     archived = models.BooleanField(default=False)
+    merged_into_id = models.CharField(max_length=40, blank=True)  # HubSpot merge gives a new id
+    merged_ids = models.TextField(blank=True)  # hs_merged_object_ids
     created_at = models.DateTimeField(null=True, blank=True)
     last_modified = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
@@ -216,6 +221,7 @@ class HsCompany(models.Model):
         verbose_name = "HubSpot company"
         verbose_name_plural = "HubSpot companies"
         indexes = [
+            models.Index(fields=["hs_id"], name="hscompany_survivors", condition=~Q(merged_ids="")),
             models.Index(fields=["hs_id"], name="hscompany_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
             # R9: companies sharing one Salesforce account id are duplicates.
             models.Index(fields=["salesforce_account_id"], name="hscompany_by_sf_account",
@@ -234,7 +240,10 @@ class HsDeal(models.Model):
     close_date = models.DateField(null=True, blank=True)
     salesforce_opportunity_id = models.CharField(max_length=18, blank=True)
     company_id = models.CharField(max_length=40, blank=True)
+    pipeline = models.CharField(max_length=120, blank=True)  # the deal's pipeline id ("default" or a custom one)
     archived = models.BooleanField(default=False)
+    merged_into_id = models.CharField(max_length=40, blank=True)  # HubSpot merge gives a new id
+    merged_ids = models.TextField(blank=True)  # hs_merged_object_ids
     created_at = models.DateTimeField(null=True, blank=True)
     last_modified = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
@@ -245,6 +254,7 @@ class HsDeal(models.Model):
     class Meta:
         verbose_name = "HubSpot deal"
         indexes = [
+            models.Index(fields=["hs_id"], name="hsdeal_survivors", condition=~Q(merged_ids="")),
             models.Index(fields=["last_modified"], name="hsdeal_by_modified"),
             models.Index(fields=["hs_id"], name="hsdeal_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
         ]
@@ -258,6 +268,19 @@ class LinkStatus(models.TextChoices):
     LOST_PRIMARY = "lost_primary", "No longer syncing with Salesforce"
     UNSYNCED = "unsynced", "Not synced"
     DELETED = "deleted", "Deleted"
+    # R7: the contact names a Salesforce record that another HubSpot contact syncs with; only
+    # that one may write to the record, this one waits to be merged into it in HubSpot.
+    DUPLICATE = "duplicate", "Duplicate of the contact that syncs with its Salesforce record"
+    MERGED = "merged", "Merged into another HubSpot contact"
+
+
+class PairStatus(models.TextChoices):
+    """A company ↔ account or deal ↔ opportunity link: in sync, or one side is gone. A link whose
+    side is gone is kept, so the sync never brings back a record a person deleted."""
+
+    SYNCED = "synced", "Synced"
+    HUBSPOT_DELETED = "hubspot_deleted", "Deleted in HubSpot"
+    SALESFORCE_DELETED = "salesforce_deleted", "Deleted in Salesforce"
 
 
 class ContactLink(models.Model):
@@ -288,8 +311,8 @@ class ContactLink(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(status__in=LinkStatus.values), name="contactlink_status_valid"),
-            # Synced and lost-primary links name a Salesforce record; "unsynced" may not.
-            models.CheckConstraint(condition=Q(sf_person__isnull=False) | Q(status__in=["unsynced", "deleted"]),
+            # Synced, lost-primary and duplicate links name a Salesforce record; the others may not.
+            models.CheckConstraint(condition=Q(sf_person__isnull=False) | Q(status__in=["unsynced", "deleted", "merged"]),
                                    name="contactlink_synced_has_record"),
             models.CheckConstraint(condition=Q(chosen_by_user__isnull=True) | Q(chosen_by="R6"),
                                    name="contactlink_user_only_for_resync"),
@@ -315,11 +338,14 @@ class CompanyLink(models.Model):
     sf_account = models.ForeignKey(SfAccount, models.PROTECT, related_name="links")
     chosen_by = models.CharField(max_length=7, choices=ChosenBy)
     since = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=PairStatus, default=PairStatus.SYNCED)
+    status_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
         constraints = [
             # R10: a company already linked to an account is always reused, never duplicated.
             models.UniqueConstraint(fields=["sf_account"], name="companylink_one_company_per_account"),
+            models.CheckConstraint(condition=Q(status__in=PairStatus.values), name="companylink_status_valid"),
         ]
 
     def __str__(self) -> str:
@@ -338,6 +364,11 @@ class DealLink(models.Model):
     sf_opportunity = models.OneToOneField(SfOpportunity, models.PROTECT, related_name="link")
     origin = models.CharField(max_length=10, choices=Origin)
     since = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=PairStatus, default=PairStatus.SYNCED)
+    status_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(status__in=PairStatus.values), name="deallink_status_valid")]
 
     def __str__(self) -> str:
         return f"{self.hs_deal_id} ↔ {self.sf_opportunity_id}"
@@ -373,6 +404,35 @@ class FieldRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object}.{self.hubspot_property} ↔ {self.salesforce_field}: {self.rule}"
+
+
+class StageMapping(models.Model):
+    """Which Salesforce opportunity stage a HubSpot deal stage becomes: Salesforce's StageName is a
+    restricted picklist, so a custom pipeline's stage id sent as is would be refused for ever.
+    Rows are proposed from each stage's probability and closed/won flags (sync/engine/stages.py)
+    and changed by an admin on the Settings page."""
+
+    class SetBy(models.TextChoices):
+        DEFAULT = "default", "Proposed from the stages' probabilities"
+        PERSON = "person", "Chosen on the Settings page"
+
+    pipeline_id = models.CharField(max_length=120)
+    pipeline_label = models.CharField(max_length=255, blank=True)
+    stage_id = models.CharField(max_length=120)
+    stage_label = models.CharField(max_length=255, blank=True)
+    display_order = models.IntegerField(default=0)
+    probability = models.FloatField(null=True, blank=True)
+    closed = models.BooleanField(default=False)
+    salesforce_stage = models.CharField(max_length=255, blank=True)  # blank: not mapped (a record error)
+    set_by = models.CharField(max_length=10, choices=SetBy, default=SetBy.DEFAULT)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pipeline_id", "display_order", "stage_id"]
+        constraints = [models.UniqueConstraint(fields=["pipeline_id", "stage_id"], name="stagemapping_one_per_stage")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_label or self.pipeline_id} / {self.stage_label or self.stage_id} → {self.salesforce_stage or '—'}"
 
 
 class SyncSettings(models.Model):
@@ -643,6 +703,27 @@ class Watermark(models.Model):
         return f"{self.crm}.{self.object_type} @ {self.value:%Y-%m-%d %H:%M:%S}"
 
 
+class CreateIntent(models.Model):
+    """A record the sync is about to create in a CRM, written (and committed) before the request
+    goes out. A create whose answer is lost, or whose run is killed before it records the
+    result, still gets its one creation event: the retry that finds the record (answered
+    "already there") or the next run finds the intent, and audits the record as created by the
+    run that made it. Removed once the outcome is recorded."""
+
+    run = models.ForeignKey(SyncRun, models.CASCADE, related_name="create_intents")
+    crm = models.CharField(max_length=10)
+    object_type = models.CharField(max_length=20)  # Lead, Opportunity, contacts, companies, deals
+    key = models.CharField(max_length=255)          # what the create is idempotent on (external id, email)
+    event = models.JSONField(default=dict)          # the creation event's fields, but for the new record's id
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["crm", "object_type", "key"], name="createintent_one_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.crm} {self.object_type} {self.key} (run {self.run_id})"
+
+
 class AuditQuerySet(models.QuerySet):
     """Audit events are append-only: bulk updates and deletes are refused."""
 
@@ -659,6 +740,7 @@ class AuditEvent(models.Model):
     class Action(models.TextChoices):
         LINK_CREATED = "link_created", "Linked"
         LINK_SWITCHED = "link_switched", "Link moved"
+        MARKED_DUPLICATE = "marked_duplicate", "Marked a duplicate (R7)"
         PRIMARY_LOST = "primary_lost", "Lost its primary"
         UNSYNCED = "unsynced", "Left unsynced"
         RESYNCED = "resynced", "Resynced"

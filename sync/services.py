@@ -117,12 +117,9 @@ def resync_contacts(*, hs_ids: list[str], actor, hubspot=None) -> list[ResyncRes
         plan[hs_id] = SfPerson.objects.get(sf_id=target.sf_id)
     if plan:
         hs = hubspot or HubSpotConnector(HubSpotConfig.from_settings())
-        response = hs.update("contacts", [{"id": hs_id, "properties": sync_properties(p, s)} for hs_id, p in plan.items()])
-        for error in response.get("errors") or []:
-            for hs_id in (error.get("context") or {}).get("ids") or []:
-                person = plan.pop(hs_id, None)
-                if person is not None:
-                    results[hs_id] = ResyncResult(hs_id, False, f"HubSpot refused the update: {error.get('message')}")
+        for r in hs.update("contacts", [{"id": hs_id, "properties": sync_properties(p, s)} for hs_id, p in plan.items()]):
+            if not r.ok and plan.pop(r.key, None) is not None:
+                results[r.key] = ResyncResult(r.key, False, f"HubSpot refused the update: {r.message}")
     for hs_id, person in plan.items():
         results[hs_id] = _record_resync(links[hs_id], person, actor, s)
     if plan:  # the contacts now carry other Salesforce ids: their R7 groups changed

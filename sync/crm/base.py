@@ -26,6 +26,27 @@ class CrmError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class WriteResult:
+    """One record's outcome of a connector write, whatever the CRM's wire format: the key the
+    caller named it by (an id, an email, an external-id value), whether it was written, the id
+    it has in the CRM, whether the write created it, and the CRM's own error code, fields and
+    message when it was not."""
+
+    key: str
+    ok: bool
+    id: str = ""
+    created: bool = False
+    code: str = ""
+    fields: tuple[str, ...] = ()
+    message: str = ""
+    record: dict | None = None  # HubSpot's answer for the record (its properties), when it sends one
+
+
+def failed(key: str, message: str, *, code: str = "", fields: tuple[str, ...] = ()) -> WriteResult:
+    return WriteResult(key=key, ok=False, code=code, fields=fields, message=message)
+
+
 class BudgetExhausted(CrmError):
     """The run reached the share of the daily API limit it may use (or the CRM refused: limit spent)."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,16 @@ from hubspot import HubSpot
 from hubspot.discovery.discovery_base import DiscoveryBase
 from urllib3.util.retry import Retry
 
-from sync.crm.base import Budget, BudgetExhausted, CrmError, RetryPolicy, require_safe_scheme, with_retries
+from sync.crm.base import (
+    Budget,
+    BudgetExhausted,
+    CrmError,
+    RetryPolicy,
+    WriteResult,
+    failed,
+    require_safe_scheme,
+    with_retries,
+)
 from sync.crm.ratelimit import Limiter, Rate, shared_window
 
 log = logging.getLogger(__name__)
@@ -141,6 +149,7 @@ class HubSpotConnector:
         self._burst_key, self._search_key = f"{key}:burst", f"{key}:search"
         self.limiter = Limiter(shared_window(config.redis_url),
                                {self._burst_key: config.rate_limit, self._search_key: SEARCH_RATE})
+        self._ensured: set[tuple[str, str]] = set()  # unique properties known to exist (ensure_unique_property)
 
     def _api(self, object_type: str, name: str):
         return getattr(getattr(self.client.crm, object_type), name)
@@ -181,12 +190,13 @@ class HubSpotConnector:
             self.budget.observe(int(daily) - int(remaining), int(daily))
 
     # --- reads --------------------------------------------------------------------------------
-    def list_pages(self, object_type: str, properties: list[str]) -> Iterator[list[dict]]:
-        """Every live record, 100 a page (the most the list endpoint gives)."""
+    def list_pages(self, object_type: str, properties: list[str], *, archived: bool = False) -> Iterator[list[dict]]:
+        """Every live record (or, `archived`, every deleted or merged-away one HubSpot still
+        keeps, with `archivedAt`), 100 a page (the most the list endpoint gives)."""
         after = None
         api = self._api(object_type, "basic_api")
         while True:
-            kwargs = {"limit": BATCH_LIMIT, "properties": properties, "archived": False}
+            kwargs = {"limit": BATCH_LIMIT, "properties": properties, "archived": archived}
             if after:
                 kwargs["after"] = after
             page = self._call(api, "get_page", describe=f"list {object_type}", **kwargs)
@@ -243,19 +253,6 @@ class HubSpotConnector:
             out.extend((self._call(api, "read", body, describe=f"batch read {object_type}") or {}).get("results", []))
         return out
 
-    def search_in(self, object_type: str, prop: str, values: list[str], properties: list[str]) -> list[dict]:
-        """Records whose `prop` is one of `values` (used to find records a lost response created)."""
-        out: list[dict] = []
-        api = self._api(object_type, "search_api")
-        for chunk in _chunks(values, 100):
-            # HubSpot wants IN values for string properties in lower case (its comparison ignores case).
-            lowered = [v.lower() for v in chunk]
-            # The searched property is always returned: callers match results back by it.
-            body = {"filterGroups": [{"filters": [{"propertyName": prop, "operator": "IN", "values": lowered}]}],
-                    "properties": list(dict.fromkeys([*properties, prop])), "limit": SEARCH_LIMIT}
-            out.extend((self._call(api, "do_search", body, describe=f"search {object_type}") or {}).get("results", []))
-        return out
-
     def associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
         """The ids each `from` record is associated with (v4 batch read, ≤ 1,000 ids a call),
         the primary association first. Records with none are left out."""
@@ -269,6 +266,11 @@ class HubSpotConnector:
                     (a.get("label") or "").lower() == "primary" for a in t.get("associationTypes", [])))
                 out[str(result["from"]["id"])] = [str(t["toObjectId"]) for t in targets]
         return out
+
+    def pipelines(self, object_type: str) -> list[dict]:
+        """The object's pipelines with their stages (`GET /crm/v3/pipelines/{objectType}`)."""
+        api = self.client.crm.pipelines.pipelines_api
+        return (self._call(api, "get_all", object_type, describe=f"read {object_type} pipelines") or {}).get("results", [])
 
     def account_details(self) -> dict:
         """GET /account-info/v3/details (portal id, time zone) for "Test connection". The SDK has
@@ -288,30 +290,37 @@ class HubSpotConnector:
         return with_retries(attempt, policy=self.retry, describe="HubSpot account details")
 
     # --- writes -------------------------------------------------------------------------------
-    def upsert_contacts_by_email(self, inputs: list[dict]) -> dict:
-        """Create-or-update by email (100 a call): a retry after a lost response updates the record
-        the first attempt created instead of creating a second one. Returns the results and the
-        per-record errors (keyed by email) of all calls."""
-        api = self._api("contacts", "batch_api")
-        return self._isolating(
-            lambda chunk: self._call(api, "upsert", {"inputs": [
-                {"idProperty": "email", "id": i["properties"]["email"], "properties": i["properties"]}
-                for i in chunk]}, describe="upsert contacts"),
-            inputs, key=lambda i: i["properties"]["email"])
-
-    def update(self, object_type: str, inputs: list[dict]) -> dict:
-        """Batch update of {"id", "properties"}, 100 a call; returns the results and the per-item
-        errors of all calls together."""
+    def upsert(self, object_type: str, id_property: str, inputs: list[dict]) -> list[WriteResult]:
+        """Create-or-update by a unique property (`email` for contacts, a unique-value property
+        holding the Salesforce id for companies and deals), 100 a call: a retry after a lost
+        response updates the record the first attempt created instead of making a second one,
+        and nothing depends on the search index having caught up. `inputs` are
+        `{"id": value, "properties": {...}}`; one result per input, in order, keyed by the value."""
         api = self._api(object_type, "batch_api")
-        return self._isolating(lambda chunk: self._call(api, "update", {"inputs": chunk},
-                                                        describe=f"update {object_type}"),
-                               inputs, key=lambda i: str(i["id"]))
+        wire = [{"idProperty": id_property, "id": i["id"], "properties": i["properties"]} for i in inputs]
+        answer = self._isolating(lambda chunk: self._call(api, "upsert", {"inputs": chunk},
+                                                          describe=f"upsert {object_type}"),
+                                 wire, key=lambda i: str(i["id"]))
+        by_value = {_fold((r.get("properties") or {}).get(id_property)): r for r in answer["results"]}
+        return [_write_result(str(i["id"]), by_value.get(_fold(i["id"])), answer["refused"], created_key="new")
+                for i in inputs]
+
+    def update(self, object_type: str, inputs: list[dict]) -> list[WriteResult]:
+        """Batch update of `{"id", "properties"}`, 100 a call; one result per input, in order,
+        keyed by its id."""
+        api = self._api(object_type, "batch_api")
+        answer = self._isolating(lambda chunk: self._call(api, "update", {"inputs": chunk},
+                                                          describe=f"update {object_type}"),
+                                 inputs, key=lambda i: str(i["id"]))
+        by_id = {str(r.get("id")): r for r in answer["results"]}
+        return [_write_result(str(i["id"]), by_id.get(str(i["id"])), answer["refused"]) for i in inputs]
 
     def _isolating(self, send, inputs: list[dict], *, key) -> dict:
         """Send `inputs` 100 at a time. HubSpot refuses a whole batch for one bad record (an invalid
         email, a conflict): then the batch is sent again one record at a time, so the error is
-        reported against the record that caused it, the way batch responses report per-item errors."""
-        out: dict = {"results": [], "errors": []}
+        reported against the record that caused it. Returns the records HubSpot answered with and
+        the refused keys with HubSpot's error (per-item errors of a 207 included)."""
+        out: dict = {"results": [], "refused": {}}
         for chunk in _chunks(inputs, BATCH_LIMIT):
             try:
                 page = send(chunk) or {}
@@ -322,53 +331,40 @@ class HubSpotConnector:
                     for item in chunk:
                         sub = self._isolating(send, [item], key=key)
                         out["results"] += sub["results"]
-                        out["errors"] += sub["errors"]
+                        out["refused"].update(sub["refused"])
                 else:
-                    out["errors"].append({"message": str(error), "context": {"ids": [key(chunk[0])]}})
+                    out["refused"][key(chunk[0])] = error
                 continue
             out["results"] += page.get("results") or []
-            out["errors"] += page.get("errors") or []
+            for e in page.get("errors") or []:
+                error = CrmError(e.get("message", "refused"), crm=CRM, permanent=True, code=e.get("category", ""))
+                for refused in (e.get("context") or {}).get("ids") or []:
+                    out["refused"][str(refused)] = error
         return out
 
-    def create_once(self, object_type: str, key_property: str, inputs: list[dict],
-                    properties: list[str]) -> list[dict]:
-        """Batch create (≤ 100) records that carry a unique `key_property` value, never twice:
-        a create is not blindly retried; after a failure that may have been applied, the
-        records are looked up by that key and only the missing ones are created again."""
-        api = self._api(object_type, "batch_api")
-        pending = list(inputs)
-        created: list[dict] = []
-        for attempt in range(self.retry.attempts):
-            self.budget.charge()
-            self._wait_turn()
-            try:
-                response = api.create_with_http_info({"inputs": pending}, _preload_content=False,
-                                                     _request_timeout=self.config.timeout)
-                data = response.data
-                body = _json(data)
-                if data and body is None:  # applied, answer unreadable: look the records up
-                    raise CrmError(f"HubSpot sent an unreadable response to create {object_type}", crm=CRM)
-                self._observe(response.headers)
-                return created + ((body or {}).get("results", []))
-            except Exception as exc:
-                error = translate(exc)
-                if error.permanent or attempt == self.retry.attempts - 1:
-                    raise error from None
-                self.retry.wait(self.retry.delay(attempt, error))
-                if error.code == "TIMEOUT":
-                    # We stopped waiting, but HubSpot may still be working on the request: give it
-                    # as long again (real time) before looking, or the lookup can miss a record
-                    # that appears a moment later and we would create it twice.
-                    time.sleep(_read_timeout(self.config.timeout))
-            keys = [i["properties"][key_property] for i in pending]
-            found = self.search_in(object_type, key_property, keys, properties)
-            # HubSpot compares these values case-insensitively; so do we.
-            found_keys = {(r["properties"].get(key_property) or "").lower() for r in found}
-            created.extend(found)
-            pending = [i for i in pending if str(i["properties"][key_property]).lower() not in found_keys]
-            if not pending:
-                return created
-        return created
+    def ensure_unique_property(self, object_type: str, name: str, label: str) -> None:
+        """Make sure `object_type` has the text property `name` with unique values (created if it
+        is missing; the private app needs the schema write scope for that), once per connector.
+        Upserts by it are what make creating companies and deals idempotent."""
+        if (object_type, name) in self._ensured:
+            return
+        api = self.client.crm.properties.core_api
+        try:
+            found = self._call(api, "get_by_name", object_type, name, describe=f"read property {name}")
+        except CrmError as error:
+            if error.status != 404:
+                raise
+            found = self._call(api, "create", object_type, {
+                "name": name, "label": label, "type": "string", "fieldType": "text", "hasUniqueValue": True,
+                "groupName": {"companies": "companyinformation", "deals": "dealinformation"}.get(
+                    object_type, "contactinformation"),
+                "description": "Set by crmsync: the Salesforce record this one was created from (unique, so a "
+                               "retried create can never make a second record)."}, describe=f"create property {name}")
+        if not (found or {}).get("hasUniqueValue"):
+            raise CrmError(f"The HubSpot {object_type} property {name!r} exists but does not require unique values; "
+                           "crmsync needs it unique to create records safely. Delete it in HubSpot (crmsync "
+                           "re-creates it) or mark it unique.", crm=CRM, permanent=True, code="PROPERTY_NOT_UNIQUE")
+        self._ensured.add((object_type, name))
 
     def archive(self, object_type: str, ids: list[str]) -> None:
         for chunk in _chunks(ids, BATCH_LIMIT):
@@ -399,8 +395,20 @@ class HubSpotConnector:
         return merged
 
 
-def _read_timeout(timeout) -> float:
-    return float(timeout[1] if isinstance(timeout, tuple) else timeout)
+def _fold(value) -> str:
+    """HubSpot compares unique values (emails, ids) case-insensitively, and trims emails."""
+    return str(value or "").strip().lower()
+
+
+def _write_result(key: str, record: dict | None, refused: dict, *, created_key: str = "") -> WriteResult:
+    if record is not None:
+        return WriteResult(key=key, ok=True, id=str(record.get("id")), record=record,
+                           created=bool(record.get(created_key)) if created_key else False)
+    error = refused.get(key) or next((e for k, e in refused.items() if _fold(k) == _fold(key)), None)
+    if error is None:  # answered for none of them: merged or deleted meanwhile
+        return failed(key, "HubSpot did not return this record (it may have been merged or deleted).",
+                      code="OBJECT_NOT_FOUND")
+    return failed(key, str(error), code=error.code)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

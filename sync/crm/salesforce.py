@@ -26,6 +26,8 @@ from sync.crm.base import (
     BudgetExhausted,
     CrmError,
     RetryPolicy,
+    WriteResult,
+    failed,
     is_loopback_url,
     require_safe_scheme,
     with_retries,
@@ -66,6 +68,26 @@ class SalesforceConfig:
 
     def __repr__(self) -> str:  # never print secrets
         return f"SalesforceConfig(instance_url={self.instance_url!r}, version={self.version!r})"
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One field of a describe answer: what the sync checks before writing."""
+
+    name: str
+    type: str
+    length: int = 0
+    picklist: tuple[str, ...] = ()   # active values
+    restricted: bool = False         # a value outside `picklist` is refused
+    default: str = ""                # the picklist's default value
+
+    @classmethod
+    def of(cls, f: dict) -> FieldInfo:
+        values = [v for v in f.get("picklistValues") or [] if v.get("active", True)]
+        default = next((v["value"] for v in values if v.get("defaultValue")), "")
+        return cls(name=f["name"], type=f.get("type", ""), length=int(f.get("length") or 0),
+                   picklist=tuple(v["value"] for v in values), restricted=bool(f.get("restrictedPicklist")),
+                   default=default)
 
 
 class _TimeoutHTTP(HTTPAdapter):
@@ -151,6 +173,7 @@ class SalesforceConnector:
         self._token = config.access_token
         self._instance_url = config.instance_url
         self._client: Salesforce | None = None
+        self._described: dict[str, dict[str, FieldInfo]] = {}
 
     # --- auth ---------------------------------------------------------------------------------
     @property
@@ -277,23 +300,37 @@ class SalesforceConnector:
     def limits(self) -> dict:
         return self._call(lambda sf: sf.limits(), describe="limits")
 
-    # --- writes (all idempotent: updates, and creates as upserts by external id) ---------------
-    def upsert_collection(self, sobject: str, external_field: str, records: list[dict]) -> list[dict]:
-        """sObject Collections upsert (≤ 200 records). Creating by external id means a response
-        lost after Salesforce applied it cannot make a second record on retry."""
-        if len(records) > COLLECTION_LIMIT:
-            raise ValueError(f"at most {COLLECTION_LIMIT} records per collection call")
-        body = {"allOrNone": False, "records": [{"attributes": {"type": sobject}, **r} for r in records]}
-        return self._call(lambda sf: sf.restful(f"composite/sobjects/{sobject}/{external_field}", method="PATCH",
-                                                json=body), describe=f"upsert {sobject}")
+    def describe(self, sobject: str) -> dict[str, FieldInfo]:
+        """The object's fields as the org defines them (lengths, picklist values), read once per
+        connector: what a write must fit before Salesforce refuses it."""
+        if sobject not in self._described:
+            body = self._call(lambda sf: getattr(sf, sobject).describe(), describe=f"describe {sobject}")
+            self._described[sobject] = {f["name"]: FieldInfo.of(f) for f in (body or {}).get("fields", [])}
+        return self._described[sobject]
 
-    def update_collection(self, records: list[dict]) -> list[dict]:
-        """sObject Collections update; each record carries attributes.type and Id."""
-        if len(records) > COLLECTION_LIMIT:
-            raise ValueError(f"at most {COLLECTION_LIMIT} records per collection call")
-        body = {"allOrNone": False, "records": records}
-        return self._call(lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body),
-                          describe="update collection")
+    # --- writes (all idempotent: updates, and creates as upserts by external id) ---------------
+    def upsert(self, sobject: str, external_field: str, records: list[dict]) -> list[WriteResult]:
+        """sObject Collections upsert, 200 records a call, one result per record in order, keyed
+        by its external-id value. Creating by external id means a response lost after Salesforce
+        applied it cannot make a second record on retry (the retry answers `created: false`)."""
+        out: list[WriteResult] = []
+        for chunk in _chunks(records, COLLECTION_LIMIT):
+            body = {"allOrNone": False, "records": [{"attributes": {"type": sobject}, **r} for r in chunk]}
+            answers = self._call(lambda sf, b=body: sf.restful(f"composite/sobjects/{sobject}/{external_field}",
+                                                               method="PATCH", json=b), describe=f"upsert {sobject}")
+            out += [_result(str(r.get(external_field) or ""), a) for r, a in zip(chunk, answers, strict=True)]
+        return out
+
+    def update(self, records: list[dict]) -> list[WriteResult]:
+        """sObject Collections update (each record carries attributes.type and Id), 200 a call,
+        one result per record in order, keyed by Id."""
+        out: list[WriteResult] = []
+        for chunk in _chunks(records, COLLECTION_LIMIT):
+            body = {"allOrNone": False, "records": chunk}
+            answers = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b),
+                                 describe="update collection")
+            out += [_result(r["Id"], a) for r, a in zip(chunk, answers, strict=True)]
+        return out
 
     def merge(self, sobject: str, master_id: str, merge_ids: list[str]) -> dict:
         """SOAP merge(): a master and up to two records. Retried only when it certainly did not
@@ -314,6 +351,21 @@ class SalesforceConnector:
             return post(self.client)
         except requests.RequestException as exc:
             raise translate(exc) from None
+
+
+def _result(key: str, answer: dict) -> WriteResult:
+    """A collection answer (`{id, success, errors[{statusCode, message, fields}]}`) as a WriteResult."""
+    if answer.get("success"):
+        return WriteResult(key=key, ok=True, id=answer.get("id") or key, created=bool(answer.get("created")))
+    errors = answer.get("errors") or []
+    first = errors[0] if errors else {}
+    return failed(key, "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors) or "refused",
+                  code=first.get("statusCode", ""), fields=tuple(first.get("fields") or ()))
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def _merge_envelope(token: str, sobject: str, master_id: str, merge_ids: list[str]) -> str:

@@ -4,7 +4,7 @@ R9: a company carrying an account's id is that account's company; where several 
 oldest is linked and the others are duplicates for the console. R10: when a synced contact's
 Salesforce contact belongs to an account, that account's company is reused if one is linked,
 else the contact's own unlinked company is linked, else a company is created and associated.
-Company creation is looked up by salesforceaccountid before and after, never blindly retried."""
+Companies are created by upsert on a unique property holding the account id: never twice."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -14,11 +14,23 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from sync.crm import hubspot
-from sync.engine import bulk, schema
+from sync.crm.explain import in_words
+from sync.engine import bulk, intents, rules, schema
 from sync.engine.context import RunContext
 from sync.engine.mirror import upsert
 from sync.engine.pull import Touched
-from sync.models import AuditEvent, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfAccount, SfPerson
+from sync.engine.rules import CompanyKind
+from sync.models import (
+    AuditEvent,
+    CompanyLink,
+    ContactLink,
+    HsCompany,
+    HsContact,
+    LinkStatus,
+    PairStatus,
+    SfAccount,
+    SfPerson,
+)
 
 A = AuditEvent.Action
 COMPANY = "hubspot.company"
@@ -46,13 +58,14 @@ def link_companies_by_account_id(ctx: RunContext, touched: Touched) -> None:
 
 
 def _link_by_account_id(ctx: RunContext, first_per_account: dict[str, HsCompany]) -> None:
-    accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(first_per_account), is_deleted=False)
-                .annotate(linked=Exists(CompanyLink.objects.filter(sf_account=OuterRef("pk")))).filter(linked=False)
-                .only("pk", "sf_id", "name")}
+    accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(first_per_account))
+                .annotate(linked=Exists(CompanyLink.objects.filter(sf_account=OuterRef("pk"))))
+                .only("pk", "sf_id", "name", "is_deleted")}
     made = []
     for account_id, company in first_per_account.items():
         account = accounts.get(account_id)
-        if account is None:
+        if account is None or rules.company_for_account(account_live=not account.is_deleted, account_linked=account.linked,
+                                                        carriers=[company.hs_id]) is None:
             continue
         made.append(bulk.build(CompanyLink, {"hs_company": company, "sf_account": account,
                                              "chosen_by": CompanyLink.ChosenBy.ACCOUNT_ID}))
@@ -82,13 +95,13 @@ def companies_follow_contacts(ctx: RunContext, touched: Touched) -> None:
             if object_type != "Contact":
                 continue
             if pending >= hubspot.V4_BATCH_LIMIT and account_id not in by_account:
-                _follow(ctx, by_account, look_up=not touched.listed_all)  # one associations read a batch
+                _follow(ctx, by_account)  # one associations read a batch
                 by_account, pending = defaultdict(list), 0
             if status == LinkStatus.SYNCED:
                 by_account[account_id].append(contact_id)
                 pending += 1
     if by_account:
-        _follow(ctx, by_account, look_up=not touched.listed_all)
+        _follow(ctx, by_account)
 
 
 def _account_batches(links, touched: Touched) -> Iterator[list[str]]:
@@ -114,64 +127,60 @@ def _account_batches(links, touched: Touched) -> Iterator[list[str]]:
         last = accounts[-1]
 
 
-def _follow(ctx: RunContext, by_account: dict[str, list[str]], *, look_up: bool = True) -> None:
+def _follow(ctx: RunContext, by_account: dict[str, list[str]]) -> None:
     """R10 for one batch: `by_account` maps account ids to their synced contacts' HubSpot ids.
-    `look_up`: search HubSpot for companies already carrying an account id before creating."""
+    Gathers the facts (the accounts, their links, and — asked of HubSpot, since the pull's pages
+    carry no associations — each contact's companies), decides with rules.decide_companies, and
+    applies: HubSpot first (claims, creates, associations), then the links and events."""
     s = ctx.settings
-    accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(by_account), is_deleted=False)
-                .only("pk", "sf_id", "name")}
-    linked = {cl.sf_account.sf_id: cl.hs_company for cl in
-              CompanyLink.objects.filter(sf_account__sf_id__in=list(accounts)).select_related("sf_account", "hs_company")
-              .only("sf_account__sf_id", "hs_company__hs_id", "hs_company__name")}
-    # Which companies each contact is associated with, asked of HubSpot: the pull's list/search
-    # pages carry no associations, so the mirror cannot tell (one v4 batch read per 1,000 contacts).
+    accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(by_account)).only("pk", "sf_id", "name",
+                                                                                             "is_deleted")}
+    links = {cl.sf_account.sf_id: cl for cl in
+             CompanyLink.objects.filter(sf_account__sf_id__in=list(accounts)).select_related("sf_account", "hs_company")
+             .only("status", "sf_account__sf_id", "hs_company__hs_id", "hs_company__name")}
     contact_ids = sorted({c for a in accounts for c in by_account[a]})
     associated = ctx.hs.associated("contacts", "companies", contact_ids) if contact_ids else {}
     own = {c.hs_id: c for c in HsCompany.objects.filter(
         hs_id__in=sorted({i for ids in associated.values() for i in ids}), archived=False,
         salesforce_account_id="").only("pk", "hs_id", "name").annotate(
         is_linked=Exists(CompanyLink.objects.filter(hs_company=OuterRef("pk")))).filter(is_linked=False)}
-    to_claim: dict[str, HsCompany] = {}   # R10: the contact's own unlinked company
-    to_create: list[SfAccount] = []
+    facts = []
     for account_id, contacts in by_account.items():
-        account = accounts.get(account_id)
-        if account is None or account_id in linked:
-            continue
-        # The lowest-numbered unlinked company among the contacts' own: the same answer whatever
-        # order the contacts came in.
-        claimed = {c.hs_id for c in to_claim.values()}
-        choices = sorted({i for c in contacts for i in associated.get(c, []) if i in own and i not in claimed},
-                         key=lambda i: (len(i), i))
-        mine = own[choices[0]] if choices else None
-        if mine is not None:
-            to_claim[account_id] = mine
-        else:
-            to_create.append(account)
-    if to_claim:
+        account, link = accounts.get(account_id), links.get(account_id)
+        facts.append(rules.AccountFacts(
+            account_id=account_id, live=account is not None and not account.is_deleted,
+            company=link.hs_company.hs_id if link and link.status == PairStatus.SYNCED else None,
+            company_gone=link is not None and link.status != PairStatus.SYNCED,
+            contacts=tuple((c, tuple(associated.get(c, ()))) for c in contacts), free=frozenset(own)))
+    decisions = rules.decide_companies(facts)
+    claims = {d.account_id: own[d.company] for d in decisions if d.kind == CompanyKind.CLAIM}
+    if claims:
         ctx.hs.update("companies", [{"id": c.hs_id, "properties": {s.prop_salesforce_account_id: a}}
-                                    for a, c in to_claim.items()])
-    created = _create_companies(ctx, to_create, look_up=look_up)
-    companies = {**linked, **to_claim, **created}
-    pairs = [(c, companies[a].hs_id) for a, cs in by_account.items() if a in companies
-             for c in cs if companies[a].hs_id not in associated.get(c, [])]
+                                    for a, c in claims.items()])
+    created = _create_companies(ctx, [accounts[d.account_id] for d in decisions if d.kind == CompanyKind.CREATE])
+    companies = {**{a: link.hs_company for a, link in links.items()}, **claims, **created}
+    pairs = [(c, companies[d.account_id].hs_id) for d in decisions if d.account_id in companies for c in d.associate]
     if pairs:
         ctx.hs.associate_default("contacts", "companies", pairs)
     made = []
-    for account_id, company in [*to_claim.items(), *created.items()]:
-        how = CompanyLink.ChosenBy.FOLLOWED_CONTACT if account_id in to_claim else CompanyLink.ChosenBy.CREATED
-        made.append(bulk.build(CompanyLink, {"hs_company": company, "sf_account": accounts[account_id],
+    for d in decisions:
+        company = claims.get(d.account_id) or created.get(d.account_id)
+        if company is None:
+            continue
+        how = CompanyLink.ChosenBy.FOLLOWED_CONTACT if d.kind == CompanyKind.CLAIM else CompanyLink.ChosenBy.CREATED
+        made.append(bulk.build(CompanyLink, {"hs_company": company, "sf_account": accounts[d.account_id],
                                              "chosen_by": how}))
         ctx.event(action=A.LINK_CREATED, rule="R10", target_type=COMPANY, target_id=company.hs_id,
-                  target_repr=company.name, after={"sf_account_id": account_id, "how": how},
-                  message=(f"Linked to account {account_id}: the company its contact was associated with."
-                           if how == "R10" else f"Created for account {account_id} ({accounts[account_id].name})."))
+                  target_repr=company.name, after={"sf_account_id": d.account_id, "how": how},
+                  message=d.message if d.kind == CompanyKind.CLAIM else
+                  f"Created for account {d.account_id} ({accounts[d.account_id].name}).")
     for contact_id, company_id in pairs:
         ctx.event(action=A.LINK_CREATED, rule="R10", target_type="hubspot.contact", target_id=contact_id,
                   after={"company": company_id}, message=f"Associated with company {company_id}.")
     with transaction.atomic():
         bulk.update(HsContact, [(c, ids[0] if ids else "") for c, ids in associated.items()],
                     fields=("primary_company_id",), key="hs_id")
-        bulk.update(HsCompany, [(c.pk, a) for a, c in [*to_claim.items(), *created.items()]],
+        bulk.update(HsCompany, [(c.pk, a) for a, c in [*claims.items(), *created.items()]],
                     fields=("salesforce_account_id",))
         # An account linked meanwhile keeps its company (R10: reused, never duplicated).
         bulk.insert(CompanyLink, made, conflict="sf_account")
@@ -179,32 +188,33 @@ def _follow(ctx: RunContext, by_account: dict[str, list[str]], *, look_up: bool 
         ctx.flush()
 
 
-def _create_companies(ctx: RunContext, accounts: list[SfAccount], *, look_up: bool = True) -> dict[str, HsCompany]:
+def _create_companies(ctx: RunContext, accounts: list[SfAccount]) -> dict[str, HsCompany]:
+    """Companies for accounts that have none, upserted by a unique property holding the account
+    id (schema.UNIQUE_ID): a retry, or the next run after a kill, finds the company the first
+    attempt made instead of making a second one — without relying on HubSpot's search, whose
+    index lags behind fresh writes."""
     if not accounts:
         return {}
     s = ctx.settings
-    prop = s.prop_salesforce_account_id
-    props = schema.hs_properties("companies", s)
-    # Look first: a company a lost response created in an earlier run must not be created twice.
-    # A full pull listed every company there was and R9 linked those carrying an account id
-    # (an account linked here is skipped), so a full run skips HubSpot's search (5 a second);
-    # an incremental one reads the search index, which lags behind fresh writes: it looks again.
-    existing = {r["properties"].get(prop): r for r in (
-        ctx.hs.search_in("companies", prop, [a.sf_id for a in accounts], props) if look_up else [])}
-    missing = [a for a in accounts if a.sf_id not in existing]
-    results = list(existing.values())
-    for i in range(0, len(missing), 100):
-        chunk = missing[i:i + 100]
-        results += ctx.hs.create_once("companies", prop, [{"properties": {"name": a.name or a.sf_id, prop: a.sf_id}}
-                                                          for a in chunk], props)
-    rows = [schema.hs_company(r, s) for r in results]
-    upsert(HsCompany, rows)
-    ctx.counts["created"] += len(missing)
-    companies = {c.salesforce_account_id: c for c in HsCompany.objects.filter(hs_id__in=[r.hs_id for r in rows])
-                 .only("pk", "hs_id", "name", "salesforce_account_id")}
-    for a in missing:
-        if a.sf_id in companies:
-            ctx.event(action=A.RECORD_CREATED, rule="R10", target_type=COMPANY, target_id=companies[a.sf_id].hs_id,
-                      target_repr=a.name, after={"name": a.name, prop: a.sf_id},
-                      message=f"Created for Salesforce account {a.sf_id}: no company was linked to it.")
-    return companies
+    unique = schema.UNIQUE_ID["companies"]
+    ctx.hs.ensure_unique_property("companies", unique, "Salesforce account (crmsync)")
+    intents.begin(ctx, "hubspot", "companies", {a.sf_id: {
+        "rule": "R10", "target_type": COMPANY, "target_repr": a.name, "after": {"name": a.name,
+                                                                              s.prop_salesforce_account_id: a.sf_id},
+        "message": f"Created for Salesforce account {a.sf_id}: no company was linked to it."} for a in accounts})
+    results = ctx.hs.upsert("companies", unique, [
+        {"id": a.sf_id, "properties": {"name": a.name or a.sf_id, s.prop_salesforce_account_id: a.sf_id, unique: a.sf_id}}
+        for a in accounts])
+    rows = []
+    for r in results:
+        if r.ok:
+            rows.append(schema.hs_company(r.record, s))
+        else:
+            ctx.record_error(crm="hubspot", object_type="company", record_id=r.key, operation="create company",
+                             message=in_words("hubspot", f"Creating a company for account {r.key}", r))
+    with transaction.atomic():
+        upsert(HsCompany, rows)
+        intents.settle(ctx, "hubspot", "companies", [r for r in results if r.ok])
+        ctx.flush()
+    return {c.salesforce_account_id: c for c in HsCompany.objects.filter(hs_id__in=[r.hs_id for r in rows])
+            .only("pk", "hs_id", "name", "salesforce_account_id")}

@@ -8,17 +8,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from sync.engine import bulk, rules, schema
+from sync.crm.explain import in_words
+from sync.engine import bulk, intents, rules, schema
 from sync.engine.context import RunContext
+from sync.engine.fit import fit
 from sync.engine.mirror import upsert
 from sync.engine.pull import Touched
+from sync.engine.rules import Kind
 from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson
 
-CHUNK = 2000  # contacts per database round: a few queries and one write transaction each
-HS_BATCH = 100
-SF_BATCH = 200
+CHUNK = 2000  # contacts per database round: a few queries and a few short write transactions each
 CONTACT = "hubspot.contact"
 A = AuditEvent.Action
 LINK_FIELDS = bulk.concrete(ContactLink, skip=("hs_contact",))
@@ -69,10 +71,30 @@ def contacts_to_check(touched: Touched) -> Iterator[list[HsContact]]:
 def reconcile_contacts(ctx: RunContext, touched: Touched) -> None:
     for chunk in contacts_to_check(touched):
         _process(ctx, chunk)
+    # R7: duplicates whose record nobody syncs with any more (its contact was merged, deleted or
+    # moved on in a later chunk) take it over now rather than a run later.
+    for chunk in _chunked(_orphaned_duplicates(), CHUNK):
+        _process(ctx, list(HsContact.objects.filter(pk__in=chunk, archived=False).only(*CONTACT_COLUMNS).order_by("pk")))
+
+
+def _orphaned_duplicates() -> list[int]:
+    held = ContactLink.objects.filter(status=LinkStatus.SYNCED, sf_person=OuterRef("sf_person"))
+    return list(ContactLink.objects.filter(status=LinkStatus.DUPLICATE).annotate(held=Exists(held))
+                .filter(held=False).order_by("hs_contact_id").values_list("hs_contact_id", flat=True))
+
+
+def shown_id(c: HsContact) -> str:
+    """The Salesforce id HubSpot's properties name for the contact (the contact id wins)."""
+    return c.salesforce_contact_id or c.salesforce_lead_id
+
+
+def _policy(s) -> rules.Policy:
+    return rules.Policy(delete_on=s.delete_hubspot_contact_on_delete, create_leads=s.create_salesforce_leads)
 
 
 def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
-    s = ctx.settings
+    """One chunk: gather the facts from the mirror, decide each contact (rules.decide_contact),
+    settle R7 across them (rules.settle_claims), apply."""
     links = {link.hs_contact_id: link for link in ContactLink.objects.filter(hs_contact__in=[c.pk for c in chunk])
              .select_related("sf_person").defer("sf_person__raw")}
     keys = {c.email_key for c in chunk if c.email_key}
@@ -81,105 +103,135 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
     for p in SfPerson.objects.filter(email_key__in=keys, is_deleted=False, is_converted=False).only(*PERSON_COLUMNS):
         by_email[p.email_key].append(person_facts(p))
         people[p.sf_id] = p
-    prop_ids = {c.salesforce_contact_id or c.salesforce_lead_id for c in chunk} - {""} - set(people)
-    for p in SfPerson.objects.filter(sf_id__in=prop_ids).only(*PERSON_COLUMNS):
+    shown = {shown_id(c) for c in chunk} - {""} - set(people)
+    for p in SfPerson.objects.filter(sf_id__in=shown).only(*PERSON_COLUMNS):
         people[p.sf_id] = p
     for link in links.values():
         if link.sf_person:
             people.setdefault(link.sf_person.sf_id, link.sf_person)
 
-    decisions: list[tuple[HsContact, rules.Decision]] = []
+    policy = _policy(ctx.settings)
+    decided: list[tuple[HsContact, ContactLink | None, rules.Decision]] = []
     for c in chunk:
         link = links.get(c.pk)
-        linked = person_facts(link.sf_person) if link and link.sf_person else None
-        prop = people.get(c.salesforce_contact_id or c.salesforce_lead_id)
-        decision = rules.decide_contact(
-            link=rules.Link(link.sf_person.sf_id if link and link.sf_person else None, link.status,
-                            link.chosen_by, link.linked_modstamp) if link else None,
-            linked=linked, candidates=by_email.get(c.email_key, []),
-            property_record=person_facts(prop) if prop and link is None else None,
-            has_email=bool(c.email_key), delete_on=s.delete_hubspot_contact_on_delete,
-            create_leads=s.create_salesforce_leads)
-        if decision.kind != "none":
-            decisions.append((c, decision))
+        on = link.sf_person if link and link.sf_person else None
+        shows = people.get(shown_id(c))
+        facts = rules.ContactFacts(
+            has_email=bool(c.email_key), candidates=tuple(by_email.get(c.email_key, ())), shows=shown_id(c),
+            link=rules.Link(on.sf_id if on else None, link.status, link.chosen_by, link.linked_modstamp) if link else None,
+            linked=person_facts(on) if on else None, shown=person_facts(shows) if shows else None)
+        decided.append((c, link, rules.decide_contact(facts, policy)))
+    settled = rules.settle_claims([(c.hs_id, _facts_link(link), d) for c, link, d in decided], _held(decided))
+    decided = [(c, link, d) for (c, link, _), d in zip(decided, settled, strict=True) if d.kind != Kind.NONE]
     # Records a decision points at that were not loaded yet (a converted lead's contact).
-    missing = {d.sf_id for _, d in decisions if d.sf_id and d.sf_id not in people}
+    missing = {d.sf_id for _, _, d in decided if d.sf_id and d.sf_id not in people}
     for p in SfPerson.objects.filter(sf_id__in=missing).only(*PERSON_COLUMNS):
         people[p.sf_id] = p
-    _apply(ctx, decisions, links, people)
+    _apply(ctx, decided, people)
 
 
-def _apply(ctx: RunContext, decisions, links: dict[int, ContactLink], people: dict[str, SfPerson]) -> None:
+def _facts_link(link: ContactLink | None) -> rules.Link | None:
+    if link is None:
+        return None
+    return rules.Link(link.sf_person.sf_id if link.sf_person else None, link.status, link.chosen_by, link.linked_modstamp)
+
+
+def _held(decided) -> dict[str, str]:
+    """R7's facts: who syncs with the records these contacts are on or go to, among the contacts
+    outside the chunk (the first link made, where an older version of the sync left several)."""
+    mine = {c.pk for c, _, _ in decided}
+    wanted = {d.sf_id for _, _, d in decided if d.sf_id} | {link.sf_person.sf_id for _, link, _ in decided
+                                                             if link is not None and link.sf_person}
+    held: dict[str, str] = {}
+    for sf_id, hs_id, pk in (ContactLink.objects.filter(status=LinkStatus.SYNCED, sf_person__sf_id__in=wanted)
+                             .order_by("since", "pk").values_list("sf_person__sf_id", "hs_contact__hs_id", "hs_contact_id")):
+        if pk not in mine:
+            held.setdefault(sf_id, hs_id)
+    return held
+
+
+# Decisions that leave the contact on a record, with HubSpot showing it (status, event action).
+ON_RECORD = {Kind.LINK: (LinkStatus.SYNCED, A.LINK_CREATED), Kind.ADOPT: (LinkStatus.SYNCED, A.LINK_CREATED),
+             Kind.SWITCH: (LinkStatus.SYNCED, A.LINK_SWITCHED), Kind.CONVERTED: (LinkStatus.SYNCED, A.LINK_SWITCHED),
+             Kind.CREATE_LEAD: (LinkStatus.SYNCED, A.LINK_CREATED),
+             Kind.DUPLICATE: (LinkStatus.DUPLICATE, A.MARKED_DUPLICATE)}
+
+
+def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> None:
+    """Every step is ordered so that a kill between any two leaves the next run the same work to
+    finish: leads are created first (idempotently, by external id); then every link change and
+    its audit event is committed; only then is HubSpot told, and the mirror learns what HubSpot
+    now shows once HubSpot took it. A run killed before HubSpot heard finds links whose contacts
+    show something else and writes the properties again (REPAIR); a link is never lost to a
+    write HubSpot did not acknowledge — that is how a cleared id once became a new lead (R1)
+    for a record a person had deleted."""
     s = ctx.settings
-    created = _create_leads(ctx, [c for c, d in decisions if d.kind == "create_lead"], people)
-    writes: dict[str, dict] = {}
-    archive: list[str] = []
-    for c, d in decisions:
-        if d.kind in ("link", "switch", "adopt") and d.sf_id in people:
-            target = people[d.sf_id]
-            if _property_of(c, s) != (target.object_type, target.sf_id):
-                writes[c.hs_id] = sync_properties(target, s)
-        elif d.kind == "create_lead" and c.hs_id in created:
-            writes[c.hs_id] = sync_properties(created[c.hs_id], s)
-        elif d.kind == "keep" and (link := links.get(c.pk)) and link.status == LinkStatus.SYNCED and link.sf_person:
-            if _property_of(c, s) != (link.sf_person.object_type, link.sf_person.sf_id):
-                writes[c.hs_id] = sync_properties(link.sf_person, s)  # repair a write lost earlier
-        elif d.kind == "archive":
-            archive.append(c.hs_id)
-        elif d.kind == "unsync" and _property_of(c, s) != ("", ""):
-            # R8: HubSpot must stop showing a Salesforce id that no longer syncs with anything.
-            writes[c.hs_id] = {s.prop_salesforce_contact_id: "", s.prop_salesforce_lead_id: ""}
-    failed = write_properties(ctx, writes)
-    archived = archive_contacts(ctx, archive)
-    writes_db = _Writes()
-    for c, d in decisions:
-        if c.hs_id in failed or (d.kind == "archive" and c.hs_id not in archived):
-            continue
-        link = links.get(c.pk)
-        if d.kind == "create_lead":
-            if c.hs_id in created:
-                _set_link(ctx, writes_db, c, link, created[c.hs_id], "created", d, people)
-        elif d.kind == "keep":
+    created = _create_leads(ctx, [c for c, _, d in decided if d.kind == Kind.CREATE_LEAD], people)
+    w = _Writes()
+    shows: dict[str, dict] = {}   # HubSpot contact id → the Salesforce-id properties it must show
+    archive: list[tuple[HsContact, ContactLink | None, rules.Decision]] = []
+    for c, link, d in decided:
+        target = created.get(c.hs_id) if d.kind == Kind.CREATE_LEAD else people.get(d.sf_id or "")
+        if d.kind in ON_RECORD:
+            if target is None:
+                continue   # a lead that could not be created (its error is recorded)
+            status, action = ON_RECORD[d.kind]
+            _set_link(ctx, w, c, link, target, status, action, d, people)
+        elif d.kind in rules.STAYS:
             if link and d.linked_modstamp and d.linked_modstamp != link.linked_modstamp:
-                writes_db.stamps.append((link.pk, d.linked_modstamp))
-        elif d.kind in ("link", "adopt", "switch"):
-            if d.sf_id in people:
-                chosen = "converted" if d.rule == "R2" else d.chosen_by
-                _set_link(ctx, writes_db, c, link, people[d.sf_id], chosen, d, people)
-        elif d.kind == "lose_primary":
-            _set_status(ctx, writes_db, c, link, LinkStatus.LOST_PRIMARY, A.PRIMARY_LOST, d, people)
-        elif d.kind == "unsync":
-            _set_status(ctx, writes_db, c, link, LinkStatus.UNSYNCED, A.UNSYNCED, d, people)
-        elif d.kind == "archive":
-            _set_status(ctx, writes_db, c, link, LinkStatus.DELETED, A.RECORD_DELETED, d, people)
-            writes_db.archived.append((c.pk, True))
+                w.stamps.append((link.pk, d.linked_modstamp))
+        elif d.kind == Kind.LOSE_PRIMARY:
+            _set_status(ctx, w, c, link, LinkStatus.LOST_PRIMARY, A.PRIMARY_LOST, d, people)
+        elif d.kind == Kind.UNSYNC:
+            _set_status(ctx, w, c, link, LinkStatus.UNSYNCED, A.UNSYNCED, d, people)
+        elif d.kind == Kind.ARCHIVE:
+            archive.append((c, link, d))
+        if d.kind in ON_RECORD or d.kind in rules.STAYS:
+            if target is not None and shown_id(c) != target.sf_id:
+                shows[c.hs_id] = sync_properties(target, s)
+        elif d.kind in (Kind.UNSYNC, Kind.CLEAR) and shown_id(c):
+            # R8: HubSpot must stop showing a Salesforce id that no longer syncs with anything.
+            shows[c.hs_id] = {s.prop_salesforce_contact_id: "", s.prop_salesforce_lead_id: ""}
     with transaction.atomic():
-        writes_db.save()
+        w.save()
+        ctx.flush()
+
+    by_id = {c.hs_id: c for c, _, _ in decided}
+    results = ctx.hs.update("contacts", [{"id": hs_id, "properties": p} for hs_id, p in shows.items()]) if shows else []
+    shown = []
+    for r in results:
+        props = shows[r.key]
+        if r.ok:
+            shown.append((by_id[r.key].pk, props[s.prop_salesforce_contact_id], props[s.prop_salesforce_lead_id]))
+        else:
+            ctx.record_error(crm="hubspot", object_type="contact", record_id=r.key, operation="update Salesforce id",
+                             message=in_words("hubspot", f"Showing the synced Salesforce id on contact {r.key}", r))
+    # R5/R8 with the delete setting on: HubSpot first, then the link and its event. Killed in
+    # between, the next run finds the contact archived in HubSpot and records it then (removals.py).
+    if archive:
+        ctx.hs.archive("contacts", [c.hs_id for c, _, _ in archive])
+    gone = _Writes()
+    for c, link, d in archive:
+        _set_status(ctx, gone, c, link, LinkStatus.DELETED, A.RECORD_DELETED, d, people)
+        gone.archived.append((c.pk, True))
+    with transaction.atomic():
+        bulk.update(HsContact, shown, fields=("salesforce_contact_id", "salesforce_lead_id"))
+        gone.save()
         ctx.flush()
 
 
 @dataclass
 class _Writes:
-    """One chunk's database changes, written together after the CRM calls (set-based, not per row)."""
+    """One chunk's database changes, written together (set-based, not per row)."""
 
     links: list[ContactLink] = field(default_factory=list)
-    props: list[tuple] = field(default_factory=list)     # (contact pk, Salesforce contact id, lead id)
     stamps: list[tuple] = field(default_factory=list)    # (link pk, linked_modstamp)
     archived: list[tuple] = field(default_factory=list)  # (contact pk, True)
 
     def save(self) -> None:
         bulk.insert(ContactLink, self.links, conflict="hs_contact", update=LINK_FIELDS)
-        bulk.update(HsContact, self.props, fields=("salesforce_contact_id", "salesforce_lead_id"))
         bulk.update(ContactLink, self.stamps, fields=("linked_modstamp",))
         bulk.update(HsContact, self.archived, fields=("archived",))
-
-
-def _property_of(c: HsContact, s) -> tuple[str, str]:
-    if c.salesforce_contact_id:
-        return "Contact", c.salesforce_contact_id
-    if c.salesforce_lead_id:
-        return "Lead", c.salesforce_lead_id
-    return "", ""
 
 
 def sync_properties(p: SfPerson, s) -> dict:
@@ -190,25 +242,23 @@ def sync_properties(p: SfPerson, s) -> dict:
     return {s.prop_salesforce_lead_id: p.sf_id, s.prop_salesforce_contact_id: ""}
 
 
-def _set_link(ctx: RunContext, w: _Writes, c: HsContact, link: ContactLink | None, target: SfPerson,
-              chosen_by: str, d: rules.Decision, people: dict[str, SfPerson]) -> None:
+def _set_link(ctx: RunContext, w: _Writes, c: HsContact, link: ContactLink | None, target: SfPerson, status: str,
+              action: str, d: rules.Decision, people: dict[str, SfPerson]) -> None:
     before = _link_state(link)
-    status = LinkStatus.SYNCED
+    chosen_by = "created" if d.kind == Kind.CREATE_LEAD else d.chosen_by or (link.chosen_by if link else "existing")
     if link is None:
         link = bulk.build(ContactLink, {"hs_contact_id": c.pk})
     link.sf_person, link.status, link.chosen_by, link.chosen_by_user = target, status, chosen_by, None
     link.since, link.linked_modstamp = timezone.now(), d.linked_modstamp or target.system_modstamp
     link.status_reason = d.message[:255]
     w.links.append(link)
-    props = sync_properties(target, ctx.settings)
-    ids = (props.get(ctx.settings.prop_salesforce_contact_id, ""), props.get(ctx.settings.prop_salesforce_lead_id, ""))
-    if ids != (c.salesforce_contact_id, c.salesforce_lead_id):  # most contacts carry the id already
-        w.props.append((c.pk, *ids))
-    action = A.LINK_SWITCHED if d.kind == "switch" else A.LINK_CREATED
-    ctx.counts["switched" if d.kind == "switch" else "linked"] += 1
+    if status == LinkStatus.SYNCED:
+        ctx.counts["switched" if action == A.LINK_SWITCHED else "linked"] += 1
     previous = people.get(d.previous_sf_id) if d.previous_sf_id else None
     after = {"sf_id": target.sf_id, "object_type": target.object_type, "status": status, "chosen_by": chosen_by,
              "modstamp": _iso(target.system_modstamp)}
+    if d.holder:
+        after["synced_by"] = d.holder
     if previous is not None:
         before["modstamp"] = _iso(previous.system_modstamp)
     ctx.event(action=action, rule=d.rule, target_type=CONTACT, target_id=c.hs_id, target_repr=_repr(c),
@@ -221,12 +271,11 @@ def _set_status(ctx: RunContext, w: _Writes, c: HsContact, link: ContactLink | N
     if link is None:
         # First sight of a contact whose HubSpot Salesforce-id property names a record that was
         # already merged away or deleted: the link it had is recorded with its consequence.
-        link = ContactLink(hs_contact=c, sf_person=people.get(d.previous_sf_id or ""), chosen_by="existing")
+        link = bulk.build(ContactLink, {"hs_contact_id": c.pk, "sf_person": people.get(d.previous_sf_id or ""),
+                                        "chosen_by": "existing"})
     link.status, link.since, link.status_reason = status, timezone.now(), d.message[:255]
     if status == LinkStatus.UNSYNCED:
         link.sf_person = None
-        if c.salesforce_contact_id or c.salesforce_lead_id:
-            w.props.append((c.pk, "", ""))
     w.links.append(link)
     ctx.counts["lost_primary" if status == LinkStatus.LOST_PRIMARY else "deleted"] += (
         1 if status in (LinkStatus.LOST_PRIMARY, LinkStatus.DELETED) else 0)
@@ -250,55 +299,40 @@ def _repr(c: HsContact) -> str:
     return f"{c.name or c.email or c.hs_id} <{c.email}>" if c.email else (c.name or c.hs_id)
 
 
-def write_properties(ctx: RunContext, writes: dict[str, dict]) -> set[str]:
-    """Batch-update HubSpot contacts (≤ 100 a call); returns the ids that failed."""
-    failed: set[str] = set()
-    items = list(writes.items())
-    for i in range(0, len(items), HS_BATCH):
-        batch = items[i:i + HS_BATCH]
-        response = ctx.hs.update("contacts", [{"id": hs_id, "properties": props} for hs_id, props in batch])
-        for error in response.get("errors") or []:
-            ids = (error.get("context") or {}).get("ids") or [None]
-            for hs_id in ids:
-                failed.add(hs_id)
-                ctx.record_error(crm="hubspot", object_type="contact", record_id=hs_id or "",
-                                 operation="update Salesforce id", message=error.get("message", "update failed"))
-    return failed
-
-
-def archive_contacts(ctx: RunContext, ids: list[str]) -> set[str]:
-    if ids:
-        ctx.hs.archive("contacts", ids)
-    return set(ids)
-
-
 def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, SfPerson]) -> dict[str, SfPerson]:
     """New HubSpot contacts with no Salesforce match become leads, upserted by our external id
-    (HubSpot contact id) so a retry after a lost response cannot create a second lead."""
+    (HubSpot contact id) so a retry after a lost response cannot create a second lead; each gets
+    its one creation event (intents.py), also when the answer was lost."""
+    if not contacts:
+        return {}
+    fields = ctx.sf.describe("Lead")
+    records, notes = {}, {}
+    for c in contacts:
+        record = {schema.EXT_CONTACT_ID: c.hs_id, "Email": c.email.strip(), "FirstName": c.first_name or None,
+                  "LastName": c.last_name or schema.PLACEHOLDER, "Company": c.company_name or schema.PLACEHOLDER,
+                  "Phone": c.phone or None, "Title": c.job_title or None}
+        records[c.hs_id], notes[c.hs_id] = fit(fields, record)
+    by_id = {c.hs_id: c for c in contacts}
+    intents.begin(ctx, "salesforce", "Lead", {hs_id: {
+        "rule": "R1", "target_type": "salesforce.Lead", "target_repr": f"Lead for {by_id[hs_id].email}",
+        "after": {"Email": by_id[hs_id].email, "HubSpot contact": hs_id, **({"cut": notes[hs_id]} if notes[hs_id] else {})},
+        "message": "Created from a HubSpot contact whose email matched no Salesforce record."
+                   + (f" {'; '.join(notes[hs_id])}." if notes[hs_id] else "")} for hs_id in records})
+    results = ctx.sf.upsert("Lead", schema.EXT_CONTACT_ID, list(records.values()))
+    rows = []
+    for r in results:
+        if not r.ok:
+            ctx.record_error(crm="salesforce", object_type="Lead", record_id=r.key, operation="create lead",
+                             message=in_words("salesforce", f"Creating a lead for HubSpot contact {r.key}", r))
+            continue
+        rows.append(schema.sf_person({**records[r.key], "Id": r.id, "attributes": {"type": "Lead"}}, 0))
     created: dict[str, SfPerson] = {}
-    for i in range(0, len(contacts), SF_BATCH):
-        batch = contacts[i:i + SF_BATCH]
-        records = [{schema.EXT_CONTACT_ID: c.hs_id, "Email": c.email.strip(), "FirstName": c.first_name or None,
-                    "LastName": c.last_name or schema.PLACEHOLDER, "Company": c.company_name or schema.PLACEHOLDER,
-                    "Phone": c.phone or None, "Title": c.job_title or None} for c in batch]
-        results = ctx.sf.upsert_collection("Lead", schema.EXT_CONTACT_ID, records)
-        rows = []
-        for c, record, result in zip(batch, records, results, strict=False):
-            if not result.get("success"):
-                message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors", []))
-                ctx.record_error(crm="salesforce", object_type="Lead", record_id=c.hs_id,
-                                 operation="create lead", message=message or "create failed")
-                continue
-            payload = {**record, "Id": result["id"], "attributes": {"type": "Lead"}}
-            rows.append(schema.sf_person(payload, 0))
-            if result.get("created", True):
-                ctx.counts["created"] += 1
-                ctx.event(action=A.RECORD_CREATED, rule="R1", target_type="salesforce.Lead", target_id=result["id"],
-                          target_repr=f"Lead for {c.email}", after={"Email": c.email, "HubSpot contact": c.hs_id},
-                          message="Created from a HubSpot contact whose email matched no Salesforce record.")
+    with transaction.atomic():
         # The pull's own fields (order, stamp) stay as the pull set them; the next pull fills them.
         upsert(SfPerson, rows, update=bulk.concrete(SfPerson, skip=("sf_id", "pull_seq", "system_modstamp")))
         for row in SfPerson.objects.filter(sf_id__in=[r.sf_id for r in rows]).only(*PERSON_COLUMNS):
             people[row.sf_id] = row
             created[row.hubspot_contact_id] = row
+        intents.settle(ctx, "salesforce", "Lead", results)
+        ctx.flush()
     return created

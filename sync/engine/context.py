@@ -25,6 +25,7 @@ class RunContext:
     counts: Counter = field(default_factory=Counter)
     events: list[dict] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    stages_refreshed: bool = False  # the deal-stage mapping was brought up to date this run (stages.refresh)
     _sf_flushed: int = 0  # API calls already added to the run's figures
     _hs_flushed: int = 0
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from sync.crm.base import Budget, BudgetExhausted, CrmError
 from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
-from sync.engine import bulk, companies, contacts, deals, fields, groups, new_contacts, pull
+from sync.engine import bulk, companies, contacts, deals, fields, groups, intents, new_contacts, pull, removals
 from sync.engine.context import RunContext
 from sync.engine.tuning import tuned_for_a_run
 from sync.models import AuditEvent, ContactLink, DuplicateGroup, LinkStatus, SyncRun, SyncSettings, Watermark
@@ -201,6 +201,8 @@ def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
 def before_fields(ctx: RunContext, touched: pull.Touched) -> None:
     """Reconcile and push: every link the field sync will compare exists once this returns."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
+    intents.recover(ctx, intents.finders(ctx))  # creates of runs that ended before recording them
+    removals.follow(ctx, touched)               # merged and deleted on the HubSpot side
     big = touched.listed_all or touched.pulled >= ANALYZE_AFTER
     if big:
         bulk.analyze(*pull.MIRROR_MODELS)

@@ -1,8 +1,9 @@
 """Deals ↔ opportunities (R11): one to one by the opportunity id, never matched by name or amount.
 
 A new deal creates an opportunity by upsert on our external-id field (the deal id); a new
-opportunity creates a deal after looking for one that already carries its id. Neither a retry
-nor a crash can make a second copy."""
+opportunity creates a deal by upsert on a unique HubSpot property holding its id. Neither a
+retry, nor a crash, nor HubSpot's lagging search index can make a second copy. The decisions
+are rules.decide_deal and rules.decide_opportunity."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,29 +12,22 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from sync.engine import bulk, schema
+from sync.crm.explain import in_words
+from sync.engine import bulk, intents, rules, schema, stages
 from sync.engine.context import RunContext
+from sync.engine.fit import fit
 from sync.engine.mirror import upsert
 from sync.engine.pull import Touched
-from sync.models import AuditEvent, CompanyLink, DealLink, HsDeal, SfOpportunity
+from sync.engine.rules import DealKind
+from sync.models import AuditEvent, CompanyLink, DealLink, HsDeal, PairStatus, SfOpportunity
 
 A = AuditEvent.Action
 BATCH = 100
 PAGE = 2000
-DEFAULT_STAGE_TO_SF = {"appointmentscheduled": "Prospecting", "qualifiedtobuy": "Qualification",
-                       "presentationscheduled": "Needs Analysis", "decisionmakerboughtin": "Id. Decision Makers",
-                       "contractsent": "Negotiation/Review", "closedwon": "Closed Won", "closedlost": "Closed Lost"}
-# Salesforce's standard sales process has more stages than HubSpot's default pipeline; each maps
-# to the HubSpot stage at the same point of the sale (several to one).
-DEFAULT_STAGE_TO_HS = {v: k for k, v in DEFAULT_STAGE_TO_SF.items()} | {
-    "Value Proposition": "presentationscheduled", "Perception Analysis": "decisionmakerboughtin",
-    "Proposal/Price Quote": "contractsent"}
-
-
 def _unlinked(model, touched_ids: set[str], everything: bool, key: str):
     rel = "hs_deal" if model is HsDeal else "sf_opportunity"
     qs = model.objects.annotate(linked=Exists(DealLink.objects.filter(**{rel: OuterRef("pk")}))).filter(linked=False)
-    qs = qs.filter(archived=False) if model is HsDeal else qs.filter(is_deleted=False)
+    qs = qs.filter(archived=False) if model is HsDeal else qs
     if not everything:
         qs = qs.filter(**{f"{key}__in": list(touched_ids)})
     return qs.order_by("pk")
@@ -50,22 +44,31 @@ def _pages(qs, size: int = PAGE):
 
 def sync_deals(ctx: RunContext, touched: Touched) -> None:
     for deals in _pages(_unlinked(HsDeal, touched.deal_ids, touched.everything, "hs_id").defer("raw")):
-        # Opportunities already linked to another deal stay with it (R11 is one to one).
-        opps = {o.sf_id: o for o in SfOpportunity.objects.filter(
-            sf_id__in=[d.salesforce_opportunity_id for d in deals if d.salesforce_opportunity_id], is_deleted=False,
-            link__isnull=True).only("pk", "sf_id")}
-        existing = [(d, opps.pop(d.salesforce_opportunity_id)) for d in deals if d.salesforce_opportunity_id in opps]
+        named = {d.salesforce_opportunity_id for d in deals if d.salesforce_opportunity_id}
+        opps = {o.sf_id: o for o in SfOpportunity.objects.filter(sf_id__in=named).annotate(
+            linked=Exists(DealLink.objects.filter(sf_opportunity=OuterRef("pk")))).only("pk", "sf_id", "is_deleted")}
+        existing, fresh, taken = [], [], set()
+        for d in deals:
+            opp = opps.get(d.salesforce_opportunity_id)
+            decision = rules.decide_deal(names=d.salesforce_opportunity_id,
+                                         opportunity_live=None if opp is None else not opp.is_deleted,
+                                         opportunity_linked=opp is not None and (opp.linked or opp.sf_id in taken))
+            if decision.kind == DealKind.LINK:
+                existing.append((d, opp))
+                taken.add(opp.sf_id)
+            elif decision.kind == DealKind.CREATE:
+                fresh.append(d)
         _record(ctx, existing, DealLink.Origin.EXISTING)
-        fresh = [d for d in deals if not d.salesforce_opportunity_id]
         for i in range(0, len(fresh), 200):
             _opportunities_from_deals(ctx, fresh[i:i + 200])
     for opps in _pages(_unlinked(SfOpportunity, touched.opportunity_ids, touched.everything, "sf_id").defer("raw")):
-        for i in range(0, len(opps), BATCH):
-            _deals_from_opportunities(ctx, opps[i:i + BATCH], look_up=not touched.listed_all)
+        wanted = [o for o in opps if rules.decide_opportunity(linked=False, live=not o.is_deleted).kind == DealKind.CREATE]
+        for i in range(0, len(wanted), BATCH):
+            _deals_from_opportunities(ctx, wanted[i:i + BATCH])
 
 
-def _record(ctx: RunContext, pairs, origin: str) -> None:
-    # A deal or opportunity linked since it was read (HubSpot search found a linked deal) keeps its link.
+def _record(ctx: RunContext, pairs, origin: str, messages: dict[str, str] | None = None) -> None:
+    # A deal or opportunity linked since it was read keeps its link.
     taken = DealLink.objects.filter(Q(hs_deal__in=[d.pk for d, _ in pairs]) | Q(sf_opportunity__in=[o.pk for _, o in pairs]))
     taken_deals, taken_opps = set(), set()
     for deal_pk, opp_pk in taken.values_list("hs_deal_id", "sf_opportunity_id") if pairs else ():
@@ -91,65 +94,94 @@ def _record(ctx: RunContext, pairs, origin: str) -> None:
 
 def _accounts_for(company_ids: set[str]) -> dict[str, str]:
     """HubSpot company id → the Salesforce account id it is linked to."""
-    return dict(CompanyLink.objects.filter(hs_company__hs_id__in=list(company_ids))
+    return dict(CompanyLink.objects.filter(hs_company__hs_id__in=list(company_ids), status=PairStatus.SYNCED)
                 .values_list("hs_company__hs_id", "sf_account__sf_id"))
 
 
 def _opportunities_from_deals(ctx: RunContext, deals: list[HsDeal]) -> None:
+    """New deals create opportunities, upserted by our external id (the deal id): a retry after
+    a lost answer finds the opportunity the first attempt made (R11: never a second copy)."""
     today = timezone.now().date()
     accounts = _accounts_for({d.company_id for d in deals if d.company_id})
-    records = [{schema.EXT_DEAL_ID: d.hs_id, "Name": d.name or f"Deal {d.hs_id}",
-                "StageName": DEFAULT_STAGE_TO_SF.get(d.stage, d.stage or "Prospecting"),
-                "CloseDate": (d.close_date or today + timedelta(days=30)).isoformat(),
-                "Amount": float(d.amount) if d.amount is not None else None,
-                "AccountId": accounts.get(d.company_id) if d.company_id else None} for d in deals]
-    results = ctx.sf.upsert_collection("Opportunity", schema.EXT_DEAL_ID, records)
-    made = []
-    for deal, record, result in zip(deals, records, results, strict=False):
-        if not result.get("success"):
-            ctx.record_error(crm="salesforce", object_type="Opportunity", record_id=deal.hs_id, operation="create",
-                             message="; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors", [])))
+    fields = ctx.sf.describe("Opportunity")
+    m = stages.mapping()
+    if not ctx.stages_refreshed and any((d.pipeline or stages.DEFAULT_PIPELINE, d.stage) not in m.to_sf for d in deals):
+        ctx.stages_refreshed = True  # a stage the mapping does not know yet: propose one (once a run)
+        if stages.refresh(ctx):
+            m = stages.mapping()
+    records, notes = {}, {}
+    for d in deals:
+        stage = stages.to_salesforce(d.pipeline, d.stage, fields.get("StageName"), m=m)
+        if stage is None:
+            ctx.record_error(crm="salesforce", object_type="Opportunity", record_id=d.hs_id, operation="create",
+                             message=stages.unmapped_message(d))
             continue
-        made.append((deal, schema.sf_opportunity({**record, "Id": result["id"], "attributes": {"type": "Opportunity"}})))
-        if result.get("created", True):
-            ctx.counts["created"] += 1
-            ctx.event(action=A.RECORD_CREATED, rule="R11", target_type="salesforce.Opportunity", target_id=result["id"],
-                      target_repr=record["Name"], after={"HubSpot deal": deal.hs_id},
-                      message="Created from a new HubSpot deal.")
+        records[d.hs_id], notes[d.hs_id] = fit(fields, {
+            schema.EXT_DEAL_ID: d.hs_id, "Name": d.name or f"Deal {d.hs_id}", "StageName": stage,
+            "CloseDate": (d.close_date or today + timedelta(days=30)).isoformat(),
+            "Amount": float(d.amount) if d.amount is not None else None,
+            "AccountId": accounts.get(d.company_id) if d.company_id else None})
+    if not records:
+        return
+    by_id = {d.hs_id: d for d in deals}
+    intents.begin(ctx, "salesforce", "Opportunity", {hs_id: {
+        "rule": "R11", "target_type": "salesforce.Opportunity", "target_repr": r["Name"],
+        "after": {"HubSpot deal": hs_id, **({"cut": notes[hs_id]} if notes[hs_id] else {})},
+        "message": "Created from a new HubSpot deal." + (f" {'; '.join(notes[hs_id])}." if notes[hs_id] else "")}
+        for hs_id, r in records.items()})
+    results = ctx.sf.upsert("Opportunity", schema.EXT_DEAL_ID, list(records.values()))
+    made = []
+    for r in results:
+        if not r.ok:
+            ctx.record_error(crm="salesforce", object_type="Opportunity", record_id=r.key, operation="create",
+                             message=in_words("salesforce", f"Creating an opportunity for deal {r.key}", r))
+            continue
+        made.append((by_id[r.key], schema.sf_opportunity({**records[r.key], "Id": r.id,
+                                                          "attributes": {"type": "Opportunity"}})))
+    with transaction.atomic():
+        upsert(SfOpportunity, [o for _, o in made])
+        intents.settle(ctx, "salesforce", "Opportunity", [r for r in results if r.ok])
+        ctx.flush()
     if not made:
         return
     prop = ctx.settings.prop_salesforce_opportunity_id
     ctx.hs.update("deals", [{"id": d.hs_id, "properties": {prop: o.sf_id}} for d, o in made])
-    upsert(SfOpportunity, [o for _, o in made])
     saved = {o.sf_id: o for o in SfOpportunity.objects.filter(sf_id__in=[o.sf_id for _, o in made]).only("pk", "sf_id")}
     _record(ctx, [(d, saved[o.sf_id]) for d, o in made], DealLink.Origin.FROM_HUBSPOT)
 
 
-def _deals_from_opportunities(ctx: RunContext, opps: list[SfOpportunity], *, look_up: bool = True) -> None:
+def _deals_from_opportunities(ctx: RunContext, opps: list[SfOpportunity]) -> None:
+    """New opportunities create deals, upserted by a unique property holding the opportunity id
+    (schema.UNIQUE_ID): a lost answer or a kill can never make a second deal, whether or not
+    HubSpot's search index has caught up (R11)."""
     s = ctx.settings
-    prop = s.prop_salesforce_opportunity_id
-    props = schema.hs_properties("deals", s)
-    # A deal may already carry the id: one we created before a crash, or made by someone else.
-    # An incremental pull reads HubSpot's search index, which lags behind fresh writes: look
-    # again. A full pull listed every deal there was and the loop above linked those carrying
-    # an id, so it skips the search (held to five a second by HubSpot).
-    found = {r["properties"].get(prop): r
-             for r in (ctx.hs.search_in("deals", prop, [o.sf_id for o in opps], props) if look_up else [])}
-    missing = [o for o in opps if o.sf_id not in found]
-    inputs = [{"properties": {"dealname": o.name or o.sf_id, "amount": str(o.amount) if o.amount is not None else "",
-                              "dealstage": DEFAULT_STAGE_TO_HS.get(o.stage_name, "appointmentscheduled"),
-                              "pipeline": "default", "closedate": o.close_date.isoformat() if o.close_date else "",
-                              prop: o.sf_id}} for o in missing]
-    results = list(found.values()) + (ctx.hs.create_once("deals", prop, inputs, props) if inputs else [])
-    rows = [schema.hs_deal(r, s) for r in results]
-    upsert(HsDeal, rows)
+    prop, unique = s.prop_salesforce_opportunity_id, schema.UNIQUE_ID["deals"]
+    ctx.hs.ensure_unique_property("deals", unique, "Salesforce opportunity (crmsync)")
+    inputs = []
+    m = stages.mapping()
+    for o in opps:
+        pipeline, stage = stages.to_hubspot(o.stage_name, m=m)
+        inputs.append({"id": o.sf_id, "properties": {
+            "dealname": o.name or o.sf_id, "amount": str(o.amount) if o.amount is not None else "",
+            "dealstage": stage, "pipeline": pipeline, "closedate": o.close_date.isoformat() if o.close_date else "",
+            prop: o.sf_id, unique: o.sf_id}})
+    intents.begin(ctx, "hubspot", "deals", {o.sf_id: {
+        "rule": "R11", "target_type": "hubspot.deal", "target_repr": o.name, "after": {prop: o.sf_id},
+        "message": f"Created from opportunity {o.sf_id}."} for o in opps})
+    results = ctx.hs.upsert("deals", unique, inputs)
+    rows = []
+    for r in results:
+        if r.ok:
+            rows.append(schema.hs_deal(r.record, s))
+        else:
+            ctx.record_error(crm="hubspot", object_type="deal", record_id=r.key, operation="create deal",
+                             message=in_words("hubspot", f"Creating a deal for opportunity {r.key}", r))
+    with transaction.atomic():
+        upsert(HsDeal, rows)
+        created = intents.settle(ctx, "hubspot", "deals", [r for r in results if r.ok])
+        ctx.flush()
     deals = {d.salesforce_opportunity_id: d for d in HsDeal.objects.filter(hs_id__in=[r.hs_id for r in rows])
              .only("pk", "hs_id", "name", "salesforce_opportunity_id")}
-    for o in missing:
-        if o.sf_id in deals:
-            ctx.counts["created"] += 1
-            ctx.event(action=A.RECORD_CREATED, rule="R11", target_type="hubspot.deal", target_id=deals[o.sf_id].hs_id,
-                      target_repr=o.name, after={prop: o.sf_id}, message=f"Created from opportunity {o.sf_id}.")
-    _record(ctx, [(deals[o.sf_id], o) for o in opps if o.sf_id in found and o.sf_id in deals],
+    _record(ctx, [(deals[o.sf_id], o) for o in opps if o.sf_id in deals and o.sf_id not in created],
             DealLink.Origin.EXISTING)
-    _record(ctx, [(deals[o.sf_id], o) for o in missing if o.sf_id in deals], DealLink.Origin.FROM_SALESFORCE)
+    _record(ctx, [(deals[o.sf_id], o) for o in opps if o.sf_id in created], DealLink.Origin.FROM_SALESFORCE)

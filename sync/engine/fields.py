@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count, Max, Min
 
-from sync.engine import bulk, schema
+from sync.crm.explain import in_words
+from sync.engine import bulk, schema, stages
 from sync.engine.context import RunContext
-from sync.engine.deals import DEFAULT_STAGE_TO_HS, DEFAULT_STAGE_TO_SF
+from sync.engine.fit import fit
 from sync.engine.pull import Touched
 from sync.models import AuditEvent, CompanyLink, ContactLink, DealLink, FieldRule, HsContact, LinkStatus, email_key
 
@@ -67,19 +68,11 @@ def _norm(field: str, value) -> str:
     if field == "CloseDate":
         d = schema.parse_date(text)
         return d.isoformat() if d else ""
-    if field == "StageName":
-        # Compared as HubSpot stages: several Salesforce stages share one HubSpot stage.
-        return DEFAULT_STAGE_TO_HS.get(text, text)
     return text
 
 
 def _to_hs(field: str, value) -> str:
-    if value is None:
-        return ""
-    if field == "StageName":
-        # A custom Salesforce stage has no HubSpot stage: None, and nothing is written.
-        return DEFAULT_STAGE_TO_HS.get(str(value))
-    return str(value)
+    return "" if value is None else str(value)
 
 
 def _to_sf(field: str, value: str):
@@ -89,16 +82,18 @@ def _to_sf(field: str, value: str):
     if field == "CloseDate":
         d = schema.parse_date(value)
         return d.isoformat() if d else None
-    if field == "StageName":
-        return DEFAULT_STAGE_TO_SF.get(value, value)
     return value or None
 
 
 def decide(rule: str, field: str, hs_value, sf_value, *, sf_newer: bool) -> tuple[str, object] | None:
-    """('hubspot', new value) / ('salesforce', new value) / None for one field of one pair."""
+    """('hubspot', new value) / ('salesforce', new value) / None for one field of one pair. A deal
+    stage is compared as the Salesforce stage it maps to (the caller converts, stages.py); a stage
+    with no counterpart (None) is never written."""
+    if field == "StageName" and hs_value is None:
+        return None
     outcome = _decide(rule, field, hs_value, sf_value, sf_newer=sf_newer)
     if outcome is not None and outcome[1] is None and field == "StageName":
-        return None  # no stage on the other side to write
+        return None
     return outcome
 
 
@@ -117,6 +112,21 @@ def _decide(rule: str, field: str, hs_value, sf_value, *, sf_newer: bool) -> tup
     if not hv and field in REQUIRED_SF:
         return None
     return "salesforce", _to_sf(field, str(hs_value).strip() if hs_value is not None else "")
+
+
+def _stage(rule: str, hs_stage, sf_stage, pipeline: str, m: stages.Mapping, *, sf_newer: bool):
+    """A deal stage, compared in HubSpot's terms: several Salesforce stages share one HubSpot
+    stage (Value Proposition and Needs Analysis are both "presentation scheduled"), and a stage
+    is written only as the other side's own value — the pipeline's stage for a Salesforce stage,
+    the mapped Salesforce stage for a HubSpot one — never as a raw id."""
+    as_hs = stages.to_hubspot(sf_stage, pipeline, m=m)[1] if sf_stage else None
+    as_sf = stages.to_salesforce(pipeline, hs_stage, m=m) if hs_stage else None
+    outcome = decide(rule, "StageName", hs_stage, as_hs if as_hs is not None else f"salesforce:{sf_stage}",
+                     sf_newer=sf_newer)
+    if outcome is None:
+        return None
+    value = as_hs if outcome[0] == "hubspot" else as_sf
+    return None if value is None else (outcome[0], value)
 
 
 # (HubSpot type, link query, HubSpot side, Salesforce side, the HubSpot side's label column,
@@ -176,16 +186,17 @@ def _pairs(touched: Touched, part: Part | None = None) -> Iterator[list[Pair]]:
                    f"{sf}__raw", f"{sf}__last_modified_date"]
         columns += [f"{h}__{label}"] if label else []
         columns += [f"{sf}__{sf_type}"] if sf_type == "object_type" else []
-        # Only synced contact links sync fields. Filtered here, not in SQL: with `status = …`
-        # in the query the planners walk the status index and sort every synced link for
-        # each chunk (quadratic over a run) instead of reading the next CHUNK by primary key.
-        columns += ["status"] if hs_type == "contacts" else []
+        # Only synced links sync fields (R7: only the contact that syncs with a record writes to
+        # it; a pair whose other side was deleted writes nothing). Filtered here, not in SQL:
+        # with `status = …` in the query the planners walk the status index and sort every
+        # synced link for each chunk (quadratic over a run) instead of reading the next CHUNK.
+        columns += ["status"]
         if touched.everything:
             pages = _every_link(qs.filter(pk__lte=part.hi) if part else qs, columns, part.lo if part else 0)
         else:
             pages = _touched_links(qs, columns, {f"{h}__hs_id__in": ids[hs_type][0], f"{sf}__sf_id__in": ids[hs_type][1]})
         for page in pages:
-            batch = [row for row in page if hs_type != "contacts" or row[-1] == LinkStatus.SYNCED]
+            batch = [row for row in page if row[-1] == LinkStatus.SYNCED]
             yield [Pair(hs_type, Record(hs_model, row[1], row[3], row[2], row[4], row[9] if label else ""),
                         row[10] if sf_type == "object_type" else sf_type,
                         Record(sf_model, row[5], row[7], row[6], row[8]))
@@ -220,13 +231,14 @@ def sync_fields(ctx: RunContext, touched: Touched, *, part: Part | None = None,
     rules = {"contacts": [], "companies": [], "deals": []}
     for r in FieldRule.objects.exclude(rule=FieldRule.Rule.NONE):
         rules[{"contact": "contacts", "company": "companies", "deal": "deals"}[r.object]].append(r)
+    m = stages.mapping()
     for pairs in _pairs(touched, part):
-        _sync_chunk(ctx, pairs, rules)
+        _sync_chunk(ctx, pairs, rules, m)
         if tick is not None:
             tick(len(pairs))
 
 
-def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
+def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mapping) -> None:
     hs_writes: dict[tuple[str, str], dict] = {}
     sf_writes: dict[str, dict] = {}
     changes = []
@@ -243,25 +255,33 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
         for rule in rules[pair.hs_type]:
             if rule.salesforce_field == "Company" and pair.sf_type != "Lead":
                 continue  # a Salesforce contact's company is its account (R10)
-            outcome = decide(rule.rule, rule.salesforce_field, hs_props.get(rule.hubspot_property),
-                             sf_raw.get(rule.salesforce_field), sf_newer=sf_newer)
+            hs_value = hs_props.get(rule.hubspot_property)
+            if rule.salesforce_field == "StageName":
+                outcome = _stage(rule.rule, hs_value, sf_raw.get("StageName"),
+                                 hs_props.get("pipeline") or stages.DEFAULT_PIPELINE, m, sf_newer=sf_newer)
+            else:
+                outcome = decide(rule.rule, rule.salesforce_field, hs_value, sf_raw.get(rule.salesforce_field),
+                                 sf_newer=sf_newer)
             if outcome is None:
                 continue
             side, value = outcome
             others = owners.get(email_key(value), set()) - {pair.hs_record.pk} if side == "hubspot" else set()
             if rule.hubspot_property == "email" and others:
                 continue  # R7: another HubSpot contact has that email; the console merges them, not us
+            cut = []
             if side == "hubspot":
                 hs_writes.setdefault((pair.hs_type, pair.hs_record.hs_id), {})[rule.hubspot_property] = value
                 before = hs_props.get(rule.hubspot_property)
             else:
+                fitted, cut = fit(ctx.sf.describe(pair.sf_type), {rule.salesforce_field: value})
+                value = fitted[rule.salesforce_field]
                 sf_writes.setdefault(pair.sf_record.sf_id, {"attributes": {"type": pair.sf_type},
                                                             "Id": pair.sf_record.sf_id})[rule.salesforce_field] = value
                 before = sf_raw.get(rule.salesforce_field)
-            changes.append((pair, rule, side, before, value))
+            changes.append((pair, rule, side, before, value, cut))
     failed = _push(ctx, hs_writes, sf_writes)
     patched: dict[tuple[type, int], dict] = {}
-    for pair, rule, side, before, value in changes:
+    for pair, rule, side, before, value, cut in changes:
         record_id = pair.hs_record.hs_id if side == "hubspot" else pair.sf_record.sf_id
         if record_id in failed:
             continue
@@ -274,7 +294,8 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
                   target_id=record_id, target_repr=str(getattr(pair.hs_record, "email", "") or record_id),
                   before={rule.label: before}, after={rule.label: value},
                   message=f"{rule.get_rule_display()}: {'Salesforce' if side == 'hubspot' else 'HubSpot'}'s "
-                          f"value of {rule.label.lower()} written to {'HubSpot' if side == 'hubspot' else 'Salesforce'}.")
+                          f"value of {rule.label.lower()} written to {'HubSpot' if side == 'hubspot' else 'Salesforce'}"
+                          + (f" ({'; '.join(cut)})." if cut else "."))
     with transaction.atomic():
         for model in {model for model, _ in patched}:
             bulk.update(model, [(pk, raw) for (m, pk), raw in patched.items() if m is model], fields=("raw",))
@@ -282,27 +303,23 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict) -> None:
 
 
 def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> set[str]:
+    """Send one chunk's changes (the connectors batch them); the ids of the records refused."""
     failed: set[str] = set()
     by_type: dict[str, list] = {}
     for (hs_type, hs_id), props in hs_writes.items():
         by_type.setdefault(hs_type, []).append({"id": hs_id, "properties": props})
     for hs_type, inputs in by_type.items():
-        for i in range(0, len(inputs), 100):
-            response = ctx.hs.update(hs_type, inputs[i:i + 100])
-            for error in response.get("errors") or []:
-                for hs_id in (error.get("context") or {}).get("ids") or []:
-                    failed.add(hs_id)
-                    ctx.record_error(crm="hubspot", object_type=hs_type, record_id=hs_id, operation="field sync",
-                                     message=error.get("message", ""))
-    records = list(sf_writes.values())
-    for i in range(0, len(records), 200):
-        chunk = records[i:i + 200]
-        for record, result in zip(chunk, ctx.sf.update_collection(chunk), strict=False):
-            if not result.get("success"):
-                failed.add(record["Id"])
-                ctx.record_error(crm="salesforce", object_type=record["attributes"]["type"], record_id=record["Id"],
-                                 operation="field sync", message="; ".join(
-                                     f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors", [])))
+        for r in ctx.hs.update(hs_type, inputs):
+            if not r.ok:
+                failed.add(r.key)
+                ctx.record_error(crm="hubspot", object_type=hs_type, record_id=r.key, operation="field sync",
+                                 message=in_words("hubspot", f"Field sync to HubSpot {hs_type[:-1]} {r.key}", r))
+    types = {record["Id"]: record["attributes"]["type"] for record in sf_writes.values()}
+    for r in ctx.sf.update(list(sf_writes.values())) if sf_writes else []:
+        if not r.ok:
+            failed.add(r.key)
+            ctx.record_error(crm="salesforce", object_type=types[r.key], record_id=r.key, operation="field sync",
+                             message=in_words("salesforce", f"Field sync to Salesforce {types[r.key]} {r.key}", r))
     return failed
 
 

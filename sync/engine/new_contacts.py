@@ -5,10 +5,13 @@ Salesforce returned first (R3). Created by batch upsert on email, so a retry aft
 response updates the contact the first attempt made instead of creating a second one."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
-from sync.engine import bulk, schema
+from sync.crm.explain import in_words
+from sync.engine import bulk, intents, schema
 from sync.engine.contacts import CONTACT, LINK_FIELDS, sync_properties
 from sync.engine.context import RunContext
 from sync.engine.mirror import upsert
@@ -59,26 +62,28 @@ def create_hubspot_contacts(ctx: RunContext, touched: Touched) -> None:
 
 def _create(ctx: RunContext, people: list[SfPerson]) -> None:
     s = ctx.settings
-    inputs = []
+    inputs = {}
     for p in people:
         props = {"email": p.email.strip(), "firstname": p.first_name, "lastname": p.last_name, "phone": p.phone,
                  "jobtitle": p.title, **sync_properties(p, s)}
         if p.object_type == "Lead":
             props["company"] = p.company
-        inputs.append({"properties": {k: v for k, v in props.items() if v != "" or k.startswith("salesforce")}})
-    response = ctx.hs.upsert_contacts_by_email(inputs)
-    by_email = {(r.get("properties") or {}).get("email", "").strip().lower(): r for r in response["results"]}
-    refused = {str(i).strip().lower(): e.get("message", "") for e in response["errors"]
-               for i in (e.get("context") or {}).get("ids") or []}
+        inputs[p.email_key] = {"id": p.email.strip(),
+                               "properties": {k: v for k, v in props.items() if v != "" or k.startswith("salesforce")}}
+    intents.begin(ctx, "hubspot", "contacts", {p.email_key: {
+        "rule": "R3", "target_type": CONTACT, "target_repr": f"{p.name or p.email} <{p.email}>",
+        "after": {"sf_id": p.sf_id, "email": p.email},
+        "message": f"Created from Salesforce {p.object_type} {p.sf_id}, which had no HubSpot contact."} for p in people})
+    results = {r.key.strip().lower(): r for r in ctx.hs.upsert("contacts", "email", list(inputs.values()))}
     rows, links = [], []
     for p in people:
-        result = by_email.get(p.email_key)
-        if result is None:
-            reason = refused.get(p.email_key) or "HubSpot did not return a contact for it."
+        result = results[p.email_key]
+        if not result.ok:
             ctx.record_error(crm="hubspot", object_type="contact", record_id=p.sf_id, operation="create contact",
-                             message=f"No HubSpot contact for {p.object_type} {p.sf_id} ({p.email!r}): {reason}")
+                             message=in_words("hubspot", f"Creating a HubSpot contact for {p.object_type} {p.sf_id} "
+                                                         f"({p.email})", result))
             continue
-        rows.append(schema.hs_contact(result, s))
+        rows.append(schema.hs_contact(result.record, s))
         links.append((p, result))
     # R4 only moves a first link for updates made after it: the link starts from the newest stamp
     # of the record's whole group, so an older group member does not take it over next run.
@@ -89,20 +94,16 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
         upsert(HsContact, rows)
         contacts = {c.hs_id: c for c in HsContact.objects.filter(hs_id__in=[r.hs_id for r in rows]).defer("raw")}
         made = []
+        audited = intents.settle(ctx, "hubspot", "contacts", [replace(r, key=p.email_key) for p, r in links])
         for p, result in links:
-            c = contacts[str(result["id"])]
+            c = contacts[result.id]
             made.append(bulk.build(ContactLink, dict(
                 hs_contact=c, sf_person=p, status=LinkStatus.SYNCED, chosen_by=ContactLink.ChosenBy.CREATED,
                 linked_modstamp=newest.get(p.email_key) or p.system_modstamp,
                 status_reason=f"Created from Salesforce {p.object_type} {p.sf_id}.")))
-            if result.get("new", True):
-                ctx.counts["created"] += 1
-                ctx.event(action=AuditEvent.Action.RECORD_CREATED, rule="R3", target_type=CONTACT, target_id=c.hs_id,
-                          target_repr=f"{c.name or c.email} <{c.email}>", after={"sf_id": p.sf_id, "email": c.email},
-                          message=f"Created from Salesforce {p.object_type} {p.sf_id}, which had no HubSpot contact.")
-            else:
-                # The upsert found a contact with this email: made by an attempt whose answer was
-                # lost, or in HubSpot since the pull. Either way the link is new and is audited.
+            if p.email_key not in audited:
+                # The upsert found a contact with this email that no attempt of ours made: created
+                # in HubSpot since the pull. The link is new and is audited.
                 ctx.event(action=AuditEvent.Action.LINK_CREATED, rule="R3", target_type=CONTACT, target_id=c.hs_id,
                           target_repr=f"{c.name or c.email} <{c.email}>",
                           after={"sf_id": p.sf_id, "object_type": p.object_type, "status": LinkStatus.SYNCED,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -250,21 +252,67 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
         conn.modified_since(object_type, since - OVERLAP, props)
     fresh = mirror.is_empty(model)
     newest, changed_total = None, 0
+    seen = array("q") if since is None else None   # a listing of every live record: what it did not name is gone
     for records in prefetch(batched(pages)):
         rows = [convert(r, settings) for r in records]
+        if seen is not None:
+            seen.extend(int(r.hs_id) for r in rows if r.hs_id.isdigit())
         changed = rows if fresh else mirror.changed_only(model, rows)
         mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed), reject=reject)
         if not touched.everything:
-            ids = {r.hs_id for r in changed}
-            {"contacts": touched.hs_contact_ids, "companies": touched.company_ids,
-             "deals": touched.deal_ids}[object_type].update(ids)
-            if object_type == "contacts":
-                touched.email_keys.update(r.email_key for r in changed if r.email_key)
+            _note_hs(object_type, changed, touched)
         newest = _newest(newest, (r.last_modified for r in rows))
         touched.pulled += len(changed)
         changed_total += len(changed)
         tick(len(records))
+    _pull_archived(conn, object_type, props, settings=settings, touched=touched, reject=reject, seen=seen)
     _keep_watermark(touched, "hubspot", object_type, _next_watermark(since, newest, changed_total))
+
+
+def _note_hs(object_type: str, rows, touched: Touched) -> None:
+    {"contacts": touched.hs_contact_ids, "companies": touched.company_ids,
+     "deals": touched.deal_ids}[object_type].update(r.hs_id for r in rows)
+    if object_type == "contacts":
+        touched.email_keys.update(r.email_key for r in rows if r.email_key)
+
+
+def _pull_archived(conn, object_type: str, props: list[str], *, settings: SyncSettings, touched: Touched,
+                   reject: mirror.Reject | None, seen: array | None) -> None:
+    """HubSpot's search never returns a deleted or merged-away record, so every run also lists
+    the archived ones (one request per 100 of them): a mirror row found there is marked archived
+    and removals.py ends its links. A full pull's `seen` (the live ids it listed) also finds rows
+    HubSpot no longer has at all (purged, GDPR-deleted): they are marked archived too."""
+    model, convert = HS_MODELS[object_type]
+    archived = array("q")
+    for records in batched(conn.list_pages(object_type, props, archived=True)):
+        rows = [convert(r, settings) for r in records]
+        archived.extend(int(r.hs_id) for r in rows if r.hs_id.isdigit())
+        changed = mirror.changed_only(model, rows)
+        mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed), reject=reject)
+        touched.pulled += len(changed)
+        if not touched.everything:
+            _note_hs(object_type, changed, touched)
+    if seen is None:
+        return
+    # Both listings come in id order (HubSpot pages by id); sorted once more only if not. Arrays
+    # of 8-byte ids: a million contacts cost 8 MB here, not a set of strings.
+    listed = [ids if all(ids[i] <= ids[i + 1] for i in range(len(ids) - 1)) else array("q", sorted(ids))
+              for ids in (seen, archived)]
+    gone, last = [], 0
+    live = model.objects.filter(archived=False).order_by("pk")
+    while page := list(live.filter(pk__gt=last).values_list("pk", "hs_id")[:5000]):
+        last = page[-1][0]
+        gone += [pk for pk, hs_id in page if not any(_contains(ids, hs_id) for ids in listed)]
+    if gone:
+        model.objects.filter(pk__in=gone).update(archived=True, dirty=True)
+        touched.pulled += len(gone)
+
+
+def _contains(sorted_ids: array, hs_id: str) -> bool:
+    if not hs_id.isdigit():
+        return True  # not one of HubSpot's numeric ids: never judged missing
+    i = bisect_left(sorted_ids, int(hs_id))
+    return i < len(sorted_ids) and sorted_ids[i] == int(hs_id)
 
 
 # A full pull split into parts that workers run in parallel (sync/engine/parallel.py): one per

@@ -1,9 +1,10 @@
-"""The rules of ../shared/domain.md as pure functions: facts in, one decision out. No database,
-no network: the reconcile step gathers the facts from the mirror and applies the decisions."""
+"""The sync's rules (R1–R11, in the README) as pure functions: facts in, one decision out. No
+database, no network: each step gathers the facts from the mirror, decides here, and applies."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -30,24 +31,68 @@ class Person:
 @dataclass(frozen=True)
 class Link:
     sf_id: str | None
-    status: str  # synced · lost_primary · unsynced · deleted
+    status: str  # synced · lost_primary · unsynced · deleted · duplicate · merged
     chosen_by: str = ""
     linked_modstamp: datetime | None = None
 
 
+class Kind(StrEnum):
+    """What happens to one HubSpot contact's link (and what HubSpot shows for it)."""
+
+    NONE = "none"                  # nothing to do (no email, or creating leads is off)
+    KEEP = "keep"                  # the link stays (its R4 stamp may move)
+    REPAIR = "repair"              # the link stays; HubSpot's Salesforce-id properties are written again
+    LINK = "link"                  # first link (R3), or a duplicate taking over a record nobody syncs with (R7)
+    ADOPT = "adopt"                # first sight: HubSpot already syncs it with a record; keep that one
+    SWITCH = "switch"              # R4: a record of the same email was updated since the link was made
+    CONVERTED = "converted"        # the linked lead was converted: follow it to its contact
+    DUPLICATE = "duplicate"        # R7: another HubSpot contact syncs with the record this one names
+    LOSE_PRIMARY = "lose_primary"  # R5, delete setting off: its record was merged away
+    UNSYNC = "unsync"              # R8, delete setting off: its record was deleted
+    CLEAR = "clear"                # unsynced, and HubSpot still names the gone record: clear that
+    ARCHIVE = "archive"            # R5/R8, delete setting on: delete the HubSpot contact
+    CREATE_LEAD = "create_lead"    # R1: no Salesforce record has its email
+
+
+# Decisions that put the contact on a record (another contact may sync with it already: R7).
+CLAIMS = frozenset({Kind.LINK, Kind.ADOPT, Kind.SWITCH, Kind.CONVERTED})
+STAYS = frozenset({Kind.KEEP, Kind.REPAIR})
+
+
 @dataclass(frozen=True)
 class Decision:
-    """What should happen to one HubSpot contact's link.
+    """What should happen to one HubSpot contact's link, and why (`rule`, `message`).
+    `sf_id` is the record the contact syncs with afterwards (or the one that went away)."""
 
-    kind: keep · link · adopt · switch · lose_primary · unsync · archive · create_lead · none"""
-
-    kind: str
+    kind: Kind
     sf_id: str | None = None
     chosen_by: str = ""
     rule: str = ""
     linked_modstamp: datetime | None = None
     message: str = ""
     previous_sf_id: str | None = None
+    holder: str | None = None  # DUPLICATE: the contact that syncs with the record
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings the contact rules read."""
+
+    delete_on: bool = False     # R5/R8: delete the HubSpot contact with its Salesforce record
+    create_leads: bool = True   # R1: a contact with no matching record creates a lead
+
+
+@dataclass(frozen=True)
+class ContactFacts:
+    """What the rules know about one HubSpot contact: its email (R1), its link, the records
+    sharing its email, and the Salesforce id HubSpot's own properties name."""
+
+    has_email: bool
+    link: Link | None = None
+    linked: Person | None = None                 # the record the link names
+    candidates: tuple[Person, ...] = ()          # records sharing its email, in any order
+    shows: str = ""                              # the Salesforce id HubSpot's properties name
+    shown: Person | None = None                  # that record, when the mirror has it
 
 
 def is_group_member(p: Person) -> bool:
@@ -65,71 +110,128 @@ def most_recently_updated(candidates: list[Person]) -> Person:
     return max(candidates, key=lambda p: (p.modstamp or EPOCH, -p.pull_seq))
 
 
-def _newest_stamp(candidates: list[Person]) -> datetime | None:
+def _newest_stamp(candidates) -> datetime | None:
     stamps = [p.modstamp for p in candidates if p.modstamp]
     return max(stamps) if stamps else None
 
 
-def decide_contact(*, link: Link | None, linked: Person | None, candidates: list[Person],
-                   property_record: Person | None, has_email: bool, delete_on: bool,
-                   create_leads: bool) -> Decision:
-    """One HubSpot contact. `candidates` are the live records sharing its email (R1), in any
-    order; `linked` is the record the current link names; `property_record` the record named by
-    the contact's Salesforce-id property in HubSpot, if we have it mirrored."""
-    candidates = [c for c in candidates if is_group_member(c)]
-    if link is None:
-        if property_record is not None:
-            # HubSpot already syncs this contact with a record (e.g. R7: another email): keep it.
-            adopted = Link(property_record.sf_id, "synced", "existing", _newest_stamp(candidates + [property_record]))
-            follow = decide_contact(link=adopted, linked=property_record, candidates=candidates,
-                                    property_record=None, has_email=has_email, delete_on=delete_on,
-                                    create_leads=create_leads)
-            if follow.kind == "keep":
-                return Decision("adopt", property_record.sf_id, "existing", "", adopted.linked_modstamp,
-                                "Adopted the Salesforce id HubSpot already had.")
-            return follow
-        if candidates:
-            first = first_returned(candidates)
-            others = len(candidates) - 1
-            return Decision("link", first.sf_id, "R3", "R3", _newest_stamp(candidates),
-                            "First record Salesforce returned for this email"
-                            + (f" ({others} other record{' shares' if others == 1 else 's share'} it)." if others else "."))
-        if has_email and create_leads:
-            return Decision("create_lead", rule="R1", message="No Salesforce lead or contact has this email.")
-        return Decision("none")
+def decide_contact(f: ContactFacts, policy: Policy) -> Decision:
+    """One HubSpot contact (R1, R3–R8). R7 — one contact per record — is settled afterwards,
+    across contacts, by `settle_claims`."""
+    candidates = tuple(c for c in f.candidates if is_group_member(c))
+    if f.link is None:
+        return _first_sight(f, candidates, policy)
+    status = f.link.status
+    if status in ("synced", "duplicate") and f.linked is not None:
+        return _linked(f, candidates, policy)
+    if status == "unsynced" and f.shows and (f.shown is None or f.shown.is_deleted):
+        # R8's write to HubSpot did not happen yet (interrupted): it must stop naming the record.
+        return Decision(Kind.CLEAR, previous_sf_id=f.shows, rule="R8",
+                        message=f"HubSpot still named {f.shows}, which was deleted; cleared.")
+    return Decision(Kind.KEEP)  # lost primary stays until a person resyncs (R6); unsynced stays unsynced
 
-    if link.status != "synced" or linked is None:
-        return Decision("keep")  # lost primary stays until a person resyncs (R6); unsynced stays unsynced
 
+def _first_sight(f: ContactFacts, candidates: tuple[Person, ...], policy: Policy) -> Decision:
+    if f.shows:
+        if f.shown is None:
+            # HubSpot names a record Salesforce does not have (deleted and purged): a new lead now
+            # would bring back what a person deleted.
+            return Decision(Kind.UNSYNC, rule="R8", previous_sf_id=f.shows,
+                            message=f"HubSpot names Salesforce record {f.shows}, which Salesforce no longer has; "
+                                    "left unsynced.")
+        # HubSpot already syncs this contact with a record (e.g. R7: another email): keep it.
+        adopted = Link(f.shown.sf_id, "synced", "existing", _newest_stamp(candidates + (f.shown,)))
+        follow = _linked(replace(f, link=adopted, linked=f.shown), candidates, policy)
+        if follow.kind in STAYS:
+            return Decision(Kind.ADOPT, sf_id=f.shown.sf_id, chosen_by="existing", linked_modstamp=adopted.linked_modstamp,
+                            message="Adopted the Salesforce id HubSpot already had.")
+        return follow
+    if candidates:
+        first = first_returned(list(candidates))
+        others = len(candidates) - 1
+        return Decision(Kind.LINK, sf_id=first.sf_id, chosen_by="R3", rule="R3", linked_modstamp=_newest_stamp(candidates),
+                        message="First record Salesforce returned for this email"
+                                + (f" ({others} other record{' shares' if others == 1 else 's share'} it)." if others else "."))
+    if f.has_email and policy.create_leads:
+        return Decision(Kind.CREATE_LEAD, rule="R1", message="No Salesforce lead or contact has this email.")
+    return Decision(Kind.NONE)
+
+
+def _linked(f: ContactFacts, candidates: tuple[Person, ...], policy: Policy) -> Decision:
+    """A contact on a record (synced, or an R7 duplicate waiting for it): R4, R5, R8, conversion."""
+    link, linked = f.link, f.linked
     if linked.is_deleted:
         if linked.master_record_id:
-            if delete_on:
-                return Decision("archive", linked.sf_id, rule="R5", previous_sf_id=linked.sf_id,
+            if policy.delete_on:
+                return Decision(Kind.ARCHIVE, sf_id=linked.sf_id, rule="R5", previous_sf_id=linked.sf_id,
                                 message=f"Its Salesforce record {linked.sf_id} was merged into "
                                         f"{linked.master_record_id}; the delete setting is on.")
-            return Decision("lose_primary", linked.sf_id, rule="R5", previous_sf_id=linked.sf_id,
+            return Decision(Kind.LOSE_PRIMARY, sf_id=linked.sf_id, rule="R5", previous_sf_id=linked.sf_id,
                             message=f"Its primary {linked.sf_id} was merged into {linked.master_record_id}.")
-        if delete_on:
-            return Decision("archive", linked.sf_id, rule="R8", previous_sf_id=linked.sf_id,
+        if policy.delete_on:
+            return Decision(Kind.ARCHIVE, sf_id=linked.sf_id, rule="R8", previous_sf_id=linked.sf_id,
                             message=f"Its Salesforce record {linked.sf_id} was deleted; the delete setting is on.")
-        return Decision("unsync", None, rule="R8", previous_sf_id=linked.sf_id,
+        return Decision(Kind.UNSYNC, rule="R8", previous_sf_id=linked.sf_id,
                         message=f"Its Salesforce record {linked.sf_id} was deleted; left unsynced.")
 
     if linked.is_converted and linked.converted_contact_id:
-        return Decision("switch", linked.converted_contact_id, "R4", "R2", link.linked_modstamp,
-                        f"Lead {linked.sf_id} was converted into contact {linked.converted_contact_id}.",
-                        previous_sf_id=linked.sf_id)
+        return Decision(Kind.CONVERTED, sf_id=linked.converted_contact_id, chosen_by="converted", rule="R4",
+                        linked_modstamp=link.linked_modstamp, previous_sf_id=linked.sf_id,
+                        message=f"Lead {linked.sf_id} was converted into contact {linked.converted_contact_id}.")
 
     newest = _newest_stamp(candidates)
     if candidates and newest and (link.linked_modstamp is None or newest > link.linked_modstamp):
-        winner = most_recently_updated(candidates)
+        winner = most_recently_updated(list(candidates))
         if winner.sf_id != linked.sf_id and (winner.modstamp and (linked.modstamp is None
                                                                  or winner.modstamp > linked.modstamp)):
-            return Decision("switch", winner.sf_id, "R4", "R4", newest,
-                            f"{winner.sf_id} was updated in Salesforce at {winner.modstamp:%Y-%m-%d %H:%M:%S} UTC, "
-                            f"after {linked.sf_id} ({_fmt(linked.modstamp)}).", previous_sf_id=linked.sf_id)
-        return Decision("keep", linked.sf_id, linked_modstamp=newest)
-    return Decision("keep")
+            return Decision(Kind.SWITCH, sf_id=winner.sf_id, chosen_by="R4", rule="R4", linked_modstamp=newest,
+                            previous_sf_id=linked.sf_id,
+                            message=f"{winner.sf_id} was updated in Salesforce at {winner.modstamp:%Y-%m-%d %H:%M:%S} "
+                                    f"UTC, after {linked.sf_id} ({_fmt(linked.modstamp)}).")
+        return _stay(f, linked_modstamp=newest)
+    return _stay(f, linked_modstamp=None)
+
+
+def _stay(f: ContactFacts, *, linked_modstamp: datetime | None) -> Decision:
+    """The link stays; HubSpot's properties are written again if they name something else (a
+    write an interrupted run never made, or someone changed them)."""
+    kind = Kind.KEEP if f.shows == f.linked.sf_id else Kind.REPAIR
+    return Decision(kind, sf_id=f.linked.sf_id, linked_modstamp=linked_modstamp)
+
+
+def settle_claims(decisions: list[tuple[str, Link | None, Decision]], held: dict[str, str]) -> list[Decision]:
+    """R7: a Salesforce record syncs with one HubSpot contact, the one that already does; only it
+    may write to the record. `decisions` are (contact, its link, its decision) in a stable order;
+    `held` maps records to the contact that syncs with them, among contacts not in `decisions`.
+    Contacts whose link leaves a record free it; links that stay keep their record; then new
+    claims, in order: a record someone else syncs with makes the claimant a DUPLICATE of it,
+    and a duplicate whose record nobody syncs with any more takes it over."""
+    held = dict(held)
+    out = [d for _, _, d in decisions]
+    for who, link, d in decisions:
+        current = link.sf_id if link is not None and link.status == "synced" else None
+        if current and held.get(current) == who and not (d.kind in STAYS and d.sf_id == current):
+            del held[current]
+    stays = [i for i, (_, link, d) in enumerate(decisions)
+             if d.kind in STAYS and link is not None and link.status == "synced"]
+    claims = [i for i, (_, link, d) in enumerate(decisions)
+              if d.kind in CLAIMS or (d.kind in STAYS and link is not None and link.status == "duplicate")]
+    for i in stays + claims:
+        who, link, d = decisions[i]
+        holder = held.get(d.sf_id)
+        if holder is None or holder == who:
+            held[d.sf_id] = who
+            if link is not None and link.status == "duplicate" and d.kind in STAYS:
+                out[i] = Decision(Kind.LINK, sf_id=d.sf_id, chosen_by="existing", rule="R7", linked_modstamp=d.linked_modstamp,
+                                  message=f"No other HubSpot contact syncs with {d.sf_id} any more: this one does.")
+        elif not (link is not None and link.status == "duplicate" and link.sf_id == d.sf_id):
+            out[i] = Decision(Kind.DUPLICATE, sf_id=d.sf_id, rule="R7", holder=holder,
+                              previous_sf_id=link.sf_id if link else None,
+                              message=f"HubSpot contact {holder} already syncs with {d.sf_id}; this contact names it "
+                                      "and waits to be merged into it in HubSpot (R7).")
+        else:
+            out[i] = replace(d, kind=Kind.KEEP if d.kind == Kind.KEEP else Kind.REPAIR)
+    return out
 
 
 def resync_target(*, linked: Person | None, by_id: dict[str, Person], candidates: list[Person]) -> Person | None:
@@ -150,3 +252,163 @@ def resync_target(*, linked: Person | None, by_id: dict[str, Person], candidates
 
 def _fmt(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value else "never"
+
+
+# --- accounts and companies (R9, R10) ----------------------------------------------------------
+
+def company_for_account(*, account_live: bool, account_linked: bool, carriers: list[str]) -> str | None:
+    """R9: of the unlinked companies carrying a live, unlinked account's id (oldest first), the
+    oldest is that account's company; the others stay duplicates for the console."""
+    return carriers[0] if account_live and not account_linked and carriers else None
+
+
+class CompanyKind(StrEnum):
+    NONE = "none"        # nothing to do (account deleted, or its company deleted in HubSpot)
+    REUSE = "reuse"      # R10: the company already linked to the account
+    CLAIM = "claim"      # R10: the contact's own company, not linked to any account yet
+    CREATE = "create"    # R10: no company: create one for the account
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """One account with synced contacts (R10): its linked company, and each contact's companies."""
+
+    account_id: str
+    live: bool
+    company: str | None = None           # the company linked to the account
+    company_gone: bool = False           # that company was deleted in HubSpot: the account keeps none
+    contacts: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (contact, the companies it is associated with)
+    free: frozenset[str] = frozenset()   # companies with no account id and no link: claimable
+
+
+@dataclass(frozen=True)
+class CompanyDecision:
+    kind: CompanyKind
+    account_id: str
+    company: str | None = None
+    associate: tuple[str, ...] = ()      # contacts to associate with the company
+    message: str = ""
+
+
+def decide_companies(accounts: list[AccountFacts]) -> list[CompanyDecision]:
+    """R10 for a batch of accounts, in order: reuse the linked company, else claim the lowest
+    numbered free company among the contacts' own (the same answer whatever order the contacts
+    came in; a company goes to one account only), else create one. Every synced contact of the
+    account ends associated with the account's company."""
+    claimed: set[str] = set()
+    out = []
+    for a in accounts:
+        if not a.live:
+            out.append(CompanyDecision(CompanyKind.NONE, a.account_id))
+            continue
+        if a.company_gone:
+            out.append(CompanyDecision(CompanyKind.NONE, a.account_id,
+                                       message="Its company was deleted in HubSpot; it is not created again."))
+            continue
+        if a.company is not None:
+            out.append(CompanyDecision(CompanyKind.REUSE, a.account_id, a.company, _unassociated(a, a.company)))
+            continue
+        choices = sorted({i for _, companies in a.contacts for i in companies if i in a.free and i not in claimed},
+                         key=lambda i: (len(i), i))
+        if choices:
+            claimed.add(choices[0])
+            out.append(CompanyDecision(CompanyKind.CLAIM, a.account_id, choices[0], _unassociated(a, choices[0]),
+                                       f"Linked to account {a.account_id}: the company its contact was associated with."))
+        else:
+            out.append(CompanyDecision(CompanyKind.CREATE, a.account_id, None, tuple(c for c, _ in a.contacts),
+                                       f"Created for account {a.account_id}: no company was linked to it."))
+    return out
+
+
+def _unassociated(a: AccountFacts, company: str) -> tuple[str, ...]:
+    return tuple(c for c, companies in a.contacts if company not in companies)
+
+
+# --- deals and opportunities (R11) -------------------------------------------------------------
+
+class DealKind(StrEnum):
+    NONE = "none"
+    LINK = "link"        # the deal carries the id of a live opportunity no other deal has
+    CREATE = "create"    # a new deal: create its opportunity (or a new opportunity: its deal)
+
+
+@dataclass(frozen=True)
+class DealDecision:
+    kind: DealKind
+    message: str = ""
+
+
+def decide_deal(*, names: str, opportunity_live: bool | None, opportunity_linked: bool) -> DealDecision:
+    """R11, for an unlinked HubSpot deal: never matched by name or amount, only by the id it
+    carries. `opportunity_live` is None when Salesforce has no record of that id."""
+    if not names:
+        return DealDecision(DealKind.CREATE, "Created from a new HubSpot deal.")
+    if opportunity_live is None or not opportunity_live:
+        return DealDecision(DealKind.NONE, f"The deal names opportunity {names}, which was deleted in Salesforce; "
+                                           "it is not created again.")
+    if opportunity_linked:
+        return DealDecision(DealKind.NONE, f"Opportunity {names} already syncs with another deal (R11: one to one).")
+    return DealDecision(DealKind.LINK, "Linked by the opportunity id the deal carries.")
+
+
+def decide_opportunity(*, linked: bool, live: bool) -> DealDecision:
+    """R11, for a Salesforce opportunity: a live one without a deal gets one."""
+    if live and not linked:
+        return DealDecision(DealKind.CREATE, "Created from a new Salesforce opportunity.")
+    return DealDecision(DealKind.NONE)
+
+
+# --- records removed on the HubSpot side (merged or deleted there), and pairs losing a side -----
+
+class RemovalKind(StrEnum):
+    NONE = "none"
+    MERGED = "merged"      # merged into another record in HubSpot: the survivor syncs from now on
+    DELETED = "deleted"    # deleted in HubSpot (or gone from it)
+
+
+@dataclass(frozen=True)
+class Removal:
+    kind: RemovalKind
+    rule: str = ""
+    message: str = ""
+
+
+def decide_contact_removal(*, status: str, merged_into: str, linked_gone: bool, delete_on: bool) -> Removal:
+    """A HubSpot contact that is archived in HubSpot. Merged (HubSpot names the survivor): its link
+    ends, the survivor keeps the link its own properties name (R7: HubSpot keeps the primary's).
+    Deleted: its link ends; when its Salesforce record was deleted and the delete setting is on,
+    that was the sync's own R5/R8 deletion, whose record an interrupted run did not write."""
+    if status == "merged":
+        return Removal(RemovalKind.NONE)
+    if merged_into:
+        return Removal(RemovalKind.MERGED, "R7", f"Merged into HubSpot contact {merged_into} in HubSpot; only that "
+                                                 "contact syncs with Salesforce now.")
+    if status == "deleted":
+        return Removal(RemovalKind.NONE)
+    if linked_gone and delete_on and status == "synced":
+        return Removal(RemovalKind.DELETED, "R8", "Deleted with its Salesforce record (the delete setting is on); "
+                                                  "recorded by the next run after an interruption.")
+    return Removal(RemovalKind.DELETED, "", "Deleted in HubSpot.")
+
+
+class PairKind(StrEnum):
+    KEEP = "keep"
+    MOVE = "move"                          # the HubSpot side was merged: the survivor takes the link
+    HUBSPOT_DELETED = "hubspot_deleted"
+    SALESFORCE_DELETED = "salesforce_deleted"
+    SYNCED = "synced"                      # the Salesforce side came back (undeleted)
+
+
+def decide_pair(*, status: str, hs_archived: bool, merged_into: str, survivor_takes: bool, sf_deleted: bool) -> PairKind:
+    """A company ↔ account or deal ↔ opportunity link whose sides may have changed. A side a person
+    deleted is never created again (the link stays, marked); a HubSpot merge moves the link to
+    the survivor when the survivor carries the same Salesforce id and has no link of its own."""
+    if hs_archived:
+        if merged_into and survivor_takes and status == "synced":
+            return PairKind.MOVE
+        return PairKind.HUBSPOT_DELETED if status != "hubspot_deleted" else PairKind.KEEP
+    if sf_deleted:
+        return PairKind.SALESFORCE_DELETED if status == "synced" else PairKind.KEEP
+    if status == "salesforce_deleted":
+        return PairKind.SYNCED
+    return PairKind.KEEP

@@ -14,6 +14,11 @@ EXT_CONTACT_ID = "HubSpot_Contact_Id__c"
 EXT_COMPANY_ID = "HubSpot_Company_Id__c"
 EXT_DEAL_ID = "HubSpot_Deal_Id__c"
 
+# Unique-value HubSpot properties holding the Salesforce id a company or deal was created from
+# (created by the sync when missing: HubSpotConnector.ensure_unique_property). Creating by upsert
+# on them makes those creates idempotent without asking HubSpot's lagging search index.
+UNIQUE_ID = {"companies": "crmsync_salesforce_account_id", "deals": "crmsync_salesforce_opportunity_id"}
+
 # What goes into a required Salesforce field (Lead.LastName, Lead.Company) HubSpot has no value
 # for; field sync treats it as blank.
 PLACEHOLDER = "[not provided]"
@@ -36,9 +41,10 @@ def hs_properties(object_type: str, s: SyncSettings) -> list[str]:
         return ["email", "firstname", "lastname", "phone", "company", "jobtitle", s.prop_salesforce_contact_id,
                 s.prop_salesforce_lead_id, "createdate", "lastmodifieddate", "hs_merged_object_ids"]
     if object_type == "companies":
-        return ["name", "domain", s.prop_salesforce_account_id, "createdate", "hs_lastmodifieddate"]
+        return ["name", "domain", s.prop_salesforce_account_id, "createdate", "hs_lastmodifieddate",
+                "hs_merged_object_ids"]
     return ["dealname", "amount", "dealstage", "closedate", "pipeline", s.prop_salesforce_opportunity_id,
-            "createdate", "hs_lastmodifieddate"]
+            "createdate", "hs_lastmodifieddate", "hs_merged_object_ids"]
 
 
 def parse_dt(value) -> datetime | None:
@@ -151,6 +157,7 @@ def hs_contact(record: dict, s: SyncSettings) -> HsContact:
         last_name=_s(p.get("lastname"), 120), phone=_s(p.get("phone"), 60), company_name=_s(p.get("company"), 255),
         job_title=_s(p.get("jobtitle"), 128), salesforce_contact_id=_s(p.get(s.prop_salesforce_contact_id), 18),
         salesforce_lead_id=_s(p.get(s.prop_salesforce_lead_id), 18), archived=bool(record.get("archived")),
+        merged_ids=_s(p.get("hs_merged_object_ids"), 10_000),
         created_at=parse_dt(record.get("createdAt") or p.get("createdate")),
         last_modified=parse_dt(record.get("updatedAt") or p.get("lastmodifieddate")), raw=_raw(record)))
 
@@ -160,6 +167,7 @@ def hs_company(record: dict, s: SyncSettings) -> HsCompany:
     return build(HsCompany, dict(
         hs_id=str(record["id"]), name=_s(p.get("name"), 255), domain=_s(p.get("domain"), 255),
         salesforce_account_id=_s(p.get(s.prop_salesforce_account_id), 18), archived=bool(record.get("archived")),
+        merged_ids=_s(p.get("hs_merged_object_ids"), 10_000),
         created_at=parse_dt(record.get("createdAt")), last_modified=parse_dt(record.get("updatedAt")),
         raw=_raw(record)))
 
@@ -168,10 +176,10 @@ def hs_deal(record: dict, s: SyncSettings) -> HsDeal:
     p = record.get("properties") or {}
     return build(HsDeal, dict(
         hs_id=str(record["id"]), name=_s(p.get("dealname"), 255), amount=parse_decimal(p.get("amount")),
-        stage=_s(p.get("dealstage"), 120), close_date=parse_date(p.get("closedate")),
+        stage=_s(p.get("dealstage"), 120), pipeline=_s(p.get("pipeline"), 120), close_date=parse_date(p.get("closedate")),
         salesforce_opportunity_id=_s(p.get(s.prop_salesforce_opportunity_id), 18),
-        archived=bool(record.get("archived")), created_at=parse_dt(record.get("createdAt")),
-        last_modified=parse_dt(record.get("updatedAt")), raw=_raw(record)))
+        archived=bool(record.get("archived")), merged_ids=_s(p.get("hs_merged_object_ids"), 10_000),
+        created_at=parse_dt(record.get("createdAt")), last_modified=parse_dt(record.get("updatedAt")), raw=_raw(record)))
 
 
 def _raw(record: dict) -> dict:

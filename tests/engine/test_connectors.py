@@ -8,7 +8,7 @@ import pytest
 from sync.crm.base import BudgetExhausted, CrmError
 from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
-from sync.models import RecordError, SyncRun
+from sync.models import AuditEvent, RecordError, SyncRun
 from tests.engine.conftest import set_settings, sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,21 +89,34 @@ def test_retries_each_fault_kind(crm, settings, kind):
 
 
 def test_lost_write_is_not_duplicated(crm):
-    """Applied-but-lost on a create: the retry finds the first record instead of making a second."""
-    crm.faults.configure([{"kind": "lost", "crm": "hubspot", "path": "*/batch/create", "count": 1}])
+    """Applied-but-lost on a create: the retry finds the first record instead of making a second,
+    and says it was there already (`created` false) — on a unique HubSpot property, not HubSpot's
+    search, whose index lags behind the write."""
+    crm.faults.configure([{"kind": "lost", "crm": "hubspot", "path": "*/batch/upsert", "count": 1}])
     conn = hs_conn()
-    made = conn.create_once("deals", "hs_salesforceopportunityid",
-                            [{"properties": {"dealname": "D", "pipeline": "default", "dealstage": "closedwon",
-                                             "hs_salesforceopportunityid": "006Sb00000AbCdEFGH"}}], ["dealname"])
-    assert len(made) == 1
+    conn.ensure_unique_property("deals", "crmsync_salesforce_opportunity_id", "Salesforce opportunity")
+    [made] = conn.upsert("deals", "crmsync_salesforce_opportunity_id", [{"id": "006Sb00000AbCdEFGH", "properties": {
+        "dealname": "D", "pipeline": "default", "dealstage": "closedwon",
+        "crmsync_salesforce_opportunity_id": "006Sb00000AbCdEFGH"}}])
+    assert made.ok and not made.created and made.record["properties"]["dealname"] == "D"
     assert crm.hubspot.counts()["deals"]["live"] == 1
     crm.faults.configure([{"kind": "lost", "crm": "salesforce", "path": "*/composite/sobjects/Lead/*", "count": 1}])
     sf = sf_conn()
     for _ in range(2):
-        [result] = sf.upsert_collection("Lead", "HubSpot_Contact_Id__c", [
+        [result] = sf.upsert("Lead", "HubSpot_Contact_Id__c", [
             {"HubSpot_Contact_Id__c": "777", "LastName": "L", "Company": "C", "Email": "x@example.com"}])
-        assert result["success"]
+        assert result.ok and result.key == "777" and not result.created
     assert total(sf) == 1
+
+
+def test_a_unique_property_is_made_once_and_must_be_unique(crm):
+    conn = hs_conn()
+    conn.ensure_unique_property("companies", "crmsync_salesforce_account_id", "Salesforce account")
+    conn.ensure_unique_property("companies", "crmsync_salesforce_account_id", "Salesforce account")
+    assert crm.hubspot.props.is_unique("companies", "crmsync_salesforce_account_id")
+    assert crm.stats()["hubspot"]["endpoints"].get("POST /crm/v3/properties/companies") == 1
+    with pytest.raises(CrmError, match="does not require unique values"):
+        hs_conn().ensure_unique_property("companies", "name", "Name")
 
 
 def test_permanent_errors_are_not_retried(crm):
@@ -113,22 +126,34 @@ def test_permanent_errors_are_not_retried(crm):
     assert caught.value.permanent and caught.value.status == 400
     assert sf_calls(crm, "GET query") == 1
     hs = hs_conn()
-    response = hs.update("contacts", [{"id": "424242", "properties": {"firstname": "x"}}])
-    assert [e["context"]["ids"] for e in response["errors"]] == [["424242"]]
+    [result] = hs.update("contacts", [{"id": "424242", "properties": {"firstname": "x"}}])
+    assert (result.key, result.ok, result.code) == ("424242", False, "OBJECT_NOT_FOUND")
     assert crm.stats()["hubspot"]["calls"] == 1
 
 
-def test_permanent_error_recorded_against_the_record(crm, sf):
-    """A record Salesforce refuses (here a last name too long for Lead.LastName) becomes a
-    RecordError row of the run; the rest of the run goes on."""
-    crm.load({"hubspot": {"contacts": [{"id": "101", "properties": {"email": "long@example.com", "lastname": "x" * 120}},
+def test_permanent_error_recorded_against_the_record_in_words(crm, sf):
+    """A record Salesforce refuses (an email HubSpot takes and Salesforce calls invalid) becomes a
+    RecordError of the run that says what to change; the rest of the run goes on."""
+    crm.load({"hubspot": {"contacts": [{"id": "101", "properties": {"email": "bad(paren)@example.com", "lastname": "B"}},
                                        {"id": "102", "properties": {"email": "ok@example.com", "lastname": "Ok"}}]}})
     run = sync()
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     [error] = RecordError.objects.filter(run=run)
     assert (error.crm, error.object_type, error.record_id, error.operation) == ("salesforce", "Lead", "101", "create lead")
+    assert "INVALID_EMAIL_ADDRESS" in error.message and "correct it in HubSpot" in error.message
     assert run.errors == 1
     assert [r["Email"] for r in sf.query("SELECT Email FROM Lead")["records"]] == ["ok@example.com"]
+
+
+def test_over_long_values_are_cut_to_the_salesforce_field_and_the_audit_says_so(crm, sf):
+    crm.load({"hubspot": {"contacts": [{"id": "101", "properties": {"email": "long@example.com", "lastname": "x" * 120,
+                                                                    "firstname": "Ann"}}]}})
+    run = sync()
+    assert run.status == SyncRun.Status.SUCCEEDED and run.errors == 0, run.error
+    [lead] = sf.query("SELECT LastName, FirstName FROM Lead")["records"]
+    assert (lead["LastName"], lead["FirstName"]) == ("x" * 80, "Ann")   # Lead.LastName is 80 characters (describe)
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.RECORD_CREATED, target_type="salesforce.Lead")
+    assert "LastName cut to Salesforce's 80 characters" in event.message
 
 
 def test_budget_share_stops_the_run(crm):

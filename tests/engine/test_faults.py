@@ -177,6 +177,6 @@ def test_ten_percent_faults_end_in_the_fault_free_state(crm, sf, hs, settings):
     for key in ("sf_people", "sf_opps", "hs_contacts", "hs_companies", "hs_deals"):
         dup = [k for k, n in faulty[key].items() if n > 1]
         assert not dup, f"{key}: created twice: {dup[:5]}"
-    assert sum(r.errors for r in faulty_runs) == 0
+    assert sum(r.errors for r in faulty_runs) == 0, list(RecordError.objects.values_list("operation", "message"))
     for kind in ("429", "500", "503", "reset", "timeout", "lost"):
         assert injected.get(kind, 0) >= 1, f"no {kind} fault was injected: {injected}"

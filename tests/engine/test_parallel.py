@@ -142,10 +142,10 @@ def test_a_failing_field_sync_part_fails_the_run_and_leaves_it_to_the_next(crm, 
     monkeypatch.setattr(parallel, "PAIRS_PER_PART", 50)
     real = fields._sync_chunk
 
-    def flaky(ctx, pairs, rules):
+    def flaky(ctx, pairs, *args):
         if pairs and pairs[0].hs_type == "companies":
             raise CrmError("HubSpot answered 503 three times", crm="hubspot")
-        return real(ctx, pairs, rules)
+        return real(ctx, pairs, *args)
 
     monkeypatch.setattr(fields, "_sync_chunk", flaky)
     run = services.request_sync(full=True, actor=None, enqueue=False)

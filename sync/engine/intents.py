@@ -1,0 +1,139 @@
+"""Every record the sync creates gets exactly one creation event naming the run that made it.
+
+A create is idempotent (an upsert on an external id, an email or a unique property), so a
+retry after a lost answer, or the next run after a kill, finds the record instead of making a
+second one — but then the CRM answers "already there", and the run that really created it may
+never have recorded anything. So before a create goes out, its intent is committed
+(`CreateIntent`, with the creation event it will become); when the outcome is recorded, in the
+same transaction as the mirror rows and links, `settle` turns each created record into its
+event — created now, or created earlier by the run the intent names — and removes the intents.
+Intents a killed run left behind and no later attempt settled are looked up in the CRM by
+`recover` at the start of the next run's reconcile."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from django.db import transaction
+from django.db.models import F
+
+from sync.crm.base import WriteResult
+from sync.engine.context import RunContext
+from sync.models import AuditEvent, CreateIntent, SyncRun
+
+A = AuditEvent.Action
+
+
+def begin(ctx: RunContext, crm: str, object_type: str, events: dict[str, dict]) -> None:
+    """Before creating: one intent per key (`events` maps each key to its creation event's
+    fields, without target_id). An intent left by an earlier attempt is kept: that attempt may
+    have made the record."""
+    if not events:
+        return
+    with transaction.atomic():
+        CreateIntent.objects.bulk_create(
+            [CreateIntent(run=ctx.run, crm=crm, object_type=object_type, key=key, event=event)
+             for key, event in events.items()], ignore_conflicts=True)
+
+
+def settle(ctx: RunContext, crm: str, object_type: str, results: Iterable[WriteResult]) -> set[str]:
+    """After the CRM answered, inside the transaction that records the outcome: the creation
+    event of every record made by this run or by an earlier attempt whose intent is still here;
+    the intents of these keys are removed. Returns the keys audited as created."""
+    results = list(results)
+    keys = [r.key for r in results]
+    intents = {i.key: i for i in CreateIntent.objects.filter(crm=crm, object_type=object_type, key__in=keys)}
+    made = set()
+    for r in results:
+        intent = intents.get(r.key)
+        if not r.ok or not (r.created or intent is not None):
+            continue
+        _emit(ctx, intent, r.id, earlier=not r.created and intent is not None)
+        made.add(r.key)
+    if intents:
+        CreateIntent.objects.filter(pk__in=[i.pk for i in intents.values()]).delete()
+    return made
+
+
+def _emit(ctx: RunContext, intent: CreateIntent | None, record_id: str, *, earlier: bool) -> None:
+    event = dict(intent.event) if intent is not None else {}
+    run = intent.run if intent is not None and intent.run_id != ctx.run.pk else ctx.run
+    message = event.pop("message", "")
+    if earlier:
+        who = "this run" if run.pk == ctx.run.pk else f"run {run.pk}"
+        message += f" (created by {who}; its answer was lost and the record was found again)"
+    _count(ctx, run)
+    ctx.events.append({**_fields(event), "run": run, "target_id": record_id, "message": message.strip()})
+
+
+def _count(ctx: RunContext, run: SyncRun) -> None:
+    """The record counts as created by the run that made it."""
+    if run.pk == ctx.run.pk:
+        ctx.counts["created"] += 1
+    else:
+        SyncRun.objects.filter(pk=run.pk).update(created=F("created") + 1)
+
+
+def _fields(event: dict) -> dict:
+    from sync.audit import event_fields
+
+    return event_fields(action=event.get("action", A.RECORD_CREATED), target_type=event.get("target_type", ""),
+                        target_id="", target_repr=event.get("target_repr", ""), rule=event.get("rule", ""),
+                        after=event.get("after"), message="")
+
+
+Finder = Callable[[list[str]], dict[str, str]]
+
+
+def finders(ctx: RunContext) -> dict[tuple[str, str], Finder]:
+    """How each kind of create is found again by its key: Salesforce by the external-id fields,
+    HubSpot by email or the unique properties (batch reads: consistent, unlike search)."""
+    from sync.engine import schema
+
+    def salesforce(sobject: str, field: str) -> Finder:
+        def find(keys: list[str]) -> dict[str, str]:
+            # Queried with queryAll: a record created and deleted since was created all the same.
+            found = {str(r[field]).lower(): r["Id"] for r in ctx.sf.query_in(
+                f"SELECT Id, {field} FROM {sobject} WHERE {field} IN {{}}", keys, include_deleted=True)}
+            return {k: found[k.lower()] for k in keys if k.lower() in found}
+        return find
+
+    def hubspot(object_type: str, prop: str) -> Finder:
+        def find(keys: list[str]) -> dict[str, str]:
+            found = {str((r.get("properties") or {}).get(prop) or "").strip().lower(): str(r["id"])
+                     for r in ctx.hs.read_by(object_type, prop, keys, [prop])}
+            return {k: found[k.strip().lower()] for k in keys if k.strip().lower() in found}
+        return find
+
+    return {("salesforce", "Lead"): salesforce("Lead", schema.EXT_CONTACT_ID),
+            ("salesforce", "Opportunity"): salesforce("Opportunity", schema.EXT_DEAL_ID),
+            ("hubspot", "contacts"): hubspot("contacts", "email"),
+            ("hubspot", "companies"): hubspot("companies", schema.UNIQUE_ID["companies"]),
+            ("hubspot", "deals"): hubspot("deals", schema.UNIQUE_ID["deals"])}
+
+
+def recover(ctx: RunContext, finders: dict[tuple[str, str], Finder]) -> None:
+    """Intents of runs that are over (killed, failed or stopped before recording the outcome) that
+    no attempt has settled: each key is looked up in its CRM (`finders` map (crm, object type)
+    to a function from keys to the ids of the records found); a record that exists was made by
+    that run and gets its creation event now, naming it; a key with no record was never created.
+    Either way the intent goes."""
+    left = CreateIntent.objects.exclude(run=ctx.run).exclude(run__status=SyncRun.Status.RUNNING).select_related("run")
+    by_type: dict[tuple[str, str], list[CreateIntent]] = {}
+    for intent in left:
+        by_type.setdefault((intent.crm, intent.object_type), []).append(intent)
+    for (crm, object_type), intents in by_type.items():
+        find = finders.get((crm, object_type))
+        if find is None:
+            continue
+        found = find([i.key for i in intents])
+        with transaction.atomic():
+            for intent in intents:
+                if intent.key in found:
+                    _count(ctx, intent.run)
+                    event = dict(intent.event)
+                    message = event.pop("message", "")
+                    ctx.events.append({**_fields(event), "run": intent.run, "target_id": found[intent.key],
+                                       "message": f"{message} (created by run {intent.run_id}, which ended before "
+                                                  "it could record it)".strip()})
+            CreateIntent.objects.filter(pk__in=[i.pk for i in intents]).delete()
+            ctx.flush()
