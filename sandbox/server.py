@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from sandbox.core import Clock, Request, Response
 from sandbox.faults import Faults
+from sandbox.kills import Killer
 from sandbox.salesforce.store import ApiError
 
 ORDERS = ("random", "insertion", "reverse")
@@ -41,6 +42,7 @@ class Sandbox:
         self.lock = threading.RLock()
         self.clock = Clock()
         self.faults = Faults(seed)
+        self.killer = Killer()
         self._stats_lock = threading.Lock()
         self._calls: dict[str, Counter[str]] = {"salesforce": Counter(), "hubspot": Counter()}
         self.salesforce = SalesforceEmulator(self, token=salesforce_token, token_ttl=token_ttl, daily_limit=daily_limit)
@@ -54,6 +56,7 @@ class Sandbox:
         with self.lock:
             self.clock.reset()
             self.faults.clear()
+            self.killer.disarm()
             self.reset_stats()
             self.salesforce.reset()
             self.hubspot.reset()
@@ -179,6 +182,10 @@ _CONTROL = {
     ("GET", "config"): lambda sb, body: sb.configure(),
     ("POST", "config"): lambda sb, body: sb.configure(body.get("order"), body.get("salesforce"),
                                                       body.get("hubspot")),
+    ("GET", "kill"): lambda sb, body: sb.killer.view(),
+    ("POST", "kill"): lambda sb, body: sb.killer.arm(pid=body.get("pid"), after_writes=body.get("after_writes"),
+                                                     mode=body.get("mode", "after")),
+    ("DELETE", "kill"): lambda sb, body: sb.killer.disarm(),
     ("POST", "salesforce/convert-lead"): lambda sb, body: sb.salesforce.convert_lead_request(body),
     ("POST", "salesforce/touch"): lambda sb, body: sb.salesforce.touch(body["id"], body.get("fields") or {}),
 }
@@ -207,6 +214,13 @@ class _Handler(BaseHTTPRequestHandler):
         if refused is not None:
             self.close_connection = True
             self._send(refused)
+            return
+        when = sb.killer.on_request(req)   # a crash test's kill at a write boundary (kills.py)
+        if when is not None:
+            if when == "after":
+                self._safe(lambda: emulator.handle(req))
+            sb.killer.fire()
+            self._drop()
             return
         rule = sb.faults.pick(crm, req)
         kind = rule.kind if rule else None
@@ -249,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
         payload = resp.encoded()
         try:
             self.send_response(resp.status)
-            if payload or resp.status not in (204, 304):
+            if resp.content_type and (payload or resp.status not in (204, 304)):
                 self.send_header("Content-Type", resp.content_type)
             for name, value in resp.headers.items():
                 self.send_header(name, value)

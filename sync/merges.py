@@ -123,9 +123,11 @@ class HubSpotMergeResult:
 
 
 def merge_hubspot_group(*, sf_key: str, actor, connector=None) -> HubSpotMergeResult:
-    """R7: merge the HubSpot contacts that share one Salesforce record into the one that syncs
-    with it. HubSpot gives the merged record a new id, so each next merge uses that id, and
-    the link moves to the record the last merge returned."""
+    """R7: merge the HubSpot contacts that name one Salesforce record into the one that syncs
+    with it. HubSpot merges two at a time and gives each result a new id, so every next merge
+    uses that id. Each merge is recorded as soon as HubSpot answers (mirror, links, an audit
+    event): when a later one fails — a member deleted in HubSpot meanwhile, say — what was
+    merged stays recorded, and the error says what was merged and what was left."""
     from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
     from sync.engine.schema import hs_contact, hs_properties
 
@@ -135,34 +137,71 @@ def merge_hubspot_group(*, sf_key: str, actor, connector=None) -> HubSpotMergeRe
         hs_contact=m, status=LinkStatus.SYNCED, sf_person__sf_id=sf_key).exists()), None)
     if primary is None or len(members) < 2:
         raise ValidationError("No HubSpot contact currently syncs with this record, or there is nothing to merge.")
+    others = [m for m in members if m.pk != primary.pk]
     hs = connector or HubSpotConnector(HubSpotConfig.from_settings())
-    current, merged, last = primary.hs_id, [], None
-    for m in members:
-        if m.pk == primary.pk:
-            continue
-        last = hs.merge("contacts", current, m.hs_id)
-        current = str(last["id"])
-        merged.append(m)
     s = SyncSettings.load()
+    current, merged = primary, []
+    for step, m in enumerate(others, 1):
+        try:
+            answer = hs.merge("contacts", current.hs_id, m.hs_id)
+        except CrmError as exc:
+            left = [o.hs_id for o in others[step - 1:]]
+            record_event(actor=actor, action=A.RECORD_MERGED, rule="R7", target_type="hubspot.contact",
+                         target_id=current.hs_id, target_repr=f"{current.name} <{current.email}>",
+                         before={"primary": primary.hs_id, "merged": [o.hs_id for o in merged]},
+                         after={"stopped_at": m.hs_id, "left": left, "error": str(exc)[:500]},
+                         message=f"The HubSpot merge stopped at contact {m.hs_id}: {exc}. "
+                                 + (f"Merged so far into {current.hs_id}: {', '.join(o.hs_id for o in merged)}. "
+                                    if merged else "Nothing was merged. ")
+                                 + f"Not merged: {', '.join(left)}.")
+            done = (f"merged {', '.join(o.hs_id for o in merged)} into {current.hs_id}; " if merged
+                    else "nothing was merged; ")
+            raise CrmError(f"HubSpot refused to merge contact {m.hs_id} ({exc}): {done}not merged: {', '.join(left)}.",
+                           crm="hubspot", permanent=True) from exc
+        current = _record_hubspot_step(answer, current, m, primary, sf_key, actor, s, step, len(others))
+        merged.append(m)
     # The merge answer carries only HubSpot's default properties: read the survivor back with the
     # Salesforce-id properties, or the mirror would show it syncing with nothing.
-    last = next(iter(hs.read_by("contacts", "hs_object_id", [current], hs_properties("contacts", s))), last)
-    with transaction.atomic():
-        survivor = hs_contact(last, s)
-        survivor.mirrored_at = timezone.now()
-        survivor, _ = HsContact.objects.update_or_create(hs_id=survivor.hs_id, defaults={
-            f.name: getattr(survivor, f.name) for f in HsContact._meta.concrete_fields if f.name not in ("id", "hs_id")})
-        old = [primary, *merged]
-        HsContact.objects.filter(pk__in=[o.pk for o in old if o.pk != survivor.pk]).update(
-            archived=True, merged_into_id=survivor.hs_id)
-        ContactLink.objects.filter(hs_contact=primary).update(hs_contact=survivor)
-        ContactLink.objects.filter(hs_contact__in=merged).update(
-            status=LinkStatus.DELETED, sf_person=None, status_reason=f"Merged into HubSpot contact {survivor.hs_id}.")
-        groups.refresh_keys(DuplicateGroup.Kind.R7, {sf_key, survivor.salesforce_contact_id or survivor.salesforce_lead_id})
-        record_event(actor=actor, action=A.RECORD_MERGED, rule="R7", target_type="hubspot.contact",
-                     target_id=survivor.hs_id, target_repr=f"{survivor.name} <{survivor.email}>",
-                     before={"primary": primary.hs_id, "merged": [m.hs_id for m in merged]},
-                     after={"new_id": survivor.hs_id, "sf_id": sf_key},
-                     message=f"Merged {len(merged)} HubSpot contact(s) into {primary.hs_id}, which syncs with "
-                             f"{sf_key}; HubSpot gave the result the new id {survivor.hs_id}.")
-    return HubSpotMergeResult(primary, merged, survivor.hs_id)
+    fresh = next(iter(hs.read_by("contacts", "hs_object_id", [current.hs_id], hs_properties("contacts", s))), None)
+    if fresh is not None:
+        with transaction.atomic():
+            row = hs_contact(fresh, s)
+            row.mirrored_at = timezone.now()
+            HsContact.objects.filter(pk=current.pk).update(**{f.name: getattr(row, f.name) for f in
+                                                              HsContact._meta.concrete_fields if f.name not in ("id", "hs_id")})
+    groups.refresh_keys(DuplicateGroup.Kind.R7, {sf_key})
+    return HubSpotMergeResult(primary, merged, current.hs_id)
+
+
+@transaction.atomic
+def _record_hubspot_step(answer: dict, into: HsContact, merged: HsContact, primary: HsContact, sf_key: str, actor,
+                         s: SyncSettings, step: int, steps: int) -> HsContact:
+    """One merge HubSpot made: both old rows archived, merged into the new record (which keeps
+    the primary's values, R7); the survivor syncs with `sf_key`, the old links end as merged."""
+    from sync.engine.schema import hs_contact
+
+    new_id = str(answer["id"])
+    row = hs_contact(answer, s)
+    # HubSpot's answer carries its default properties only; the survivor keeps the primary's.
+    row.salesforce_contact_id, row.salesforce_lead_id = into.salesforce_contact_id, into.salesforce_lead_id
+    row.mirrored_at = timezone.now()
+    survivor, _ = HsContact.objects.update_or_create(hs_id=new_id, defaults={
+        f.name: getattr(row, f.name) for f in HsContact._meta.concrete_fields if f.name not in ("id", "hs_id")})
+    HsContact.objects.filter(pk__in=[into.pk, merged.pk]).exclude(pk=survivor.pk).update(archived=True,
+                                                                                         merged_into_id=new_id)
+    link = ContactLink.objects.filter(hs_contact=into).select_related("sf_person").first()
+    reason = f"Merged into HubSpot contact {new_id} from the console."
+    ContactLink.objects.filter(hs_contact__in=[into, merged]).exclude(hs_contact=survivor).update(
+        status=LinkStatus.MERGED, status_reason=reason, since=timezone.now())
+    if link is not None and link.sf_person is not None:
+        ContactLink.objects.update_or_create(hs_contact=survivor, defaults={
+            "sf_person": link.sf_person, "status": LinkStatus.SYNCED, "chosen_by": ContactLink.ChosenBy.EXISTING,
+            "chosen_by_user": None, "since": timezone.now(), "linked_modstamp": link.linked_modstamp,
+            "status_reason": f"The HubSpot merge kept {primary.hs_id}'s link to {link.sf_person.sf_id} (R7)."})
+    record_event(actor=actor, action=A.RECORD_MERGED, rule="R7", target_type="hubspot.contact", target_id=new_id,
+                 target_repr=f"{survivor.name} <{survivor.email}>",
+                 before={"primary": into.hs_id, "merged": [merged.hs_id]},
+                 after={"new_id": new_id, "sf_id": sf_key, "step": step, "of": steps},
+                 message=f"Merged HubSpot contact {merged.hs_id} into {into.hs_id} (merge {step} of {steps}), which "
+                         f"syncs with {sf_key}; HubSpot gave the result the new id {new_id}.")
+    return survivor

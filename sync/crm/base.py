@@ -41,6 +41,7 @@ class WriteResult:
     fields: tuple[str, ...] = ()
     message: str = ""
     record: dict | None = None  # HubSpot's answer for the record (its properties), when it sends one
+    retried: bool = False       # the request carrying it was sent more than once (an earlier try may have applied it)
 
 
 def failed(key: str, message: str, *, code: str = "", fields: tuple[str, ...] = ()) -> WriteResult:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -298,12 +298,19 @@ class HubSpotConnector:
         `{"id": value, "properties": {...}}`; one result per input, in order, keyed by the value."""
         api = self._api(object_type, "batch_api")
         wire = [{"idProperty": id_property, "id": i["id"], "properties": i["properties"]} for i in inputs]
-        answer = self._isolating(lambda chunk: self._call(api, "upsert", {"inputs": chunk},
-                                                          describe=f"upsert {object_type}"),
-                                 wire, key=lambda i: str(i["id"]))
+        retried: set[str] = set()
+
+        def send(chunk):
+            before = self.budget.calls
+            page = self._call(api, "upsert", {"inputs": chunk}, describe=f"upsert {object_type}")
+            if self.budget.calls - before > 1:
+                retried.update(_fold(i["id"]) for i in chunk)
+            return page
+
+        answer = self._isolating(send, wire, key=lambda i: str(i["id"]))
         by_value = {_fold((r.get("properties") or {}).get(id_property)): r for r in answer["results"]}
-        return [_write_result(str(i["id"]), by_value.get(_fold(i["id"])), answer["refused"], created_key="new")
-                for i in inputs]
+        return [replace(_write_result(str(i["id"]), by_value.get(_fold(i["id"])), answer["refused"], created_key="new"),
+                        retried=_fold(i["id"]) in retried) for i in inputs]
 
     def update(self, object_type: str, inputs: list[dict]) -> list[WriteResult]:
         """Batch update of `{"id", "properties"}`, 100 a call; one result per input, in order,

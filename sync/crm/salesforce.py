@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree import ElementTree
@@ -316,9 +316,12 @@ class SalesforceConnector:
         out: list[WriteResult] = []
         for chunk in _chunks(records, COLLECTION_LIMIT):
             body = {"allOrNone": False, "records": [{"attributes": {"type": sobject}, **r} for r in chunk]}
+            before = self.budget.calls
             answers = self._call(lambda sf, b=body: sf.restful(f"composite/sobjects/{sobject}/{external_field}",
                                                                method="PATCH", json=b), describe=f"upsert {sobject}")
-            out += [_result(str(r.get(external_field) or ""), a) for r, a in zip(chunk, answers, strict=True)]
+            retried = self.budget.calls - before > 1
+            out += [replace(_result(str(r.get(external_field) or ""), a), retried=retried)
+                    for r, a in zip(chunk, answers, strict=True)]
         return out
 
     def update(self, records: list[dict]) -> list[WriteResult]:

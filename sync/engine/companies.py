@@ -198,7 +198,7 @@ def _create_companies(ctx: RunContext, accounts: list[SfAccount]) -> dict[str, H
     s = ctx.settings
     unique = schema.UNIQUE_ID["companies"]
     ctx.hs.ensure_unique_property("companies", unique, "Salesforce account (crmsync)")
-    intents.begin(ctx, "hubspot", "companies", {a.sf_id: {
+    prior = intents.begin(ctx, "hubspot", "companies", {a.sf_id: {
         "rule": "R10", "target_type": COMPANY, "target_repr": a.name, "after": {"name": a.name,
                                                                               s.prop_salesforce_account_id: a.sf_id},
         "message": f"Created for Salesforce account {a.sf_id}: no company was linked to it."} for a in accounts})
@@ -214,7 +214,7 @@ def _create_companies(ctx: RunContext, accounts: list[SfAccount]) -> dict[str, H
                              message=in_words("hubspot", f"Creating a company for account {r.key}", r))
     with transaction.atomic():
         upsert(HsCompany, rows)
-        intents.settle(ctx, "hubspot", "companies", [r for r in results if r.ok])
+        intents.settle(ctx, "hubspot", "companies", [r for r in results if r.ok], prior)
         ctx.flush()
     return {c.salesforce_account_id: c for c in HsCompany.objects.filter(hs_id__in=[r.hs_id for r in rows])
             .only("pk", "hs_id", "name", "salesforce_account_id")}

@@ -313,7 +313,7 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
                   "Phone": c.phone or None, "Title": c.job_title or None}
         records[c.hs_id], notes[c.hs_id] = fit(fields, record)
     by_id = {c.hs_id: c for c in contacts}
-    intents.begin(ctx, "salesforce", "Lead", {hs_id: {
+    prior = intents.begin(ctx, "salesforce", "Lead", {hs_id: {
         "rule": "R1", "target_type": "salesforce.Lead", "target_repr": f"Lead for {by_id[hs_id].email}",
         "after": {"Email": by_id[hs_id].email, "HubSpot contact": hs_id, **({"cut": notes[hs_id]} if notes[hs_id] else {})},
         "message": "Created from a HubSpot contact whose email matched no Salesforce record."
@@ -333,6 +333,6 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
         for row in SfPerson.objects.filter(sf_id__in=[r.sf_id for r in rows]).only(*PERSON_COLUMNS):
             people[row.sf_id] = row
             created[row.hubspot_contact_id] = row
-        intents.settle(ctx, "salesforce", "Lead", results)
+        intents.settle(ctx, "salesforce", "Lead", results, prior)
         ctx.flush()
     return created

@@ -124,7 +124,7 @@ def _opportunities_from_deals(ctx: RunContext, deals: list[HsDeal]) -> None:
     if not records:
         return
     by_id = {d.hs_id: d for d in deals}
-    intents.begin(ctx, "salesforce", "Opportunity", {hs_id: {
+    prior = intents.begin(ctx, "salesforce", "Opportunity", {hs_id: {
         "rule": "R11", "target_type": "salesforce.Opportunity", "target_repr": r["Name"],
         "after": {"HubSpot deal": hs_id, **({"cut": notes[hs_id]} if notes[hs_id] else {})},
         "message": "Created from a new HubSpot deal." + (f" {'; '.join(notes[hs_id])}." if notes[hs_id] else "")}
@@ -140,7 +140,7 @@ def _opportunities_from_deals(ctx: RunContext, deals: list[HsDeal]) -> None:
                                                           "attributes": {"type": "Opportunity"}})))
     with transaction.atomic():
         upsert(SfOpportunity, [o for _, o in made])
-        intents.settle(ctx, "salesforce", "Opportunity", [r for r in results if r.ok])
+        intents.settle(ctx, "salesforce", "Opportunity", [r for r in results if r.ok], prior)
         ctx.flush()
     if not made:
         return
@@ -165,7 +165,7 @@ def _deals_from_opportunities(ctx: RunContext, opps: list[SfOpportunity]) -> Non
             "dealname": o.name or o.sf_id, "amount": str(o.amount) if o.amount is not None else "",
             "dealstage": stage, "pipeline": pipeline, "closedate": o.close_date.isoformat() if o.close_date else "",
             prop: o.sf_id, unique: o.sf_id}})
-    intents.begin(ctx, "hubspot", "deals", {o.sf_id: {
+    prior = intents.begin(ctx, "hubspot", "deals", {o.sf_id: {
         "rule": "R11", "target_type": "hubspot.deal", "target_repr": o.name, "after": {prop: o.sf_id},
         "message": f"Created from opportunity {o.sf_id}."} for o in opps})
     results = ctx.hs.upsert("deals", unique, inputs)
@@ -178,7 +178,7 @@ def _deals_from_opportunities(ctx: RunContext, opps: list[SfOpportunity]) -> Non
                              message=in_words("hubspot", f"Creating a deal for opportunity {r.key}", r))
     with transaction.atomic():
         upsert(HsDeal, rows)
-        created = intents.settle(ctx, "hubspot", "deals", [r for r in results if r.ok])
+        created = intents.settle(ctx, "hubspot", "deals", [r for r in results if r.ok], prior)
         ctx.flush()
     deals = {d.salesforce_opportunity_id: d for d in HsDeal.objects.filter(hs_id__in=[r.hs_id for r in rows])
              .only("pk", "hs_id", "name", "salesforce_opportunity_id")}

@@ -23,31 +23,39 @@ from sync.models import AuditEvent, CreateIntent, SyncRun
 A = AuditEvent.Action
 
 
-def begin(ctx: RunContext, crm: str, object_type: str, events: dict[str, dict]) -> None:
+def begin(ctx: RunContext, crm: str, object_type: str, events: dict[str, dict]) -> set[str]:
     """Before creating: one intent per key (`events` maps each key to its creation event's
-    fields, without target_id). An intent left by an earlier attempt is kept: that attempt may
-    have made the record."""
+    fields, without target_id), committed. An intent left by an earlier attempt is kept: that
+    attempt may have made the record. Returns the keys that had one already."""
     if not events:
-        return
+        return set()
     with transaction.atomic():
+        prior = set(CreateIntent.objects.filter(crm=crm, object_type=object_type, key__in=list(events))
+                    .values_list("key", flat=True))
         CreateIntent.objects.bulk_create(
             [CreateIntent(run=ctx.run, crm=crm, object_type=object_type, key=key, event=event)
-             for key, event in events.items()], ignore_conflicts=True)
+             for key, event in events.items() if key not in prior])
+    return prior
 
 
-def settle(ctx: RunContext, crm: str, object_type: str, results: Iterable[WriteResult]) -> set[str]:
-    """After the CRM answered, inside the transaction that records the outcome: the creation
-    event of every record made by this run or by an earlier attempt whose intent is still here;
-    the intents of these keys are removed. Returns the keys audited as created."""
+def settle(ctx: RunContext, crm: str, object_type: str, results: Iterable[WriteResult], prior: set[str]) -> set[str]:
+    """After the CRM answered, inside the transaction that records the outcome, the creation event
+    of each record this attempt made — the CRM says it created it, or says it was there already
+    but only because the request had to be sent again after an answer that never came — or an
+    earlier attempt made (its intent was here before this one, `prior`). A record that was there
+    already for any other reason was not made by the sync. The intents of these keys are removed.
+    Returns the keys audited as created."""
     results = list(results)
     keys = [r.key for r in results]
     intents = {i.key: i for i in CreateIntent.objects.filter(crm=crm, object_type=object_type, key__in=keys)}
     made = set()
     for r in results:
         intent = intents.get(r.key)
-        if not r.ok or not (r.created or intent is not None):
+        if not r.ok or intent is None and not r.created:
             continue
-        _emit(ctx, intent, r.id, earlier=not r.created and intent is not None)
+        if not r.created and r.key not in prior and not r.retried:
+            continue   # there before this attempt, and no earlier attempt of ours is known
+        _emit(ctx, intent, r.id, earlier=not r.created)
         made.add(r.key)
     if intents:
         CreateIntent.objects.filter(pk__in=[i.pk for i in intents.values()]).delete()

@@ -70,7 +70,7 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
             props["company"] = p.company
         inputs[p.email_key] = {"id": p.email.strip(),
                                "properties": {k: v for k, v in props.items() if v != "" or k.startswith("salesforce")}}
-    intents.begin(ctx, "hubspot", "contacts", {p.email_key: {
+    prior = intents.begin(ctx, "hubspot", "contacts", {p.email_key: {
         "rule": "R3", "target_type": CONTACT, "target_repr": f"{p.name or p.email} <{p.email}>",
         "after": {"sf_id": p.sf_id, "email": p.email},
         "message": f"Created from Salesforce {p.object_type} {p.sf_id}, which had no HubSpot contact."} for p in people})
@@ -94,7 +94,7 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
         upsert(HsContact, rows)
         contacts = {c.hs_id: c for c in HsContact.objects.filter(hs_id__in=[r.hs_id for r in rows]).defer("raw")}
         made = []
-        audited = intents.settle(ctx, "hubspot", "contacts", [replace(r, key=p.email_key) for p, r in links])
+        audited = intents.settle(ctx, "hubspot", "contacts", [replace(r, key=p.email_key) for p, r in links], prior)
         for p, result in links:
             c = contacts[result.id]
             made.append(bulk.build(ContactLink, dict(

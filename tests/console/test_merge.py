@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hubspot import HubSpot
 from django.urls import reverse
 
 from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson, SyncRun
@@ -210,15 +211,41 @@ def test_hubspot_merge_keeps_the_synced_contact_and_moves_the_link(crm, operator
             hs_id = into
         assert hs_id == survivor.hs_id
     assert crm.hubspot.record("contacts", survivor.hs_id)["properties"]["salesforcecontactid"] == person.sf_id
-    assert set(HsContact.objects.filter(archived=True).values_list("merged_into_id", flat=True)) == {survivor.hs_id}
+    into = dict(HsContact.objects.filter(archived=True).values_list("hs_id", "merged_into_id"))
+    for hs_id in into:  # the mirror keeps the same chain
+        while hs_id in into:
+            hs_id = into[hs_id]
+        assert hs_id == survivor.hs_id
     assert ContactLink.objects.get(status=LinkStatus.SYNCED).hs_contact == survivor
-    event = AuditEvent.objects.get()
-    assert (event.action, event.rule, event.actor, event.target_id) == ("record_merged", "R7", operator, survivor.hs_id)
-    assert event.before == {"primary": contacts[0].hs_id, "merged": [c.hs_id for c in contacts[1:]]}
+    assert set(ContactLink.objects.exclude(hs_contact=survivor).values_list("status", flat=True)) == {LinkStatus.MERGED}
+    first, last = AuditEvent.objects.order_by("pk")   # one event per merge HubSpot made
+    assert (last.action, last.rule, last.actor, last.target_id) == ("record_merged", "R7", operator, survivor.hs_id)
+    assert first.before == {"primary": contacts[0].hs_id, "merged": [contacts[1].hs_id]}
+    assert last.before == {"primary": first.target_id, "merged": [contacts[2].hs_id]}
     page = operator_client.get(response["Location"])
     assert f"Merged 2 HubSpot contact(s) into {contacts[0].hs_id}; HubSpot's merged record is {survivor.hs_id}." \
         in messages_of(page)
     assert page.context["page"].groups == []
+
+
+def test_a_hubspot_merge_that_stops_half_way_records_what_it_did(crm, operator_client, operator):
+    """The third member was deleted in HubSpot meanwhile: the first two are merged (recorded as
+    they happened), the third is refused, and the page and the audit say exactly that."""
+    person, contacts = sandbox_r7(crm, 3)
+    HubSpot(access_token="sandbox", host=crm.url).crm.contacts.basic_api.archive(contacts[2].hs_id)
+    response = operator_client.post(HS_MERGE, {"sf_id": person.sf_id}, follow=True)
+    [message] = messages_of(response)
+    survivor = HsContact.objects.get(archived=False, merged_into_id="", hs_id__in=[
+        e.target_id for e in AuditEvent.objects.all()])
+    assert message.startswith("The HubSpot merge did not complete: HubSpot refused to merge contact "
+                              f"{contacts[2].hs_id}")
+    assert f"merged {contacts[1].hs_id} into {survivor.hs_id}; not merged: {contacts[2].hs_id}." in message
+    assert {c.hs_id for c in HsContact.objects.filter(merged_into_id=survivor.hs_id)} == {c.hs_id for c in contacts[:2]}
+    assert ContactLink.objects.get(hs_contact=survivor).status == LinkStatus.SYNCED
+    step, stop = AuditEvent.objects.order_by("pk")
+    assert step.after["new_id"] == survivor.hs_id
+    assert stop.after["left"] == [contacts[2].hs_id] and stop.actor == operator
+    assert crm.hubspot.record("contacts", survivor.hs_id)["properties"]["salesforcecontactid"] == person.sf_id
 
 
 def test_hubspot_merge_without_a_synced_contact_is_refused(crm, operator_client):

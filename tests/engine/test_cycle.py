@@ -99,15 +99,18 @@ def _calls(stats: dict, crm_name: str) -> dict[str, int]:
 
 
 def test_request_counts_full_pull_and_quiet_org(crm):
-    """Full pull ≤ 110 % of ⌈N/2000⌉ per Salesforce object + ⌈N/100⌉ per HubSpot object; after a
-    settling run, a run with no changes makes at most one request per object type per CRM."""
+    """Full pull ≤ 110 % of ⌈N/2000⌉ per Salesforce object + ⌈N/100⌉ per HubSpot object (live
+    and archived listings); after a settling run, a run with no changes makes one request per
+    Salesforce object and two per HubSpot object: its search, and the page of archived records
+    that shows what was merged or deleted in HubSpot (search never returns those)."""
     crm.hubspot.configure_limits(search_per_second=10_000)   # count requests, not rate-limit retries
     scenario = scenario_dict(2000, seed=5, now="2026-01-10T00:00:00Z")
     crm.load(scenario)
     run = sync_ok(full=True)
     first = crm.stats()
     sf_min = sum(math.ceil(len(scenario["salesforce"][o]) / 2000) for o in SF_OBJECTS)
-    hs_min = sum(math.ceil(len(scenario["hubspot"][o]) / 100) for o in ("contacts", "companies", "deals"))
+    hs_min = sum(math.ceil(sum(1 for r in scenario["hubspot"][o] if bool(r.get("archived")) is archived) / 100) or 1
+                 for o in ("contacts", "companies", "deals") for archived in (False, True))
     sf_reads = _calls(first, "salesforce").get("GET queryAll", 0) + _calls(first, "salesforce").get("GET queryAll (more)", 0)
     hs_reads = sum(n for label, n in _calls(first, "hubspot").items()
                    if label in ("GET /crm/v3/objects/contacts", "GET /crm/v3/objects/companies",
@@ -126,8 +129,10 @@ def test_request_counts_full_pull_and_quiet_org(crm):
     print(f"no-change run: {stats['salesforce']['endpoints']} {stats['hubspot']['endpoints']}")
     assert quiet.pulled == 0 and quiet.created == 0
     assert _calls(stats, "salesforce") == {"GET queryAll": len(SF_OBJECTS)}
-    assert _calls(stats, "hubspot") == {f"POST /crm/v3/objects/{t}/search": 1 for t in ("companies", "contacts", "deals")}
-    assert (quiet.sf_api_calls, quiet.hs_api_calls) == (4, 3)
+    types = ("companies", "contacts", "deals")
+    assert _calls(stats, "hubspot") == {**{f"POST /crm/v3/objects/{t}/search": 1 for t in types},
+                                        **{f"GET /crm/v3/objects/{t}": 1 for t in types}}
+    assert (quiet.sf_api_calls, quiet.hs_api_calls) == (4, 6)
 
 
 def test_retry_run_puts_failed_records_back_in_scope():

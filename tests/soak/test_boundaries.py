@@ -1,0 +1,80 @@
+"""Deterministic crash test: a full sync of a mixed scenario is killed (SIGKILL, by the sandbox) at
+*every* CRM write it makes — one fresh world per boundary — right after the CRM applied the write
+and before the sync heard the answer; `make soak` also kills before each write is applied. Each
+time, ordinary runs afterwards end equal to the uninterrupted run: no record lost, none made
+twice, none a person deleted brought back, and every record the sync created has exactly one
+creation event (naming the run that made it)."""
+from __future__ import annotations
+
+import os
+
+from sandbox.ids import to18
+from sandbox.scenario import scenario_dict
+from sandbox.testing import running_sandbox
+from tests.soak import crash
+from tests.soak.boundaries import Databases, killed_sync, settle_and_observe
+
+SIZE = int(os.environ.get("BOUNDARY_SIZE", "30"))
+MODES = os.environ.get("BOUNDARY_MODES", "after").split(",")
+SEED = 23
+
+
+def mixed_scenario() -> dict:
+    """A generated scenario (duplicates of every kind, companies, deals in two pipelines) plus the
+    cases that broke before: a HubSpot contact naming a lead a user deleted (resurrection), and a
+    second HubSpot contact naming a record another one syncs with (R7)."""
+    sc = scenario_dict(SIZE, seed=SEED, now="2026-11-20T00:00:00Z")
+    deleted = to18("00QBd0000000001")
+    shared = to18("003Bd0000000001")
+    sc["salesforce"]["Lead"].append({"Id": deleted, "LastName": "Gone", "Company": "G", "Email": "gone@example.com",
+                                     "IsDeleted": True})
+    sc["salesforce"]["Contact"].append({"Id": shared, "LastName": "Hal", "Email": "hal@example.com"})
+    sc["hubspot"]["contacts"] += [
+        {"id": "8000000001", "properties": {"email": "gone@example.com", "lastname": "Gone", "salesforceleadid": deleted}},
+        {"id": "8000000002", "properties": {"email": "hal@example.com", "lastname": "Hal", "salesforcecontactid": shared}},
+        {"id": "8000000003", "properties": {"email": "hal.work@example.org", "lastname": "Hal",
+                                            "salesforcecontactid": shared}}]
+    return sc
+
+
+def test_a_kill_at_every_write_boundary_ends_like_the_uninterrupted_run(tmp_path):
+    scenario = mixed_scenario()
+    ids = {r["Id"] for recs in scenario["salesforce"].values() for r in recs} | \
+          {str(r["id"]) for t, recs in scenario["hubspot"].items() if t not in ("associations", "pipelines") for r in recs}
+    dbs = Databases(tmp_path, "crmsync_bound")
+    try:
+        with running_sandbox(seed=SEED, order="insertion") as server:
+            sb = server.sandbox
+
+            def world(name: str) -> dict:
+                sb.reset()
+                sb.load(scenario)
+                return crash.env_for(dbs.fresh(name), server.url)
+
+            env = world("clean")
+            writes, _ = killed_sync(env, sb, after_writes=None)
+            clean = settle_and_observe(env, sb, ids, tmp_path)
+            assert writes >= 10, f"the scenario should make many kinds of writes, made {writes}"
+            assert clean["created"] and not clean["unaudited"] and not clean["audited_twice"], clean
+            differences = []
+            for mode in MODES:
+                for k in range(1, writes + 1):
+                    env = world(f"{mode}_{k}")
+                    _, fired = killed_sync(env, sb, after_writes=k, mode=mode)
+                    out = settle_and_observe(env, sb, ids, tmp_path)
+                    problems = [key for key in clean["state"] if out["state"][key] != clean["state"][key]]
+                    problems += [f"{name}: {out[name][:3]}" for name in ("unaudited", "audited_twice", "audited_not_made")
+                                 if out[name]]
+                    if not fired:
+                        problems.append("the kill did not fire")
+                    if out["runs"][-1][:2] != ["succeeded", 0]:
+                        problems.append(f"did not settle: {out['runs']}")
+                    if "interrupted" not in out["statuses"]:
+                        problems.append(f"the killed run was not marked interrupted: {out['statuses']}")
+                    if problems:
+                        differences.append((mode, k, problems))
+    finally:
+        dbs.drop_all()
+    print(f"\nboundaries: {writes} writes in the uninterrupted full sync, {len(clean['created'])} records created; "
+          f"killed at each ({', '.join(MODES)}): {len(differences)} differed")
+    assert not differences, differences
