@@ -115,11 +115,12 @@ class Databases:
                 conn.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
-def killed_sync(env: dict, sandbox, *, after_writes: int | None, mode: str = "after") -> tuple[int, bool]:
-    """A full sync in its own process; the sandbox kills it at write `after_writes` (None: never,
-    only count). Returns the writes the sandbox saw and whether the kill fired."""
-    proc = subprocess.Popen([sys.executable, "manage.py", "sync", "--wait", "--full"], cwd=crash.ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def killed_sync(env: dict, sandbox, *, after_writes: int | None, mode: str = "after",
+                full: bool = True) -> tuple[int, bool]:
+    """A sync in its own process; the sandbox kills it at write `after_writes` (None: never, only
+    count). Returns the writes the sandbox saw and whether the kill fired."""
+    proc = subprocess.Popen([sys.executable, "manage.py", "sync", "--wait"] + (["--full"] if full else []),
+                            cwd=crash.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sandbox.killer.arm(pid=proc.pid if after_writes else None, after_writes=after_writes, mode=mode)
     try:
         proc.wait(timeout=300)
@@ -129,6 +130,31 @@ def killed_sync(env: dict, sandbox, *, after_writes: int | None, mode: str = "af
     view = sandbox.killer.view()
     sandbox.killer.disarm()
     return view["writes"], view["fired"]
+
+
+EDITED = {"8100000001", "006Bd0000000001IAA"}   # the records `edit` makes (people's, not the sync's)
+
+
+def edit(sandbox, scenario: dict) -> None:
+    """What people do in both CRMs between two runs, the same in every world: a Salesforce lead
+    and a HubSpot contact renamed (field sync both ways), a synced Salesforce contact deleted
+    (R8), a new HubSpot contact (a lead is created), a new opportunity (a deal is created)."""
+    from sandbox.ids import to18
+    from tests.soak.edits import _sf_delete
+
+    leads = [r for r in scenario["salesforce"]["Lead"] if r.get("Email") and not r.get("IsDeleted")
+             and not r.get("IsConverted")]
+    contacts = [r for r in scenario["salesforce"]["Contact"] if r.get("Email") and not r.get("IsDeleted")]
+    people = [r for r in scenario["hubspot"]["contacts"] if (r.get("properties") or {}).get("email")]
+    sandbox.advance_clock(5)
+    sandbox.salesforce.touch(leads[0]["Id"], {"FirstName": "Renamed"})
+    sandbox.hubspot.touch("contacts", people[0]["id"], {"jobtitle": "Chief Renamer"})
+    _sf_delete(sandbox, contacts[-1]["Id"])
+    sandbox.load_records([("hubspot", "contacts", {"id": "8100000001", "properties": {
+        "email": "new.person@example.com", "lastname": "New"}})])
+    sandbox.load_records([("salesforce", "Opportunity", {
+        "Id": to18("006Bd0000000001"), "Name": "New deal", "StageName": "Qualification", "CloseDate": "2027-01-31"})])
+    sandbox.advance_clock(5)
 
 
 def settle_and_observe(env: dict, sandbox, scenario_ids: set[str], tmp: Path) -> dict:

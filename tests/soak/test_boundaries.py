@@ -1,9 +1,12 @@
-"""Deterministic crash test: a full sync of a mixed scenario is killed (SIGKILL, by the sandbox) at
+"""Deterministic crash test: a sync of a mixed scenario is killed (SIGKILL, by the sandbox) at
 *every* CRM write it makes — one fresh world per boundary — right after the CRM applied the write
-and before the sync heard the answer; `make soak` also kills before each write is applied. Each
-time, ordinary runs afterwards end equal to the uninterrupted run: no record lost, none made
-twice, none a person deleted brought back, and every record the sync created has exactly one
-creation event (naming the run that made it)."""
+and before the sync heard the answer; `make soak` also kills before each write is applied. Two
+runs are cut this way: the first full sync (creates of every kind, links, companies, deals, a
+deleted lead's id cleared), and an incremental run after people edited both CRMs (field sync both
+ways, a deleted contact unsynced, a new lead, a new deal). Each time, ordinary runs afterwards end
+equal to the uninterrupted run: no record lost, none made twice, none a person deleted brought
+back, and every record the sync created has exactly one creation event (naming the run that made
+it)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +15,7 @@ from sandbox.ids import to18
 from sandbox.scenario import scenario_dict
 from sandbox.testing import running_sandbox
 from tests.soak import crash
-from tests.soak.boundaries import Databases, killed_sync, settle_and_observe
+from tests.soak.boundaries import EDITED, Databases, edit, killed_sync, settle_and_observe
 
 SIZE = int(os.environ.get("BOUNDARY_SIZE", "30"))
 MODES = os.environ.get("BOUNDARY_MODES", "after").split(",")
@@ -42,39 +45,46 @@ def test_a_kill_at_every_write_boundary_ends_like_the_uninterrupted_run(tmp_path
     ids = {r["Id"] for recs in scenario["salesforce"].values() for r in recs} | \
           {str(r["id"]) for t, recs in scenario["hubspot"].items() if t not in ("associations", "pipelines") for r in recs}
     dbs = Databases(tmp_path, "crmsync_bound")
+    report = []
     try:
         with running_sandbox(seed=SEED, order="insertion") as server:
             sb = server.sandbox
 
-            def world(name: str) -> dict:
+            def world(name: str, phase: str) -> dict:
                 sb.reset()
                 sb.load(scenario)
-                return crash.env_for(dbs.fresh(name), server.url)
+                env = crash.env_for(dbs.fresh(name), server.url)
+                if phase == "edits":   # the full sync runs whole; people edit; the next run is cut
+                    assert killed_sync(env, sb, after_writes=None)[0] > 0
+                    edit(sb, scenario)
+                return env
 
-            env = world("clean")
-            writes, _ = killed_sync(env, sb, after_writes=None)
-            clean = settle_and_observe(env, sb, ids, tmp_path)
-            assert writes >= 10, f"the scenario should make many kinds of writes, made {writes}"
-            assert clean["created"] and not clean["unaudited"] and not clean["audited_twice"], clean
             differences = []
-            for mode in MODES:
-                for k in range(1, writes + 1):
-                    env = world(f"{mode}_{k}")
-                    _, fired = killed_sync(env, sb, after_writes=k, mode=mode)
-                    out = settle_and_observe(env, sb, ids, tmp_path)
-                    problems = [key for key in clean["state"] if out["state"][key] != clean["state"][key]]
-                    problems += [f"{name}: {out[name][:3]}" for name in ("unaudited", "audited_twice", "audited_not_made")
-                                 if out[name]]
-                    if not fired:
-                        problems.append("the kill did not fire")
-                    if out["runs"][-1][:2] != ["succeeded", 0]:
-                        problems.append(f"did not settle: {out['runs']}")
-                    if "interrupted" not in out["statuses"]:
-                        problems.append(f"the killed run was not marked interrupted: {out['statuses']}")
-                    if problems:
-                        differences.append((mode, k, problems))
+            for phase in ("full", "edits"):
+                env = world(f"clean_{phase}", phase)
+                writes, _ = killed_sync(env, sb, after_writes=None, full=phase == "full")
+                theirs = ids | (EDITED if phase == "edits" else set())
+                clean = settle_and_observe(env, sb, theirs, tmp_path)
+                assert writes >= 3, f"{phase}: the scenario should make many kinds of writes, made {writes}"
+                assert clean["created"] and not clean["unaudited"] and not clean["audited_twice"], clean
+                report.append(f"{phase}: {writes} writes")
+                for mode in MODES:
+                    for k in range(1, writes + 1):
+                        env = world(f"{phase}_{mode}_{k}", phase)
+                        _, fired = killed_sync(env, sb, after_writes=k, mode=mode, full=phase == "full")
+                        out = settle_and_observe(env, sb, theirs, tmp_path)
+                        problems = [key for key in clean["state"] if out["state"][key] != clean["state"][key]]
+                        problems += [f"{name}: {out[name][:3]}" for name in ("unaudited", "audited_twice",
+                                                                            "audited_not_made") if out[name]]
+                        if not fired:
+                            problems.append("the kill did not fire")
+                        if out["runs"][-1][:2] != ["succeeded", 0]:
+                            problems.append(f"did not settle: {out['runs']}")
+                        if "interrupted" not in out["statuses"]:
+                            problems.append(f"the killed run was not marked interrupted: {out['statuses']}")
+                        if problems:
+                            differences.append((phase, mode, k, problems))
     finally:
         dbs.drop_all()
-    print(f"\nboundaries: {writes} writes in the uninterrupted full sync, {len(clean['created'])} records created; "
-          f"killed at each ({', '.join(MODES)}): {len(differences)} differed")
+    print(f"\nboundaries ({', '.join(report)}; killed at each, {', '.join(MODES)}): {len(differences)} differed")
     assert not differences, differences
