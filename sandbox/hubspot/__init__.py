@@ -11,11 +11,13 @@ import re
 import uuid
 
 from sandbox.core import Request, Response
+from sandbox.hubspot import shapes
 from sandbox.hubspot.associations import PAIR_TYPES, AssociationsApi, AssociationStore
 from sandbox.hubspot.limits import Limits
 from sandbox.hubspot.objects import ObjectsApi
 from sandbox.hubspot.pipelines import PipelineRegistry
 from sandbox.hubspot.properties import PropertyRegistry
+from sandbox.hubspot.routes import allowed
 from sandbox.hubspot.search import SearchApi
 from sandbox.hubspot.search_lag import SearchLag
 from sandbox.hubspot.store import ObjectStore, Record
@@ -299,6 +301,11 @@ class HubSpotEmulator:
                 return json_response(429, self._rate_body(policy, cid), {**headers, "X-HubSpot-Correlation-Id": cid})
             label = self.endpoint_label(req)
             self.usage[label] = self.usage.get(label, 0) + 1
+            methods = allowed(req.path)
+            if methods is not None and req.method not in methods:
+                # see routes.py: an empty 405 naming the methods the path does answer
+                return Response(405, None, {**headers, "X-HubSpot-Correlation-Id": self._cid(),
+                                            "Allow": ",".join(methods)}, content_type="")
             try:
                 resp = self._route(req)
                 if resp is None:
@@ -342,7 +349,7 @@ class HubSpotEmulator:
                        if d["archived"] == archived and (wanted is None or n in wanted)]
             return json_response(200, {"results": results})
         if len(parts) == 1 and m == "POST":
-            d = reg.create(otype, req.json(), self.now_ms())
+            d = reg.create(otype, shapes.parse(req, shapes.PROPERTY_CREATE), self.now_ms())
             if d["hasUniqueValue"]:
                 self.stores[otype].add_unique_prop(d["name"])
             return json_response(201, reg.public(d))
@@ -354,7 +361,8 @@ class HubSpotEmulator:
                     raise HubSpotError(404, "OBJECT_NOT_FOUND", f"Unable to find property {name}")
                 return json_response(200, reg.public(d))
             if m == "PATCH":
-                return json_response(200, reg.public(reg.update(otype, name, req.json() or {}, self.now_ms())))
+                return json_response(200, reg.public(reg.update(otype, name, shapes.parse(req, shapes.PROPERTY_UPDATE) or {},
+                                                                self.now_ms())))
             if m == "DELETE":
                 reg.archive(otype, name, self.now_ms())
                 return json_response(204, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 
+from sandbox.hubspot import shapes
 from sandbox.hubspot.util import (
     SINGULAR,
     TYPE_ALIASES,
@@ -117,6 +118,11 @@ class AssociationStore:
         return out
 
 
+_BATCH_SHAPES = {"read": shapes.V4_BATCH_READ, "create": shapes.V4_BATCH_CREATE,
+                 "associate/default": shapes.V4_BATCH_DEFAULT, "archive": shapes.V4_BATCH_ARCHIVE,
+                 "labels/archive": shapes.V4_BATCH_CREATE}
+
+
 def _type_spec(type_id: int) -> dict:
     return {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": label_of(type_id)}
 
@@ -214,7 +220,7 @@ class AssociationsApi:
                     "startedAt": now, "completedAt": now})
             if len(parts) == 6 and m == "PUT":
                 ttype = self._otype(parts[4])
-                types = self._valid_types(ftype, ttype, req.json())
+                types = self._valid_types(ftype, ttype, shapes.parse(req, shapes.V4_SPECS))
                 a, b = self._require(ftype, fid), self._require(ttype, parts[5])
                 for t in types:
                     self.store.add(ftype, a, ttype, b, t)
@@ -230,7 +236,7 @@ class AssociationsApi:
             ftype, ttype = self._otype(parts[1]), self._otype(parts[2])
             self._pair(ftype, ttype)
             op = "/".join(parts[4:])
-            body = req.json()
+            body = shapes.parse(req, _BATCH_SHAPES.get(op, shapes.V4_BATCH_READ))
             if op == "read":
                 return self.batch_read(ftype, ttype, self._batch_inputs(body))
             if op == "create":

@@ -1,6 +1,7 @@
 """CRM v3 object endpoints: basic (list/get/create/update/archive), batch, merge, gdpr-delete."""
 from __future__ import annotations
 
+from sandbox.hubspot import shapes
 from sandbox.hubspot.associations import PAIR_TYPES, PRIMARY_IDS, REVERSE
 from sandbox.hubspot.store import Record
 from sandbox.hubspot.util import (
@@ -223,7 +224,7 @@ class ObjectsApi:
                                               history=list_arg(req, "propertiesWithHistory")))
 
     def create(self, req, otype):
-        body = req.json()
+        body = shapes.parse(req, shapes.CREATE)
         props = self._properties_of(body)
         changes = self.emu.props.normalize(otype, props)
         links = self._assoc_inputs(otype, body.get("associations"))
@@ -237,7 +238,7 @@ class ObjectsApi:
 
     def update(self, req, otype, ident):
         rec = self.find(otype, ident, req.arg("idProperty"))
-        body = req.json()
+        body = shapes.parse(req, shapes.UPDATE)
         props = self._properties_of(body)
         changes = self.emu.props.normalize(otype, props)
         if rec is None:
@@ -258,7 +259,7 @@ class ObjectsApi:
         self.emu.assoc.drop_record(otype, rec.id)
 
     def gdpr_delete(self, req, otype):
-        body = req.json() or {}
+        body = shapes.parse(req, shapes.GDPR_DELETE) or {}
         if not body.get("objectId"):
             raise validation_error("Some required fields were not set: [objectId]")
         rec = self.find(otype, body["objectId"], body.get("idProperty"))
@@ -295,7 +296,7 @@ class ObjectsApi:
                                    context={"ids": dup})
 
     def batch_read(self, req, otype):
-        body = req.json()
+        body = shapes.parse(req, shapes.BATCH_READ)
         inputs = self._inputs(body)
         started = self.emu.now_iso()
         archived = bool_arg(req, "archived")
@@ -324,7 +325,7 @@ class ObjectsApi:
         return self._batch_body(results, errors, started, 200)
 
     def batch_create(self, req, otype):
-        body = req.json()
+        body = shapes.parse(req, shapes.BATCH_CREATE)
         inputs = self._inputs(body)
         started = self.emu.now_iso()
         prepared = []
@@ -360,7 +361,7 @@ class ObjectsApi:
         return self._batch_body(results, [], started, 201)
 
     def batch_update(self, req, otype):
-        body = req.json()
+        body = shapes.parse(req, shapes.BATCH_UPDATE)
         inputs = self._inputs(body)
         started = self.emu.now_iso()
         self._dupes([str((i or {}).get("id")) for i in inputs])
@@ -390,7 +391,7 @@ class ObjectsApi:
         return self._batch_body(results, errors, started, 200)
 
     def batch_upsert(self, req, otype):
-        body = req.json()
+        body = shapes.parse(req, shapes.BATCH_UPSERT)
         inputs = self._inputs(body)
         started = self.emu.now_iso()
         self._dupes([str((i or {}).get("id")) for i in inputs])
@@ -427,7 +428,7 @@ class ObjectsApi:
         return self._batch_body(results, [], started, 200)
 
     def batch_archive(self, req, otype):
-        inputs = self._inputs(req.json())
+        inputs = self._inputs(shapes.parse(req, shapes.BATCH_ARCHIVE))
         store = self.emu.stores[otype]
         for inp in inputs:
             rec = store.resolve((inp or {}).get("id"))
@@ -437,7 +438,7 @@ class ObjectsApi:
 
     # ---- merge -----------------------------------------------------------------------------------------
     def merge(self, req, otype):
-        body = req.json()
+        body = shapes.parse(req, shapes.MERGE)
         if not isinstance(body, dict) or not body.get("primaryObjectId") or not body.get("objectIdToMerge"):
             raise validation_error("Some required fields were not set: [objectIdToMerge, primaryObjectId]")
         store = self.emu.stores[otype]

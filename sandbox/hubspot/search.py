@@ -6,6 +6,7 @@ import json
 import re
 from bisect import bisect_left, bisect_right
 
+from sandbox.hubspot import shapes
 from sandbox.hubspot.util import LASTMOD, TYPE_ALIASES, parse_time, validation_error
 
 OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
@@ -145,10 +146,7 @@ class SearchApi:
     def parse(self, otype: str, req) -> dict:
         if len(req.body) > MAX_BODY:
             raise validation_error(f"Search request body exceeds the maximum length of {MAX_BODY} characters.")
-        try:
-            body = req.json() or {}
-        except ValueError as e:
-            raise validation_error(f"Invalid input JSON on line 1, column 1: {e}") from None
+        body = shapes.parse(req, shapes.SEARCH) or {}
         if not isinstance(body, dict):
             raise validation_error("Invalid input JSON: expected a search request object")
         groups = body.get("filterGroups")

@@ -49,7 +49,7 @@ def test_config_and_unknown_endpoints(sandbox_server, sandbox):
     base = f"{sandbox_server.url}/_sandbox"
     r = requests.post(f"{base}/config", json={"order": "reverse", "salesforce": {"daily_limit": 50}})
     assert r.json() == {"order": "reverse", "salesforce": {"daily_limit": 50, "token_ttl": 7200.0},
-                        "hubspot": {"search_lag": {"min_ms": 0, "max_ms": 0}}}
+                        "hubspot": sandbox.hubspot.configure()}
     assert sandbox.order == "reverse" and sandbox.salesforce.daily_limit == 50
     assert requests.post(f"{base}/config", json={"order": "sideways"}).status_code == 400
     assert requests.get(f"{base}/nope").status_code == 404

@@ -1,55 +1,12 @@
 """Every HubSpot emulator response validates against HubSpot's official OpenAPI schema for its
-path + method + status (specs in /work/shared/reference/hubspot-openapi/).
-
-Deliberate, documented relaxations where HubSpot's live wire format differs from its own spec
-(reference §2.1 and §2.9): requested-but-unset property values are JSON null; v4
-`MultiAssociatedObjectWithLabel.toObjectId` is a JSON number; `AssociationSpecWithLabel.label` is null
-for unlabeled types. 429 bodies use `errorType` instead of `category` (reference §2.6) and are checked
-against that shape in test_hubspot_limits.py instead.
-"""
-import copy
-import json
+path + method + status (the specs and their documented relaxations: openapi_specs.py)."""
 import re
-from pathlib import Path
 
 import pytest
 from openapi_schema_validator import OAS30Validator
 
 from sandbox.testing import raw
-
-SPEC_DIR = Path("/work/shared/reference/hubspot-openapi")
-SPECS = {name: json.loads((SPEC_DIR / f"{name}.json").read_text())
-         for name in ("contacts", "companies", "deals", "associations", "properties")}
-NOT_EMULATED = {
-    ("associations", "POST", "/crm/v4/associations/usage/high-usage-report/{userId}"),
-    ("properties", "POST", "/crm/v3/properties/{objectType}/batch/archive"),
-    ("properties", "POST", "/crm/v3/properties/{objectType}/batch/create"),
-    ("properties", "POST", "/crm/v3/properties/{objectType}/batch/read"),
-    ("properties", "GET", "/crm/v3/properties/{objectType}/groups"),
-    ("properties", "POST", "/crm/v3/properties/{objectType}/groups"),
-    ("properties", "GET", "/crm/v3/properties/{objectType}/groups/{groupName}"),
-    ("properties", "DELETE", "/crm/v3/properties/{objectType}/groups/{groupName}"),
-    ("properties", "PATCH", "/crm/v3/properties/{objectType}/groups/{groupName}"),
-}
-
-
-def _relax(spec):
-    spec = copy.deepcopy(spec)
-    schemas = spec["components"]["schemas"]
-    for _name, s in schemas.items():
-        props = s.get("properties", {})
-        if "properties" in props and props["properties"].get("additionalProperties", {}).get("type") == "string":
-            props["properties"]["additionalProperties"]["nullable"] = True
-    if "MultiAssociatedObjectWithLabel" in schemas:
-        schemas["MultiAssociatedObjectWithLabel"]["properties"]["toObjectId"] = {"type": ["string", "integer"]}
-        schemas["MultiAssociatedObjectWithLabel"]["properties"]["toObjectId"] = {
-            "anyOf": [{"type": "string"}, {"type": "integer"}]}
-    if "AssociationSpecWithLabel" in schemas:
-        schemas["AssociationSpecWithLabel"]["properties"]["label"]["nullable"] = True
-    return spec
-
-
-RELAXED = {k: _relax(v) for k, v in SPECS.items()}
+from tests.sandbox.openapi_specs import NOT_EMULATED, RELAXED, SPECS
 
 
 def _templates():

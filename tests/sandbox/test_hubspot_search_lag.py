@@ -11,6 +11,7 @@ from hubspot.crm.contacts import (
 )
 
 from sandbox.hubspot.search_lag import RECOMMENDED
+from sandbox.server import Sandbox
 from sandbox.testing import running_sandbox
 
 LAG = {"min_ms": 30_000, "max_ms": 60_000}  # long enough that test run time never matters
@@ -186,8 +187,7 @@ def test_lag_over_the_control_api_and_switching_it_off_indexes_pending_writes(cl
 
 def test_constructor_keyword_survives_reset_and_default_is_off():
     """The lag given to Sandbox(...) is what reset() returns to; without it the lag is off."""
-    with running_sandbox() as plain:
-        assert plain.sandbox.hubspot.configure()["search_lag"] == {"min_ms": 0, "max_ms": 0}
+    assert Sandbox().hubspot.configure()["search_lag"] == {"min_ms": 0, "max_ms": 0}
     with running_sandbox(search_lag=RECOMMENDED) as srv:
         hs = srv.sandbox.hubspot
         assert hs.configure()["search_lag"] == RECOMMENDED
