@@ -12,7 +12,7 @@ import uuid
 
 from sandbox.core import Request, Response
 from sandbox.hubspot import shapes
-from sandbox.hubspot.associations import PAIR_TYPES, AssociationsApi, AssociationStore
+from sandbox.hubspot.associations import PAIR_TYPES, AssociationsApi, AssociationStore, pair_type_ids
 from sandbox.hubspot.limits import Limits
 from sandbox.hubspot.objects import ObjectsApi
 from sandbox.hubspot.pipelines import PipelineRegistry
@@ -148,7 +148,11 @@ class HubSpotEmulator:
                     fr, tr = self.stores[ft].get(a["from_id"]), self.stores[tt].get(a["to_id"])
                     if fr is None or tr is None:
                         raise ValueError(f"association to an unknown record: {a}")
+                    if ft == tt and fr.id == tr.id:
+                        raise ValueError(f"a record cannot be associated with itself: {a}")
                     if a.get("type_id") is not None:
+                        if int(a["type_id"]) not in pair_type_ids(ft, tt):
+                            raise ValueError(f"type_id {a['type_id']} is not an association type from {ft} to {tt}")
                         self.assoc.add(ft, fr.id, tt, tr.id, int(a["type_id"]))
                     else:
                         self.assoc.add_default(ft, fr.id, tt, tr.id)

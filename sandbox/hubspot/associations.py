@@ -1,6 +1,9 @@
 """Associations between contacts, companies and deals: storage, v4 endpoints, v3 `associations=` view.
 
 Type ids are HubSpot's HUBSPOT_DEFINED ones (SDK `hubspot/crm/association_type.py`, reference §1.4).
+Companies associate with companies too: unlabeled (450, `company_to_company`) and as a hierarchy,
+"parent company to child company" = 13 and "child company to parent company" = 14 (HubSpot developer
+changelog 2018-09-11, "Parent <-> Child Associations via API"). A company has one parent at most.
 """
 from __future__ import annotations
 
@@ -27,19 +30,41 @@ PAIR_TYPES = {
     ("companies", "deals"): (342, 6),
     ("deals", "contacts"): (3, None),
     ("contacts", "deals"): (4, None),
+    ("companies", "companies"): (450, None),
 }
-REVERSE = {279: 280, 280: 279, 1: 2, 2: 1, 341: 342, 342: 341, 5: 6, 6: 5, 3: 4, 4: 3}
+# further HUBSPOT_DEFINED labelled types of a pair
+LABELLED = {("companies", "companies"): (13, 14)}
+PARENT_TO_CHILD, CHILD_TO_PARENT = 13, 14
+REVERSE = {279: 280, 280: 279, 1: 2, 2: 1, 341: 342, 342: 341, 5: 6, 6: 5, 3: 4, 4: 3,
+           450: 450, 13: 14, 14: 13}
 V3_NAMES = {1: "contact_to_company", 279: "contact_to_company_unlabeled",
             2: "company_to_contact", 280: "company_to_contact_unlabeled",
             5: "deal_to_company", 341: "deal_to_company_unlabeled",
             6: "company_to_deal", 342: "company_to_deal_unlabeled",
-            3: "deal_to_contact", 4: "contact_to_deal"}
+            3: "deal_to_contact", 4: "contact_to_deal",
+            450: "company_to_company", 13: "parent_to_child_company", 14: "child_to_parent_company"}
 PRIMARY_IDS = {1, 2, 5, 6}
+# A label names what the *to* record is to the *from* one ("Primary": the company is the contact's
+# primary company), so 13 (parent -> child) reads "Child Company" and 14 (child -> parent) "Parent
+# Company". UNCONFIRMED: public sources disagree on which id carries which of the two labels.
+LABELS = {1: "Primary", 2: "Primary", 5: "Primary", 6: "Primary", 13: "Child Company", 14: "Parent Company"}
 V4_BATCH_MAX = 1000  # UNCONFIRMED: v4 batch input cap not in the reference
 
 
 def label_of(type_id: int) -> str | None:
-    return "Primary" if type_id in PRIMARY_IDS else None
+    return LABELS.get(type_id)
+
+
+def pair_type_ids(ftype: str, ttype: str) -> set[int]:
+    """Every HUBSPOT_DEFINED type id from `ftype` to `ttype` (empty: no associations between them)."""
+    if (ftype, ttype) not in PAIR_TYPES:
+        return set()
+    default, primary = PAIR_TYPES[(ftype, ttype)]
+    return {default} | ({primary} if primary else set()) | set(LABELLED.get((ftype, ttype), ()))
+
+
+def _order(t: int) -> tuple:
+    return label_of(t) is None, t  # labelled types first, as HubSpot lists them
 
 
 class AssociationStore:
@@ -70,14 +95,21 @@ class AssociationStore:
     def add(self, ftype: str, fid: int, ttype: str, tid: int, type_id: int, *, auto_primary: bool = True) -> None:
         if type_id in (2, 6, 280, 342):  # company-side view: store it from the contact/deal side
             return self.add(ttype, tid, ftype, fid, REVERSE[type_id], auto_primary=auto_primary)
-        if type_id in (1, 5):
-            # a record has at most one primary company: the new one replaces the old
+        if type_id == PARENT_TO_CHILD:  # store it from the child's side, where the one-parent rule lives
+            return self.add(ttype, tid, ftype, fid, CHILD_TO_PARENT, auto_primary=auto_primary)
+        if type_id in (1, 5, CHILD_TO_PARENT):
+            # a record has at most one primary company (a company one parent): the new one replaces the old
             for other, types in list(self.targets(ftype, fid, ttype).items()):
                 if type_id in types and other != tid:
                     self._remove_one(ftype, fid, ttype, other, type_id)
                     self._remove_one(ttype, other, ftype, fid, REVERSE[type_id])
         self._add_one(ftype, fid, ttype, tid, type_id)
         self._add_one(ttype, tid, ftype, fid, REVERSE[type_id])
+        if type_id == CHILD_TO_PARENT:
+            # UNCONFIRMED: a labelled pair is also associated unlabeled (v4 lists show label + unlabeled
+            # types together), so removing the label leaves the two companies associated
+            self._add_one(ftype, fid, ttype, tid, 450)
+            self._add_one(ttype, tid, ftype, fid, 450)
         if auto_primary and type_id in (279, 341):
             # UNCONFIRMED: the first company associated with a contact/deal becomes its primary company
             # (matches the `contact_to_company` + `contact_to_company_unlabeled` pairs seen in v3 responses).
@@ -111,13 +143,14 @@ class AssociationStore:
                 continue  # "If any of the specified associations do not exist, they will be ignored."
             results = []
             for tid in sorted(self.targets(otype, rid, ttype)):
-                for type_id in sorted(self.targets(otype, rid, ttype)[tid], key=lambda t: (t not in PRIMARY_IDS, t)):
+                for type_id in sorted(self.targets(otype, rid, ttype)[tid], key=_order):
                     results.append({"id": str(tid), "type": V3_NAMES[type_id]})
             if results:
                 out[ttype] = {"results": results}
         return out
 
 
+_ITSELF = "A record cannot be associated with itself: {id}."  # UNCONFIRMED wording
 _BATCH_SHAPES = {"read": shapes.V4_BATCH_READ, "create": shapes.V4_BATCH_CREATE,
                  "associate/default": shapes.V4_BATCH_DEFAULT, "archive": shapes.V4_BATCH_ARCHIVE,
                  "labels/archive": shapes.V4_BATCH_CREATE}
@@ -130,7 +163,7 @@ def _type_spec(type_id: int) -> dict:
 def _to_entry(tid: int, types: set[int]) -> dict:
     # toObjectId: the spec types it as a string; HubSpot sends a JSON number (reference §2.9). We send
     # the number, as the live API does; the SDK turns it into a str either way.
-    ordered = sorted(types, key=lambda t: (t not in PRIMARY_IDS, t))
+    ordered = sorted(types, key=_order)
     return {"toObjectId": tid, "associationTypes": [_type_spec(t) for t in ordered]}
 
 
@@ -167,9 +200,14 @@ class AssociationsApi:
                                context={"ids": [str(ident)]})
         return rid
 
+    @staticmethod
+    def _not_itself(ftype: str, a: int, ttype: str, b: int) -> None:
+        if ftype == ttype and a == b:
+            raise validation_error(_ITSELF.format(id=a), context={"ids": [str(a)]})
+
     def _valid_types(self, ftype: str, ttype: str, specs) -> list[int]:
-        default, primary = self._pair(ftype, ttype)
-        allowed = {default} | ({primary} if primary else set())
+        self._pair(ftype, ttype)
+        allowed = pair_type_ids(ftype, ttype)
         out = []
         if not isinstance(specs, list) or not specs:
             raise validation_error("Invalid input JSON: expected a non-empty array of association specs")
@@ -212,6 +250,7 @@ class AssociationsApi:
                 ttype = self._otype(parts[5])
                 self._pair(ftype, ttype)
                 a, b = self._require(ftype, fid), self._require(ttype, parts[6])
+                self._not_itself(ftype, a, ttype, b)
                 type_id = self.store.add_default(ftype, a, ttype, b)
                 now = emu.now_iso()
                 return json_response(200, {"status": "COMPLETE", "results": [
@@ -222,6 +261,7 @@ class AssociationsApi:
                 ttype = self._otype(parts[4])
                 types = self._valid_types(ftype, ttype, shapes.parse(req, shapes.V4_SPECS))
                 a, b = self._require(ftype, fid), self._require(ttype, parts[5])
+                self._not_itself(ftype, a, ttype, b)
                 for t in types:
                     self.store.add(ftype, a, ttype, b, t)
                 return json_response(201, self._labels(ftype, a, ttype, b))
@@ -232,6 +272,12 @@ class AssociationsApi:
                 if a is not None and b is not None:
                     self.store.remove(ftype, a, ttype, b)
                 return json_response(204, None)
+        if parts[0] == "associations" and len(parts) == 4 and parts[3] == "labels" and m == "GET":
+            # the association schema API's definitions: GET /crm/v4/associations/{from}/{to}/labels
+            ftype, ttype = self._otype(parts[1]), self._otype(parts[2])
+            self._pair(ftype, ttype)
+            return json_response(200, {"results": [_type_spec(t) for t in sorted(pair_type_ids(ftype, ttype),
+                                                                                  key=_order)]})
         if parts[0] == "associations" and len(parts) >= 5 and parts[3] == "batch" and m == "POST":
             ftype, ttype = self._otype(parts[1]), self._otype(parts[2])
             self._pair(ftype, ttype)
@@ -317,6 +363,9 @@ class AssociationsApi:
                 bad = [str(x) for x, r in ((fid, a), (tid, b)) if r is None]
                 errors.append(standard_error("VALIDATION_ERROR", f"Object ids are not valid: {bad}", {"ids": bad}))
                 continue
+            if ftype == ttype and a == b:
+                errors.append(standard_error("VALIDATION_ERROR", _ITSELF.format(id=a), {"ids": [str(a)]}))
+                continue
             for t in types:
                 self.store.add(ftype, a, ttype, b, t)
             results.append(self._labels(ftype, a, ttype, b))
@@ -331,6 +380,9 @@ class AssociationsApi:
             if a is None or b is None:
                 bad = [str(x) for x, r in ((fid, a), (tid, b)) if r is None]
                 errors.append(standard_error("VALIDATION_ERROR", f"Object ids are not valid: {bad}", {"ids": bad}))
+                continue
+            if ftype == ttype and a == b:
+                errors.append(standard_error("VALIDATION_ERROR", _ITSELF.format(id=a), {"ids": [str(a)]}))
                 continue
             type_id = self.store.add_default(ftype, a, ttype, b)
             results.append({"from": {"id": str(a)}, "to": {"id": str(b)},
@@ -347,4 +399,5 @@ class AssociationsApi:
         return batch_response(results, errors, started, self.emu.now_iso(), ok_status)
 
 
-__all__ = ["AssociationStore", "AssociationsApi", "PAIR_TYPES", "REVERSE", "V3_NAMES", "iso"]
+__all__ = ["AssociationStore", "AssociationsApi", "LABELLED", "PAIR_TYPES", "REVERSE", "V3_NAMES", "iso",
+           "pair_type_ids"]

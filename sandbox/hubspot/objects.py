@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sandbox.hubspot import shapes
-from sandbox.hubspot.associations import PAIR_TYPES, PRIMARY_IDS, REVERSE
+from sandbox.hubspot.associations import CHILD_TO_PARENT, PAIR_TYPES, REVERSE, pair_type_ids
 from sandbox.hubspot.store import Record
 from sandbox.hubspot.util import (
     LASTMOD,
@@ -29,11 +29,7 @@ DEFAULT_PROPS = {
 BATCH_MAX = 100
 LIST_MAX = 100
 # association type id -> (from type, to type)
-TYPE_PAIR = {}
-for (_f, _t), (_d, _p) in PAIR_TYPES.items():
-    TYPE_PAIR[_d] = (_f, _t)
-    if _p:
-        TYPE_PAIR[_p] = (_f, _t)
+TYPE_PAIR = {t: pair for pair in PAIR_TYPES for t in pair_type_ids(*pair)}
 
 
 class ObjectsApi:
@@ -479,7 +475,7 @@ class ObjectsApi:
             sec.merged_into = prim.id
             changes = {k: v for k, v in props.items()}
             store.apply(prim, changes, now)
-            self._carry_links(otype, prim.id, sec_links)
+            self._carry_links(otype, prim.id, sec_links, (prim.id, sec.id))
             return json_response(200, self.render(otype, prim, self._merge_names(otype)))
         merged_ids += [str(prim.id), str(sec.id)]
         props["hs_merged_object_ids"] = ";".join(dict.fromkeys(merged_ids))
@@ -491,8 +487,8 @@ class ObjectsApi:
         new = Record(store.new_id(), props, created, now)
         store.insert(new, written_at=now)
         prim.merged_into = sec.merged_into = new.id
-        self._carry_links(otype, new.id, prim_links)
-        self._carry_links(otype, new.id, sec_links)
+        self._carry_links(otype, new.id, prim_links, (prim.id, sec.id))
+        self._carry_links(otype, new.id, sec_links, (prim.id, sec.id))
         return json_response(200, self.render(otype, new, self._merge_names(otype)))
 
     @staticmethod
@@ -501,14 +497,18 @@ class ObjectsApi:
         extra = ["hs_merged_object_ids"] + (["hs_additional_emails"] if otype == "contacts" else [])
         return DEFAULT_PROPS[otype] + extra
 
-    def _carry_links(self, otype: str, new_id: int, links: dict) -> None:
+    def _carry_links(self, otype: str, new_id: int, links: dict, merged: tuple[int, ...]) -> None:
         """Re-create a merged-away record's associations on the survivor; a primary-company label
-        already held by the survivor wins over the secondary's (reference §2.7)."""
+        (or, for companies, a parent) already held by the survivor wins over the secondary's
+        (reference §2.7). Links between the merged records themselves (one company the other's
+        parent) are dropped: the survivor is not associated with itself."""
         assoc = self.emu.assoc
         for ttype, targets in links.items():
             for tid, types in targets.items():
+                if ttype == otype and (tid in merged or tid == new_id):
+                    continue
                 for t in sorted(types):
-                    if t in PRIMARY_IDS and t in (1, 5):
+                    if t in (1, 5, CHILD_TO_PARENT):
                         if any(t in ty for ty in assoc.targets(otype, new_id, ttype).values()):
                             t = PAIR_TYPES[(otype, ttype)][0]
                     assoc.add(otype, new_id, ttype, tid, t, auto_primary=False)

@@ -21,6 +21,7 @@ ROUTES = [(re.compile(rx + r"/*$"), methods) for rx, methods in (
     (rf"^/crm/v4/objects/{_ID}/{_ID}/associations/default/{_ID}/{_ID}", ("PUT",)),
     (rf"^/crm/v4/objects/{_ID}/{_ID}/associations/{_ID}/{_ID}", ("PUT", "DELETE")),
     (rf"^/crm/v4/associations/{_ID}/{_ID}/batch/(read|create|archive|associate/default|labels/archive)", ("POST",)),
+    (rf"^/crm/v4/associations/{_ID}/{_ID}/labels", ("GET",)),
     (rf"^/crm/v3/properties/{_ID}", ("GET", "POST")),
     (rf"^/crm/v3/properties/{_ID}/{_ID}", ("GET", "PATCH", "DELETE")),
     (rf"^/crm/v3/pipelines/{_ID}(/{_ID}(/stages(/{_ID})?)?)?", ("GET",)),
