@@ -172,8 +172,8 @@ _TOKENS = {dict: ("Object", "START_OBJECT"), list: ("Array", "START_ARRAY"), str
 def parse(req, shape: Shape):
     """The request's JSON body, checked against `shape` (None when there is no body)."""
     try:
-        body = req.json()
-    except ValueError as e:
+        body = json.loads(req.body.decode("utf-8"), parse_constant=_not_json) if req.body else None
+    except ValueError as e:  # malformed, not UTF-8, or NaN/Infinity (Python reads those, Jackson does not)
         raise validation_error(f"Invalid input JSON on line 1, column 1: {e}") from None
     if body is None:
         return None
@@ -187,6 +187,10 @@ def parse(req, shape: Shape):
         detail = (f"Cannot deserialize value of type `{m.shape.java}` from {kind} value (token `JsonToken.{token}`)"
                   if m.note is None else f"Numeric value ({m.value}) {m.note}")
         raise validation_error(f"Invalid input JSON on line {line}, column {col}: {detail}") from None
+
+
+def _not_json(token: str):
+    raise ValueError(f"Non-standard token '{token}'")
 
 
 def _position(text: str, path: tuple) -> tuple[int, int]:

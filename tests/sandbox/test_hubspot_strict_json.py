@@ -108,3 +108,11 @@ def test_a_wrong_method_on_a_known_path_is_a_405_with_allow(server, method, path
     assert (status, headers.get("Allow"), body) == (405, allow, None)
     assert "Content-Type" not in headers and headers["Content-Length"] == "0"
     assert raw(server, method, "/crm/v3/nothing/here")[0] == 404
+
+
+def test_nan_and_infinity_are_not_json(server):
+    """Python's json reads them; Jackson (HubSpot) refuses them."""
+    for raw_body in (b'{"limit": NaN}', b'{"properties": {"amount": Infinity}}'):
+        path = "/crm/v3/objects/deals/search" if b"limit" in raw_body else "/crm/v3/objects/deals"
+        status, _, out = raw(server, "POST", path, raw_body)
+        assert status == 400 and out["category"] == "VALIDATION_ERROR"
