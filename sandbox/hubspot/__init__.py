@@ -1,7 +1,7 @@
 """HubSpot CRM emulator of the sandbox.
 
 Serves the CRM v3 objects API (contacts, companies, deals: basic, batch, search, merge), v4
-associations, the v3 properties API and account info, with HubSpot's auth, error bodies and rate
+associations, the v3 properties and deal pipelines APIs and account info, with HubSpot's auth, error bodies and rate
 limits (see /work/shared/reference/hubspot-api.md). All state lives in memory under `sandbox.lock`.
 """
 from __future__ import annotations
