@@ -253,6 +253,9 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"HUBSPOT_RATE_LIMIT: {exc}") from None
 
 # Timeouts (seconds) for every CRM request: (connect, read)
+# Seconds each incremental HubSpot pull re-reads before its watermark: HubSpot's search index
+# shows writes late and out of order (sync/engine/pull.py hubspot_overlap).
+HUBSPOT_SEARCH_OVERLAP = env_int("HUBSPOT_SEARCH_OVERLAP", 30, minimum=0)
 CRM_TIMEOUT = (env_int("CRM_CONNECT_TIMEOUT", 10, minimum=1), env_int("CRM_READ_TIMEOUT", 60, minimum=1))
 
 # --- Background tasks (django-q2) ---

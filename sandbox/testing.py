@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from sandbox.hubspot.search_lag import RECOMMENDED
 from sandbox.server import Sandbox, SandboxServer
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -18,7 +19,9 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 @contextlib.contextmanager
 def running_sandbox(**kw) -> Iterator[SandboxServer]:
-    """`with running_sandbox(seed=1) as server:` → `server.url`, `server.sandbox`."""
+    """`with running_sandbox(seed=1) as server:` → `server.url`, `server.sandbox`. HubSpot's
+    search index lags by default, as the real one does (`search_lag=None` turns it off)."""
+    kw.setdefault("search_lag", RECOMMENDED)
     server = SandboxServer(Sandbox(**kw)).start()
     try:
         yield server

@@ -49,7 +49,7 @@ class MergePreview:
 
 
 def group_members(key: str) -> list[SfPerson]:
-    return list(SfPerson.objects.filter(email_key=key, is_deleted=False, is_converted=False).order_by("pull_seq"))
+    return list(SfPerson.objects.group_members().filter(email_key=key).order_by("pull_seq"))
 
 
 def preview_salesforce_merge(*, key: str, primary_id: str | None = None) -> MergePreview:

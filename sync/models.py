@@ -29,6 +29,17 @@ class SfObject(models.TextChoices):
     CONTACT = "Contact", "Contact"
 
 
+# R2: the live records that form duplicate groups — not deleted, not a converted lead, with an
+# email. The same rule as sync.engine.rules.is_group_member, for the database.
+GROUP_MEMBER = Q(is_deleted=False, is_converted=False) & ~Q(email_key="")
+
+
+class SfPersonQuerySet(models.QuerySet):
+    def group_members(self) -> SfPersonQuerySet:
+        """R2's live members (GROUP_MEMBER), through the sfperson_live_by_email index."""
+        return self.filter(GROUP_MEMBER)
+
+
 class SfPerson(models.Model):
     """A Salesforce lead or contact. Both live in one table because a duplicate group (R2)
     spans both kinds."""
@@ -59,6 +70,8 @@ class SfPerson(models.Model):
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
     dirty = models.BooleanField(default=False, db_default=False)
 
+    objects = SfPersonQuerySet.as_manager()
+
     class Meta:
         verbose_name = "Salesforce lead/contact"
         constraints = [
@@ -72,8 +85,7 @@ class SfPerson(models.Model):
         indexes = [
             models.Index(fields=["sf_id"], name="sfperson_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
             # Duplicate groups (R2) and R3/R4 candidate lookups: live, unconverted records by email key.
-            models.Index(fields=["email_key", "pull_seq"], name="sfperson_live_by_email",
-                         condition=Q(is_deleted=False, is_converted=False) & ~Q(email_key="")),
+            models.Index(fields=["email_key", "pull_seq"], name="sfperson_live_by_email", condition=GROUP_MEMBER),
             # R10: a Salesforce contact's account; a full run walks the accounts in order here.
             models.Index(fields=["account_id"], name="sfperson_by_account"),
             # The contact card's "every Salesforce record with this email", which includes deleted,
@@ -682,7 +694,9 @@ class RecordError(models.Model):
     retried_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["run", "created_at"], name="recorderror_by_run")]
+        indexes = [models.Index(fields=["run", "created_at"], name="recorderror_by_run"),
+                   # A record's own page: the errors that keep it from syncing.
+                   models.Index(fields=["record_id", "-created_at"], name="recorderror_by_record")]
 
     def __str__(self) -> str:
         return f"{self.crm} {self.object_type} {self.record_id}: {self.message[:40]}"

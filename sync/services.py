@@ -11,7 +11,18 @@ from django.utils import timezone
 
 from sync.audit import record_event
 from sync.crm.base import CrmError
-from sync.models import AuditEvent, BulkJob, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SyncRun, SyncSettings
+from sync.models import (
+    GROUP_MEMBER,
+    AuditEvent,
+    BulkJob,
+    ContactLink,
+    DuplicateGroup,
+    HsContact,
+    LinkStatus,
+    SfPerson,
+    SyncRun,
+    SyncSettings,
+)
 
 SCHEDULE_NAME = "crmsync: sync cycle"
 
@@ -101,7 +112,7 @@ def resync_contacts(*, hs_ids: list[str], actor, hubspot=None) -> list[ResyncRes
         by_id = {p.sf_id: person_facts(p) for p in SfPerson.objects.filter(
             Q(sf_id=link.sf_person.master_record_id if link.sf_person else "") |
             Q(master_record_id__in=[link.sf_person.sf_id] if link.sf_person else []) |
-            Q(email_key=link.hs_contact.email_key, is_deleted=False, is_converted=False) & ~Q(email_key=""))}
+            GROUP_MEMBER & Q(email_key=link.hs_contact.email_key))}
         chain = link.sf_person
         while chain is not None and chain.master_record_id and chain.master_record_id not in by_id:
             chain = SfPerson.objects.filter(sf_id=chain.master_record_id).first()

@@ -69,13 +69,18 @@ def restore_reference_data() -> None:
         importlib.import_module(f"sync.migrations.{name}").create(apps, None)
 
 
+CURRENT_SANDBOX = None  # the sandbox the running test syncs with (use_sandbox)
+
+
 def use_sandbox(server, settings, monkeypatch, *, order: str = "random"):
     """Empty the sandbox and point the console's settings at it. Retry waits advance the sandbox
     clock instead of sleeping (recorded in `sandbox.slept`): HubSpot's ten-second window then
     really frees up, on sandbox time, without the test waiting ten real seconds."""
     from sync.crm import base, ratelimit
 
+    global CURRENT_SANDBOX
     sb = server.sandbox
+    CURRENT_SANDBOX = sb
     sb.reset()
     sb.configure(order=order, salesforce={"daily_limit": 100_000, "token_ttl": 7200})
     sb.hubspot.configure_limits(reset=True)

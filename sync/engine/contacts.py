@@ -100,7 +100,7 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
     keys = {c.email_key for c in chunk if c.email_key}
     by_email: dict[str, list[rules.Person]] = defaultdict(list)
     people: dict[str, SfPerson] = {}
-    for p in SfPerson.objects.filter(email_key__in=keys, is_deleted=False, is_converted=False).only(*PERSON_COLUMNS):
+    for p in SfPerson.objects.group_members().filter(email_key__in=keys).only(*PERSON_COLUMNS):
         by_email[p.email_key].append(person_facts(p))
         people[p.sf_id] = p
     shown = {shown_id(c) for c in chunk} - {""} - set(people)
@@ -202,7 +202,10 @@ def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> None:
     for r in results:
         props = shows[r.key]
         if r.ok:
-            shown.append((by_id[r.key].pk, props[s.prop_salesforce_contact_id], props[s.prop_salesforce_lead_id]))
+            # Dated by HubSpot's answer: the older version its lagging search may still show is
+            # never taken for news (mirror.changed_only).
+            shown.append((by_id[r.key].pk, props[s.prop_salesforce_contact_id], props[s.prop_salesforce_lead_id],
+                          schema.parse_dt((r.record or {}).get("updatedAt")) or timezone.now()))
         else:
             ctx.record_error(crm="hubspot", object_type="contact", record_id=r.key, operation="update Salesforce id",
                              message=in_words("hubspot", f"Showing the synced Salesforce id on contact {r.key}", r))
@@ -215,7 +218,7 @@ def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> None:
         _set_status(ctx, gone, c, link, LinkStatus.DELETED, A.RECORD_DELETED, d, people)
         gone.archived.append((c.pk, True))
     with transaction.atomic():
-        bulk.update(HsContact, shown, fields=("salesforce_contact_id", "salesforce_lead_id"))
+        bulk.update(HsContact, shown, fields=("salesforce_contact_id", "salesforce_lead_id", "last_modified"))
         gone.save()
         ctx.flush()
 

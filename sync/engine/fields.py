@@ -279,14 +279,17 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mappi
                                                             "Id": pair.sf_record.sf_id})[rule.salesforce_field] = value
                 before = sf_raw.get(rule.salesforce_field)
             changes.append((pair, rule, side, before, value, cut))
-    failed = _push(ctx, hs_writes, sf_writes)
+    failed, stamps = _push(ctx, hs_writes, sf_writes)
     patched: dict[tuple[type, int], dict] = {}
+    hs_stamps: dict[tuple[type, int], object] = {}
     for pair, rule, side, before, value, cut in changes:
         record_id = pair.hs_record.hs_id if side == "hubspot" else pair.sf_record.sf_id
         if record_id in failed:
             continue
         record = _patch_mirror(pair, side, rule, value)
         patched[record.model, record.pk] = record.raw
+        if side == "hubspot" and stamps.get(record_id):
+            hs_stamps[record.model, record.pk] = stamps[record_id]
         ctx.counts["field_changes"] += 1
         ctx.event(action=AuditEvent.Action.FIELD_CHANGED,
                   target_type=f"hubspot.{pair.hs_type[:-1] if pair.hs_type != 'companies' else 'company'}"
@@ -298,19 +301,28 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mappi
                           + (f" ({'; '.join(cut)})." if cut else "."))
     with transaction.atomic():
         for model in {model for model, _ in patched}:
-            bulk.update(model, [(pk, raw) for (m, pk), raw in patched.items() if m is model], fields=("raw",))
+            rows = [(pk, raw) for (m, pk), raw in patched.items() if m is model and (m, pk) not in hs_stamps]
+            bulk.update(model, rows, fields=("raw",))
+            # HubSpot's answer dates the write: the mirror moves to it, so the record's older
+            # version that HubSpot's lagging search may still show is never taken for news.
+            stamped = [(pk, raw, hs_stamps[m, pk]) for (m, pk), raw in patched.items() if m is model and (m, pk) in hs_stamps]
+            bulk.update(model, stamped, fields=("raw", "last_modified"))
         ctx.flush()
 
 
-def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> set[str]:
-    """Send one chunk's changes (the connectors batch them); the ids of the records refused."""
+def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> tuple[set[str], dict]:
+    """Send one chunk's changes (the connectors batch them): the ids of the records refused, and
+    when HubSpot says it wrote each of its records."""
     failed: set[str] = set()
+    stamps: dict = {}
     by_type: dict[str, list] = {}
     for (hs_type, hs_id), props in hs_writes.items():
         by_type.setdefault(hs_type, []).append({"id": hs_id, "properties": props})
     for hs_type, inputs in by_type.items():
         for r in ctx.hs.update(hs_type, inputs):
-            if not r.ok:
+            if r.ok:
+                stamps[r.key] = schema.parse_dt((r.record or {}).get("updatedAt"))
+            else:
                 failed.add(r.key)
                 ctx.record_error(crm="hubspot", object_type=hs_type, record_id=r.key, operation="field sync",
                                  message=in_words("hubspot", f"Field sync to HubSpot {hs_type[:-1]} {r.key}", r))
@@ -320,7 +332,7 @@ def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> set[str]:
             failed.add(r.key)
             ctx.record_error(crm="salesforce", object_type=types[r.key], record_id=r.key, operation="field sync",
                              message=in_words("salesforce", f"Field sync to Salesforce {types[r.key]} {r.key}", r))
-    return failed
+    return failed, stamps
 
 
 def _patch_mirror(pair: Pair, side: str, rule: FieldRule, value):

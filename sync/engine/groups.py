@@ -17,7 +17,7 @@ from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, When
 from django.utils import timezone
 
 from sync.engine.pull import Touched
-from sync.models import ContactLink, DuplicateGroup, HsCompany, HsContact, SfPerson
+from sync.models import GROUP_MEMBER, ContactLink, DuplicateGroup, HsCompany, HsContact, SfPerson
 
 CHUNK = 1000
 R2, R7, R9 = DuplicateGroup.Kind.R2, DuplicateGroup.Kind.R7, DuplicateGroup.Kind.R9
@@ -36,7 +36,7 @@ class Definition:
 
 DEFINITIONS = {
     # R2: live (not deleted, not converted) Salesforce leads and contacts sharing an email key.
-    R2: Definition(SfPerson, ((Q(is_deleted=False, is_converted=False) & ~Q(email_key=""), "email_key"),),
+    R2: Definition(SfPerson, ((GROUP_MEMBER, "email_key"),),
                    F("email_key"), "system_modstamp"),
     # R7: live HubSpot contacts carrying one Salesforce id: the contact id if set, else the lead id.
     R7: Definition(HsContact, ((Q(archived=False) & ~Q(salesforce_contact_id=""), "salesforce_contact_id"),

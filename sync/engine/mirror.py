@@ -29,15 +29,38 @@ def is_empty(model: type[models.Model]) -> bool:
     return not model.objects.exists()
 
 
+GONE = {SfPerson: "is_deleted", SfAccount: "is_deleted", SfOpportunity: "is_deleted", HsContact: "archived",
+        HsCompany: "archived", HsDeal: "archived"}
+
+
 def changed_only(model: type[models.Model], objs: list[models.Model]) -> list[models.Model]:
-    """The rows that differ from the mirror (one query for the page). Incremental pulls re-read an
+    """The rows that are news to the mirror (one query for the page). Incremental pulls re-read an
     overlap window; unchanged rows are skipped, not rewritten. The stamp alone is not enough:
     Salesforce stamps have whole-second precision, so two edits within one second carry the
-    same SystemModstamp — the payload is compared too."""
-    key, stamp = KEYS[model], STAMP[model]
+    same SystemModstamp — the payload is compared too. A row older than the mirror's is not
+    news either: HubSpot's lagging search index goes on showing a record's previous version for
+    a while after a write (ours included), and that must not undo the newer one."""
+    key, stamp, gone = KEYS[model], STAMP[model], GONE[model]
     ids = [getattr(o, key) for o in objs]
-    known = {k: (s, raw) for k, s, raw in model.objects.filter(**{f"{key}__in": ids}).values_list(key, stamp, "raw")}
-    return [o for o in objs if known.get(getattr(o, key)) != (getattr(o, stamp), o.raw)]
+    known = {k: (s, raw, g) for k, s, raw, g in
+             model.objects.filter(**{f"{key}__in": ids}).values_list(key, stamp, "raw", gone)}
+
+    def news(o) -> bool:
+        old = known.get(getattr(o, key))
+        if old is None:
+            return True
+        old_stamp, old_raw, old_gone = old
+        new_stamp = getattr(o, stamp)
+        newer = new_stamp is not None and (old_stamp is None or new_stamp > old_stamp)
+        if getattr(o, gone) != old_gone:
+            # Gone is always news; back again only with a newer stamp (a search hit of the
+            # record's last live version is not a restore).
+            return getattr(o, gone) or newer
+        if new_stamp is not None and old_stamp is not None and new_stamp < old_stamp:
+            return False
+        return (new_stamp, o.raw) != (old_stamp, old_raw)
+
+    return [o for o in objs if news(o)]
 
 
 def mark_dirty(objs: list[models.Model]) -> list[models.Model]:

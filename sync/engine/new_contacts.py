@@ -22,7 +22,7 @@ HS_BATCH = 100
 
 
 def _orphans(touched: Touched):
-    qs = (SfPerson.objects.filter(is_deleted=False, is_converted=False).exclude(email_key="")
+    qs = (SfPerson.objects.group_members()
           .annotate(has_contact=Exists(HsContact.objects.filter(email_key=OuterRef("email_key"))),
                     has_link=Exists(ContactLink.objects.filter(sf_person=OuterRef("pk"))))
           .filter(has_contact=False, has_link=False).defer("raw").order_by("email_key", "pull_seq"))
@@ -87,8 +87,8 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
         links.append((p, result))
     # R4 only moves a first link for updates made after it: the link starts from the newest stamp
     # of the record's whole group, so an older group member does not take it over next run.
-    newest = dict(SfPerson.objects.filter(email_key__in=[p.email_key for p, _ in links], is_deleted=False,
-                                          is_converted=False).values_list("email_key")
+    newest = dict(SfPerson.objects.group_members().filter(email_key__in=[p.email_key for p, _ in links])
+                  .values_list("email_key")
                   .annotate(newest=Max("system_modstamp")))
     with transaction.atomic():
         upsert(HsContact, rows)

@@ -28,13 +28,24 @@ from simple_salesforce import format_soql
 from sync.engine import mirror, schema
 from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson, SyncSettings, Watermark
 
-OVERLAP = timedelta(seconds=2)
+OVERLAP = timedelta(seconds=2)  # Salesforce: a record can commit a moment after its SystemModstamp
+
+
+def hubspot_overlap() -> timedelta:
+    """HubSpot's search index shows a write seconds (sometimes tens of seconds) after it was made,
+    not in order: each incremental pull re-reads this much before its watermark
+    (HUBSPOT_SEARCH_OVERLAP), so an edit the index showed late is still read. Re-read rows that
+    did not change cost a compare, nothing more (mirror.changed_only)."""
+    from django.conf import settings
+
+    return timedelta(seconds=settings.HUBSPOT_SEARCH_OVERLAP)
 MIRROR_MODELS = (SfPerson, SfAccount, SfOpportunity, HsContact, HsCompany, HsDeal)
 BATCH_ROWS = 2000
 _DONE = object()
 
 
-def _next_watermark(since: datetime | None, newest: datetime | None, changed: int) -> datetime | None:
+def _next_watermark(since: datetime | None, newest: datetime | None, changed: int,
+                    overlap: timedelta = OVERLAP) -> datetime | None:
     """The saved watermark; the next pull starts at it minus OVERLAP, re-reading the window's
     edge because a record can show up late (Salesforce commits after stamping SystemModstamp;
     HubSpot's search index lags). When a pull found nothing new, that edge has now been read
@@ -43,7 +54,7 @@ def _next_watermark(since: datetime | None, newest: datetime | None, changed: in
     if newest is None:
         return since
     if changed == 0 and since is not None:
-        return max(since, newest + OVERLAP)
+        return max(since, newest + overlap)
     return newest if since is None else max(since, newest)
 
 
@@ -249,7 +260,7 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
     since = None if full else _watermark("hubspot", object_type)
     props = schema.hs_properties(object_type, settings)
     pages = conn.list_pages(object_type, props) if since is None else \
-        conn.modified_since(object_type, since - OVERLAP, props)
+        conn.modified_since(object_type, since - hubspot_overlap(), props)
     fresh = mirror.is_empty(model)
     newest, changed_total = None, 0
     seen = array("q") if since is None else None   # a listing of every live record: what it did not name is gone
@@ -266,7 +277,7 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
         changed_total += len(changed)
         tick(len(records))
     _pull_archived(conn, object_type, props, settings=settings, touched=touched, reject=reject, seen=seen)
-    _keep_watermark(touched, "hubspot", object_type, _next_watermark(since, newest, changed_total))
+    _keep_watermark(touched, "hubspot", object_type, _next_watermark(since, newest, changed_total, hubspot_overlap()))
 
 
 def _note_hs(object_type: str, rows, touched: Touched) -> None:

@@ -38,12 +38,18 @@ def status_words(link) -> str:
             "No longer syncing with Salesforce"
     if link.status == "deleted":
         return "Deleted"
+    if link.status == "duplicate" and p:
+        return (f"Duplicate (R7): names {p.sf_id}, which another HubSpot contact syncs with — merge it into that "
+                "contact in HubSpot")
+    if link.status == "merged":
+        return "Merged into another HubSpot contact"
     return "Not synced"
 
 
 @register.filter
 def status_class(link) -> str:
-    return {"synced": "ok", "lost_primary": "warn", "deleted": "bad"}.get(getattr(link, "status", ""), "")
+    return {"synced": "ok", "lost_primary": "warn", "duplicate": "warn", "deleted": "bad",
+            "merged": "bad"}.get(getattr(link, "status", ""), "")
 
 
 @register.filter

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from sync import services
-from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfPerson
+from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, RecordError, SfPerson
 from sync.queries import contact_search, keyset_page
 from sync.roles import OPERATOR, role_required
 from sync.views.common import back, page_or_fragment
@@ -69,8 +69,11 @@ def contact(request, hs_id: str):
     company = HsCompany.objects.filter(hs_id=c.primary_company_id).first() if c.primary_company_id else None
     company_link = CompanyLink.objects.filter(hs_company=company).select_related("sf_account").first() if company else None
     events = AuditEvent.objects.filter(target_type="hubspot.contact", target_id=c.hs_id).select_related("run")[:200]
+    ids = [c.hs_id] + ([link.sf_person.sf_id] if link and link.sf_person else [])
+    errors = RecordError.objects.filter(record_id__in=ids, retried_at__isnull=True).order_by("-created_at")[:5]
     context = {"contact": c, "link": link, "same_email": same_email, "master": master, "company": company,
-               "company_link": company_link, "events": events, "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
+               "company_link": company_link, "events": events, "errors": errors,
+               "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
     return render(request, "sync/contact.html", context)
 
 

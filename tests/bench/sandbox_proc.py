@@ -97,7 +97,9 @@ def serve(argv: list[str] | None = None) -> int:
                                                                     body.get("properties") or {}),
         ("POST", "bench/touch"): _bench_touch,
     })
-    sandbox = srv.Sandbox(seed=args.seed, order=args.order)
+    from sandbox.hubspot.search_lag import RECOMMENDED
+
+    sandbox = srv.Sandbox(seed=args.seed, order=args.order, search_lag=RECOMMENDED)  # HubSpot's index lags
     _label_lookups(sandbox)
     server = srv.SandboxServer(sandbox, port=args.port).start()
     print(f"Sandbox ready on {server.url} (scenario empty: no records)", flush=True)

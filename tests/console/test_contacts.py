@@ -447,3 +447,19 @@ def test_email_equality_look_ups_keep_to_the_btree_index_with_statistics():
     keys = [f"p{i}@example.com" for i in range(0, 3000, 3)]
     plan = HsContact.objects.filter(email_key__in=keys, archived=False).values_list("email_key", "pk").explain()
     assert "trgm" not in plan, plan
+
+
+def test_the_card_says_what_keeps_the_contact_from_syncing(viewer_client):
+    """A record error in words, against the contact or its Salesforce record, shows on its card
+    until it is retried."""
+    from sync.models import RecordError, SyncRun
+
+    c = hs_contact("bad(paren)@example.com")
+    run = SyncRun.objects.create(status="succeeded")
+    RecordError.objects.create(run=run, crm="salesforce", object_type="Lead", record_id=c.hs_id, operation="create lead",
+                               message="Creating a lead: Salesforce refused it — correct it in HubSpot.")
+    RecordError.objects.create(run=run, crm="salesforce", object_type="Lead", record_id=c.hs_id, operation="create lead",
+                               message="An old one.", retried_at=run.created_at)
+    html = viewer_client.get(card(c)).content.decode()
+    assert "Errors that keep it from syncing" in html and "correct it in HubSpot" in html
+    assert f"Run {run.pk}" in html and "An old one." not in html

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hubspot import HubSpot
 from django.urls import reverse
+from hubspot import HubSpot
 
 from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson, SyncRun
 from sync.services import update_settings

@@ -43,7 +43,18 @@ def hs(crm):
 
 
 def sync(full: bool = False) -> SyncRun:
-    """One cycle, the way the worker runs it."""
+    """One cycle, the way the worker runs it — minutes after the last one, as scheduled: the
+    sandbox clock first moves past HubSpot's search-index lag, so what was written before is
+    searchable now. `sync_at_once` is a run right away, inside the lag."""
+    from tests import conftest
+
+    if conftest.CURRENT_SANDBOX is not None:
+        conftest.CURRENT_SANDBOX.advance_clock(conftest.CURRENT_SANDBOX.hubspot.search_lag.view()["max_ms"] / 1000)
+    return sync_at_once(full)
+
+
+def sync_at_once(full: bool = False) -> SyncRun:
+    """One cycle right now: HubSpot's search may not show the latest writes yet."""
     return run_cycle(services.request_sync(full=full, actor=None, enqueue=False).pk)
 
 

@@ -8,9 +8,15 @@ import pytest
 
 from sandbox.ids import IdFactory
 from sync.models import AuditEvent, ContactLink, CreateIntent, DealLink, HsDeal, LinkStatus, SyncRun
+from tests.conftest import restore_reference_data
 from tests.engine.conftest import all_hs, set_settings, sync, sync_ok, synced_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _field_rules(transactional_db):
+    restore_reference_data()   # the default field rules, Email two-way among them
 A = AuditEvent.Action
 _ids = IdFactory(seed=9)
 OLD = "2024-01-01T00:00:00.000+0000"
@@ -124,12 +130,21 @@ def test_r7_only_the_contact_that_syncs_with_a_record_writes_to_it(crm, sf, hs):
     crm.advance_clock(30)
     for _ in range(2):
         sync_ok()
+    from sync.models import FieldRule
+
+    assert FieldRule.objects.get(object="contact", hubspot_property="email").rule == "two_way"
     [(email,)] = [(r["Email"],) for r in sf.query(f"SELECT Email FROM Contact WHERE Id = '{x['Id']}'")["records"]]
     assert email == "hal@example.com"
     links = ContactLink.objects.filter(sf_person__sf_id=x["Id"])
     assert sorted(links.values_list("status", flat=True)) == [LinkStatus.DUPLICATE, LinkStatus.SYNCED]
     assert links.get(status=LinkStatus.SYNCED).hs_contact.hs_id == "101"
     assert AuditEvent.objects.filter(action=A.MARKED_DUPLICATE, rule="R7").count() == 1
+    duplicate = links.get(status=LinkStatus.DUPLICATE).hs_contact.hs_id
+    hs.crm.contacts.basic_api.merge({"primaryObjectId": "101", "objectIdToMerge": duplicate})
+    for _ in range(2):
+        sync_ok()
+    [(email,)] = [(r["Email"],) for r in sf.query(f"SELECT Email FROM Contact WHERE Id = '{x['Id']}'")["records"]]
+    assert email == "hal@example.com"   # and after the merge in HubSpot, still
 
 
 # --- HubSpot-side merges and deletes ------------------------------------------------------------

@@ -43,10 +43,13 @@ def start_sync(env: dict, full: bool = False) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def settle(env: dict, runs: int = 5) -> list[str]:
-    """Sync until a run pulls nothing new; returns each run's summary line."""
+def settle(env: dict, runs: int = 5, sandbox=None) -> list[str]:
+    """Sync until a run pulls nothing new; returns each run's summary line. With `sandbox`, each
+    run comes after HubSpot's search index has caught up (as scheduled runs do, minutes apart)."""
     lines = []
     for _ in range(runs):
+        if sandbox is not None:
+            sandbox.advance_clock(sandbox.hubspot.search_lag.view()["max_ms"] / 1000)
         done = manage(env, "sync", "--wait")
         summary = next((line for line in done.stdout.splitlines() if "pulled=" in line), done.stdout + done.stderr)
         lines.append(summary.strip())

@@ -91,7 +91,7 @@ def test_resync_clicked_twice_during_a_run_and_a_second_run_requested(tmp_path):
         assert second.returncode != 0 and "skipped" in (second.stdout + second.stderr).lower()
         assert merged.returncode == 0, merged.stderr[-2000:]
 
-        crash.settle(env)
+        crash.settle(env, sandbox=sandbox)
         state = json.loads(_shell(env, DUMP.format(hs_id=lost)))
         after_merge = json.loads(_shell(env, AFTER_MERGE.format(**group)))
     finally:

@@ -71,14 +71,14 @@ def test_killed_workers_resume_to_the_uninterrupted_end_state(tmp_path):
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
             proc.wait(timeout=60)
-        summaries = crash.settle(killed_env)
+        summaries = crash.settle(killed_env, sandbox=sandbox)
         killed = crash.observe_in(killed_env, sandbox, scenario_ids, tmp_path)
     finally:
         killed_cm.__exit__(None, None, None)
 
     clean_cm, clean_env = _world(tmp_path, "clean", scenario)
     try:
-        crash.settle(clean_env)
+        crash.settle(clean_env, sandbox=clean_cm.server.sandbox)
         clean = crash.observe_in(clean_env, clean_cm.server.sandbox, scenario_ids, tmp_path)
     finally:
         clean_cm.__exit__(None, None, None)

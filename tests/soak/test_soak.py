@@ -1,8 +1,11 @@
-"""Soak: many sync cycles with users editing both CRMs between cycles, while the sandbox injects
-faults of every kind — 429 with headers, 500/503, connection resets, timeouts, applied-but-lost
-writes — Salesforce tokens expire, and the daily limit runs out in the middle of a run. After the
-faults stop and one clean run, both CRMs and the links equal a fault-free replay of the same
-edits: no record created twice, no update lost, no link wrong.
+"""Soak: many sync cycles with users at work in both CRMs between cycles (renames, poison values,
+new records, deletions and undeletions, lead conversions and merges in Salesforce, merges and
+deletions in HubSpot: tests/soak/edits.py), while the sandbox injects faults of every kind — 429
+with headers, 500/503, connection resets, timeouts, applied-but-lost writes — Salesforce tokens
+expire, and the daily limit runs out in the middle of a run. After the faults stop and one clean
+run, both CRMs and the links equal a fault-free replay of the same edits, and the figures are
+all 0: records lost, records doubled, records a person deleted brought back, records the sync
+created without a creation event.
 
 `make test` runs a small version; `make soak` a long one (SOAK_SIZE, SOAK_CYCLES)."""
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pytest
 from sandbox.scenario import scenario_dict
 from sync.models import SyncRun
 from tests.conftest import restore_reference_data
-from tests.engine.test_faults import observe, settle, wipe_database
+from tests.engine.test_faults import _hs_all, observe, settle, wipe_database
 from tests.soak.edits import apply_edits, world_from
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,7 +77,35 @@ def _cycles(crm, scenario, *, faulty: bool, settings) -> dict:
         report["logins"] = crm.stats()["salesforce"]["endpoints"].get("POST oauth2/token", 0)
         crm.faults.clear()
     settle()
-    return dict(report)
+    return dict(report), world
+
+
+def _made_by_the_sync(sf, hs, scenario_ids: set[str], world) -> set[str]:
+    """Records in either CRM that neither the scenario nor a person made: the sync made them."""
+    ids = set()
+    for obj in ("Lead", "Contact", "Account", "Opportunity"):
+        ids |= {r["Id"] for r in sf.query_all(f"SELECT Id FROM {obj}", include_deleted=True)["records"]}
+    for t in ("contacts", "companies", "deals"):
+        for archived in (False, True):
+            ids |= {str(r["id"]) for r in _hs_all(hs, t, [], archived=archived)}
+    return ids - scenario_ids - world.made
+
+
+def _unaudited(made: set[str]) -> list[str]:
+    """Records the sync made that have no creation event in the audit."""
+    from sync.models import AuditEvent
+
+    audited = set(AuditEvent.objects.filter(action=AuditEvent.Action.RECORD_CREATED).values_list("target_id", flat=True))
+    return sorted(made - audited)
+
+
+def _resurrected(sf, hs, world, made: set[str]) -> int:
+    """Live records the sync made carrying the email of a record a person deleted (and did not
+    bring back): what a person deleted, back under another id."""
+    gone = {e for e in world.gone_emails if e}
+    live = [(r["Id"], r["Email"]) for obj in ("Lead", "Contact") for r in sf.query_all(f"SELECT Id, Email FROM {obj}")["records"]]
+    live += [(str(r["id"]), r.get("email")) for r in _hs_all(hs, "contacts", ["email"])]
+    return sum(1 for i, e in live if i in made and (e or "").strip().lower() in gone)
 
 
 def test_soak_ends_in_the_state_of_a_fault_free_replay(crm, sf, hs, settings):
@@ -83,19 +114,29 @@ def test_soak_ends_in_the_state_of_a_fault_free_replay(crm, sf, hs, settings):
     scenario_ids = {r["Id"] for recs in scenario["salesforce"].values() for r in recs} | \
                    {str(r["id"]) for t, recs in scenario["hubspot"].items() if t != "associations" for r in recs}
     started = time.monotonic()
-    faulty_report = _cycles(crm, scenario, faulty=True, settings=settings)
+    faulty_report, world = _cycles(crm, scenario, faulty=True, settings=settings)
     faulty = observe(sf, hs, scenario_ids, crm)
     faulty_runs = list(SyncRun.objects.values_list("status", flat=True))
+    made = _made_by_the_sync(sf, hs, scenario_ids, world)
+    unaudited = _unaudited(made)
+    resurrected = _resurrected(sf, hs, world, made)
 
     wipe_database()
     crm.reset()
     settings.SALESFORCE_ACCESS_TOKEN, settings.SALESFORCE_CLIENT_ID, settings.SALESFORCE_CLIENT_SECRET = "sandbox", "", ""
     crm.configure(salesforce={"token_ttl": 7200, "daily_limit": 10_000_000})
-    clean_report = _cycles(crm, scenario, faulty=False, settings=settings)
+    clean_report, clean_world = _cycles(crm, scenario, faulty=False, settings=settings)
     clean = observe(sf, hs, scenario_ids, crm)
+    clean_resurrected = _resurrected(sf, hs, clean_world, _made_by_the_sync(sf, hs, scenario_ids, clean_world))
 
+    lost = sum(sum((clean[k] - faulty[k]).values()) if isinstance(clean[k], Counter) else int(clean[k] != faulty[k])
+               for k in clean)
+    doubled = sum(n - 1 for key in ("sf_people", "sf_opps", "hs_contacts", "hs_companies", "hs_deals")
+                  for n in faulty[key].values() if n > 1)
     print(f"\nsoak: {SIZE} people, {CYCLES} cycles, {time.monotonic() - started:.1f} s; faulty run: {faulty_report}; "
-          f"replay: {clean_report}; run statuses: {Counter(faulty_runs)}")
+          f"replay: {clean_report}; run statuses: {Counter(faulty_runs)}; "
+          f"lost {lost}, doubled {doubled}, resurrected {resurrected}, unaudited {len(unaudited)}")
+    assert (lost, doubled, resurrected, len(unaudited), clean_resurrected) == (0, 0, 0, 0, 0), unaudited[:5]
     assert {k: v for k, v in faulty_report.items() if k.startswith("edit:")} == \
            {k: v for k, v in clean_report.items() if k.startswith("edit:")}
     for key in clean:

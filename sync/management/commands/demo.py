@@ -35,7 +35,9 @@ class Command(BaseCommand):
                "SALESFORCE_INSTANCE_URL": sandbox_url, "SALESFORCE_ACCESS_TOKEN": "sandbox",
                "HUBSPOT_BASE_URL": sandbox_url, "HUBSPOT_ACCESS_TOKEN": "sandbox"}
         manage = [sys.executable, "manage.py"]
-        procs = [subprocess.Popen([*manage, "sandbox", "--port", str(sandbox_port), "--scenario", scenario], env=env)]
+        # HubSpot's search index lags behind writes in the demo too, as the real one does.
+        procs = [subprocess.Popen([*manage, "sandbox", "--port", str(sandbox_port), "--scenario", scenario,
+                                   "--search-lag", "1000:4000"], env=env)]
         try:
             self._wait_for(f"{sandbox_url}/_sandbox/stats", procs[0])
             # A first sync before the console opens, so every page has something to show.
