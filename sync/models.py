@@ -447,6 +447,23 @@ class StageMapping(models.Model):
         return f"{self.pipeline_label or self.pipeline_id} / {self.stage_label or self.stage_id} → {self.salesforce_stage or '—'}"
 
 
+class OrgStage(models.Model):
+    """An opportunity stage the Salesforce org offers (its OpportunityStage rows, read with the
+    deal pipelines by stages.refresh): what a stage mapping may name."""
+
+    name = models.CharField(max_length=255, unique=True)
+    probability = models.FloatField(default=0)
+    closed = models.BooleanField(default=False)
+    won = models.BooleanField(default=False)
+    sort_order = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class SyncSettings(models.Model):
     """The sync's settings: a single row (pk 1), read with SyncSettings.load()."""
 

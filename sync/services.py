@@ -238,3 +238,53 @@ def update_field_rules(*, actor, changes: dict[int, str]) -> None:
         record_event(actor=actor, action=AuditEvent.Action.SETTINGS_CHANGED, target_type="settings",
                      target_id=f"field:{rule.object}.{rule.hubspot_property}", target_repr=f"Field rule: {rule.label}",
                      before={"rule": before}, after={"rule": rule.get_rule_display()})
+
+
+def refresh_stage_mapping(*, actor) -> int:
+    """Read the deal pipelines and the org's opportunity stages now (two API calls, no
+    transaction open), proposing a mapping for new stages; audited. Returns the stages added."""
+    from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+    from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
+    from sync.engine import stages
+
+    added = stages.refresh(SalesforceConnector(SalesforceConfig.from_settings()),
+                           HubSpotConnector(HubSpotConfig.from_settings()))
+    record_event(actor=actor, action=AuditEvent.Action.SETTINGS_CHANGED, target_type="settings", target_id="stages",
+                 target_repr="Deal stage mapping", after={"stages_added": added},
+                 message=f"Read HubSpot's deal pipelines and Salesforce's opportunity stages; {added} new stage(s) "
+                         "got a proposed mapping.")
+    return added
+
+
+@transaction.atomic
+def update_stage_mappings(*, actor, changes: dict[int, str]) -> int:
+    """Map HubSpot deal stages (StageMapping pk → Salesforce stage, "" for none) to stages the org
+    offers (OrgStage); one audit event per stage that changed. Unlinked deals in a changed stage
+    are put back in scope, so the next run creates their opportunities. Raises ValidationError,
+    changing nothing, when a stage is not one the org offers."""
+    from sync.models import HsDeal, OrgStage, StageMapping
+
+    offered = set(OrgStage.objects.values_list("name", flat=True))
+    wrong = sorted({v for v in changes.values() if v and v not in offered})
+    if wrong:
+        raise ValidationError(f"Not an opportunity stage of this Salesforce org: {', '.join(wrong)}. Choose one of "
+                              "the org's stages (read them again with \u201cRead pipelines and stages\u201d).")
+    changed = 0
+    for row in StageMapping.objects.select_for_update().filter(pk__in=list(changes)):
+        new = changes[row.pk]
+        if new == row.salesforce_stage:
+            continue
+        before = row.salesforce_stage
+        row.salesforce_stage, row.set_by, row.updated_at = new, StageMapping.SetBy.PERSON, timezone.now()
+        row.save(update_fields=["salesforce_stage", "set_by", "updated_at"])
+        pipelines = [row.pipeline_id, ""] if row.pipeline_id == "default" else [row.pipeline_id]  # unset: default
+        HsDeal.objects.filter(pipeline__in=pipelines, stage=row.stage_id, archived=False,
+                              link__isnull=True).update(dirty=True)
+        record_event(actor=actor, action=AuditEvent.Action.SETTINGS_CHANGED, target_type="settings",
+                     target_id=f"stage:{row.pipeline_id}.{row.stage_id}",
+                     target_repr=f"Deal stage {row.pipeline_label or row.pipeline_id} / {row.stage_label or row.stage_id}",
+                     before={"salesforce_stage": before or None}, after={"salesforce_stage": new or None},
+                     message=f"HubSpot deal stage {row.stage_label or row.stage_id} now becomes "
+                             + (f"Salesforce stage {new!r}." if new else "no Salesforce stage (such deals stay unsynced)."))
+        changed += 1
+    return changed

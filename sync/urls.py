@@ -22,4 +22,6 @@ urlpatterns = [
     path("audit/export.csv", audit.audit_csv, name="audit_csv"),
     path("settings/", settings.settings_view, name="settings"),
     path("settings/test/<str:crm>/", settings.test_connection, name="test_connection"),
+    path("settings/stages/", settings.stage_mapping, name="stage_mapping"),
+    path("settings/stages/refresh/", settings.refresh_stages, name="refresh_stages"),
 ]

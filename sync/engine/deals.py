@@ -107,7 +107,7 @@ def _opportunities_from_deals(ctx: RunContext, deals: list[HsDeal]) -> None:
     m = stages.mapping()
     if not ctx.stages_refreshed and any((d.pipeline or stages.DEFAULT_PIPELINE, d.stage) not in m.to_sf for d in deals):
         ctx.stages_refreshed = True  # a stage the mapping does not know yet: propose one (once a run)
-        if stages.refresh(ctx):
+        if stages.refresh(ctx.sf, ctx.hs):
             m = stages.mapping()
     records, notes = {}, {}
     for d in deals:

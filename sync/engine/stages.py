@@ -103,24 +103,30 @@ def propose(*, pipeline: str, stage: str, probability: float | None, closed: boo
     return min(pool, key=lambda s: (abs(s.probability - target), s.order)).name
 
 
-def refresh(ctx) -> int:
-    """Read HubSpot's deal pipelines and the org's opportunity stages, and add a proposed mapping
-    for every stage that has none (labels of the others are kept current; what an admin chose is
-    never overwritten). Returns how many stages were added. Two API calls; made only when a deal
-    is in a stage the mapping does not know."""
+def refresh(sf, hs) -> int:
+    """Read HubSpot's deal pipelines and the org's opportunity stages (`sf`, `hs`: connectors),
+    keep the org's stages (OrgStage), and add a proposed mapping for every HubSpot stage that has
+    none (labels of the others are kept current; what an admin chose is never overwritten).
+    Returns how many stages were added. Two API calls: made when a deal is in a stage the mapping
+    does not know, or when an admin asks on the Settings page."""
     from django.db import transaction
     from django.utils import timezone
 
-    from sync.models import StageMapping
+    from sync.models import OrgStage, StageMapping
 
     org = [SfStage(r["ApiName"], float(r.get("DefaultProbability") or 0), bool(r.get("IsClosed")), bool(r.get("IsWon")),
                    int(r.get("SortOrder") or 0))
-           for page in ctx.sf.query_pages("SELECT ApiName, DefaultProbability, IsClosed, IsWon, SortOrder "
-                                          "FROM OpportunityStage WHERE IsActive = true") for r in page]
+           for page in sf.query_pages("SELECT ApiName, DefaultProbability, IsClosed, IsWon, SortOrder "
+                                      "FROM OpportunityStage WHERE IsActive = true") for r in page]
+    pipelines = hs.pipelines("deals")
     known = {(m.pipeline_id, m.stage_id): m for m in StageMapping.objects.all()}
     added = 0
     with transaction.atomic():
-        for pipeline in ctx.hs.pipelines("deals"):
+        OrgStage.objects.exclude(name__in=[s.name for s in org]).delete()
+        for st in org:
+            OrgStage.objects.update_or_create(name=st.name, defaults={
+                "probability": st.probability, "closed": st.closed, "won": st.won, "sort_order": st.order})
+        for pipeline in pipelines:
             for st in pipeline.get("stages", []):
                 meta = st.get("metadata") or {}
                 probability = _float(meta.get("probability"))

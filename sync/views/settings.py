@@ -4,16 +4,20 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sync import connection_check, services
+from sync.crm.base import CrmError
 from sync.forms import FieldRuleFormSet, SyncSettingsForm
-from sync.models import FieldRule, SyncSettings
+from sync.models import FieldRule, OrgStage, StageMapping, SyncSettings
 from sync.roles import ADMIN, has_role, role_required
 
 
 def _context(form, rules) -> dict:
-    return {"form": form, "rules": rules, "settings_obj": SyncSettings.load()}
+    return {"form": form, "rules": rules, "settings_obj": SyncSettings.load(),
+            "stages": StageMapping.objects.all(), "org_stages": (org := list(OrgStage.objects.all())),
+            "org_names": {o.name for o in org}}
 
 
 @require_http_methods(["GET", "POST"])
@@ -52,3 +56,30 @@ def test_connection(request, crm: str):
         return render(request, "sync/_connection_result.html", {"result": result})
     (messages.success if result.ok else messages.error)(request, result.summary)
     return redirect("sync:settings")
+
+
+@require_POST
+@role_required(ADMIN)
+def stage_mapping(request):
+    """Save the deal-stage mapping: `stage-<pk>` → a Salesforce stage of the org, or "" for none."""
+    changes = {int(k[6:]): v.strip() for k, v in request.POST.items() if k.startswith("stage-") and k[6:].isdigit()}
+    try:
+        changed = services.update_stage_mappings(actor=request.user, changes=changes)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Deal stage mapping saved ({changed} stage(s) changed)." if changed
+                         else "Deal stage mapping unchanged.")
+    return redirect(f"{reverse('sync:settings')}#stages")
+
+
+@require_POST
+@role_required(ADMIN)
+def refresh_stages(request):
+    try:
+        added = services.refresh_stage_mapping(actor=request.user)
+    except CrmError as exc:
+        messages.error(request, f"Could not read the pipelines and stages: {exc}")
+    else:
+        messages.success(request, f"Read the pipelines and stages: {added} new stage(s) got a proposed mapping.")
+    return redirect(f"{reverse('sync:settings')}#stages")
