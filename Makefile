@@ -61,11 +61,14 @@ clean:
 	rm -rf $(VENV) var/*.sqlite3 var/static
 
 # Many sync cycles with edits in both CRMs and faults of every kind, compared with a fault-free
-# replay (a small version runs in `make test`).
+# replay; random kills; and a kill at every write boundary, before and after the write is applied
+# (a small version of each runs in `make test`).
 SOAK_SIZE ?= 5000
 SOAK_CYCLES ?= 60
+BOUNDARY_SIZE ?= 120
 soak: install
-	SOAK_SIZE=$(SOAK_SIZE) SOAK_CYCLES=$(SOAK_CYCLES) $(BIN)/pytest -q -s -p no:cacheprovider tests/soak
+	SOAK_SIZE=$(SOAK_SIZE) SOAK_CYCLES=$(SOAK_CYCLES) BOUNDARY_SIZE=$(BOUNDARY_SIZE) BOUNDARY_MODES=after,before \
+		$(BIN)/pytest -q -s -p no:cacheprovider tests/soak
 
 # 50 users against gunicorn + PostgreSQL at 100,000 people (a database of its own).
 load: install

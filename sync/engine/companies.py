@@ -14,7 +14,6 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from sync.crm import hubspot
-from sync.crm.explain import in_words
 from sync.engine import bulk, intents, rules, schema
 from sync.engine.context import RunContext
 from sync.engine.mirror import upsert
@@ -198,23 +197,18 @@ def _create_companies(ctx: RunContext, accounts: list[SfAccount]) -> dict[str, H
     s = ctx.settings
     unique = schema.UNIQUE_ID["companies"]
     ctx.hs.ensure_unique_property("companies", unique, "Salesforce account (crmsync)")
-    prior = intents.begin(ctx, "hubspot", "companies", {a.sf_id: {
-        "rule": "R10", "target_type": COMPANY, "target_repr": a.name, "after": {"name": a.name,
-                                                                              s.prop_salesforce_account_id: a.sf_id},
-        "message": f"Created for Salesforce account {a.sf_id}: no company was linked to it."} for a in accounts})
-    results = ctx.hs.upsert("companies", unique, [
+    events = {a.sf_id: {"rule": "R10", "target_type": COMPANY, "target_repr": a.name,
+                        "after": {"name": a.name, s.prop_salesforce_account_id: a.sf_id},
+                        "message": f"Created for Salesforce account {a.sf_id}: no company was linked to it."}
+              for a in accounts}
+    written, prior = intents.send(ctx, "hubspot", "companies", events, lambda: ctx.hs.upsert("companies", unique, [
         {"id": a.sf_id, "properties": {"name": a.name or a.sf_id, s.prop_salesforce_account_id: a.sf_id, unique: a.sf_id}}
-        for a in accounts])
-    rows = []
-    for r in results:
-        if r.ok:
-            rows.append(schema.hs_company(r.record, s))
-        else:
-            ctx.record_error(crm="hubspot", object_type="company", record_id=r.key, operation="create company",
-                             message=in_words("hubspot", f"Creating a company for account {r.key}", r))
+        for a in accounts]), record_type="company", operation="create company",
+        what=lambda key: f"Creating a company for account {key}")
+    rows = [schema.hs_company(r.record, s) for r in written]
     with transaction.atomic():
         upsert(HsCompany, rows)
-        intents.settle(ctx, "hubspot", "companies", [r for r in results if r.ok], prior)
+        intents.settle(ctx, "hubspot", "companies", written, prior)
         ctx.flush()
     return {c.salesforce_account_id: c for c in HsCompany.objects.filter(hs_id__in=[r.hs_id for r in rows])
             .only("pk", "hs_id", "name", "salesforce_account_id")}

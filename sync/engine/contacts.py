@@ -118,8 +118,7 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
         shows = people.get(shown_id(c))
         facts = rules.ContactFacts(
             has_email=bool(c.email_key), candidates=tuple(by_email.get(c.email_key, ())), shows=shown_id(c),
-            link=rules.Link(on.sf_id if on else None, link.status, link.chosen_by, link.linked_modstamp) if link else None,
-            linked=person_facts(on) if on else None, shown=person_facts(shows) if shows else None)
+            link=_facts_link(link), linked=person_facts(on) if on else None, shown=person_facts(shows) if shows else None)
         decided.append((c, link, rules.decide_contact(facts, policy)))
     settled = rules.settle_claims([(c.hs_id, _facts_link(link), d) for c, link, d in decided], _held(decided))
     decided = [(c, link, d) for (c, link, _), d in zip(decided, settled, strict=True) if d.kind != Kind.NONE]
@@ -198,14 +197,15 @@ def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> None:
 
     by_id = {c.hs_id: c for c, _, _ in decided}
     results = ctx.hs.update("contacts", [{"id": hs_id, "properties": p} for hs_id, p in shows.items()]) if shows else []
-    shown = []
+    shown, dated = [], []
     for r in results:
         props = shows[r.key]
         if r.ok:
+            row = (by_id[r.key].pk, props[s.prop_salesforce_contact_id], props[s.prop_salesforce_lead_id])
             # Dated by HubSpot's answer: the older version its lagging search may still show is
             # never taken for news (mirror.changed_only).
-            shown.append((by_id[r.key].pk, props[s.prop_salesforce_contact_id], props[s.prop_salesforce_lead_id],
-                          schema.parse_dt((r.record or {}).get("updatedAt")) or timezone.now()))
+            stamp = schema.parse_dt((r.record or {}).get("updatedAt"))
+            (dated.append((*row, stamp)) if stamp else shown.append(row))
         else:
             ctx.record_error(crm="hubspot", object_type="contact", record_id=r.key, operation="update Salesforce id",
                              message=in_words("hubspot", f"Showing the synced Salesforce id on contact {r.key}", r))
@@ -218,7 +218,8 @@ def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> None:
         _set_status(ctx, gone, c, link, LinkStatus.DELETED, A.RECORD_DELETED, d, people)
         gone.archived.append((c.pk, True))
     with transaction.atomic():
-        bulk.update(HsContact, shown, fields=("salesforce_contact_id", "salesforce_lead_id", "last_modified"))
+        bulk.update(HsContact, shown, fields=("salesforce_contact_id", "salesforce_lead_id"))
+        bulk.update(HsContact, dated, fields=("salesforce_contact_id", "salesforce_lead_id", "last_modified"))
         gone.save()
         ctx.flush()
 
@@ -316,19 +317,16 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
                   "Phone": c.phone or None, "Title": c.job_title or None}
         records[c.hs_id], notes[c.hs_id] = fit(fields, record)
     by_id = {c.hs_id: c for c in contacts}
-    prior = intents.begin(ctx, "salesforce", "Lead", {hs_id: {
-        "rule": "R1", "target_type": "salesforce.Lead", "target_repr": f"Lead for {by_id[hs_id].email}",
-        "after": {"Email": by_id[hs_id].email, "HubSpot contact": hs_id, **({"cut": notes[hs_id]} if notes[hs_id] else {})},
-        "message": "Created from a HubSpot contact whose email matched no Salesforce record."
-                   + (f" {'; '.join(notes[hs_id])}." if notes[hs_id] else "")} for hs_id in records})
-    results = ctx.sf.upsert("Lead", schema.EXT_CONTACT_ID, list(records.values()))
-    rows = []
-    for r in results:
-        if not r.ok:
-            ctx.record_error(crm="salesforce", object_type="Lead", record_id=r.key, operation="create lead",
-                             message=in_words("salesforce", f"Creating a lead for HubSpot contact {r.key}", r))
-            continue
-        rows.append(schema.sf_person({**records[r.key], "Id": r.id, "attributes": {"type": "Lead"}}, 0))
+    events = {hs_id: {"rule": "R1", "target_type": "salesforce.Lead", "target_repr": f"Lead for {by_id[hs_id].email}",
+                      "after": {"Email": by_id[hs_id].email, "HubSpot contact": hs_id,
+                                **({"cut": notes[hs_id]} if notes[hs_id] else {})},
+                      "message": "Created from a HubSpot contact whose email matched no Salesforce record."
+                                 + (f" {'; '.join(notes[hs_id])}." if notes[hs_id] else "")} for hs_id in records}
+    written, prior = intents.send(ctx, "salesforce", "Lead", events,
+                                  lambda: ctx.sf.upsert("Lead", schema.EXT_CONTACT_ID, list(records.values())),
+                                  record_type="Lead", operation="create lead",
+                                  what=lambda key: f"Creating a lead for HubSpot contact {key}")
+    rows = [schema.sf_person({**records[r.key], "Id": r.id, "attributes": {"type": "Lead"}}, 0) for r in written]
     created: dict[str, SfPerson] = {}
     with transaction.atomic():
         # The pull's own fields (order, stamp) stay as the pull set them; the next pull fills them.
@@ -336,6 +334,6 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
         for row in SfPerson.objects.filter(sf_id__in=[r.sf_id for r in rows]).only(*PERSON_COLUMNS):
             people[row.sf_id] = row
             created[row.hubspot_contact_id] = row
-        intents.settle(ctx, "salesforce", "Lead", results, prior)
+        intents.settle(ctx, "salesforce", "Lead", written, prior)
         ctx.flush()
     return created

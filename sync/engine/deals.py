@@ -12,7 +12,6 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from sync.crm.explain import in_words
 from sync.engine import bulk, intents, rules, schema, stages
 from sync.engine.context import RunContext
 from sync.engine.fit import fit
@@ -124,23 +123,19 @@ def _opportunities_from_deals(ctx: RunContext, deals: list[HsDeal]) -> None:
     if not records:
         return
     by_id = {d.hs_id: d for d in deals}
-    prior = intents.begin(ctx, "salesforce", "Opportunity", {hs_id: {
-        "rule": "R11", "target_type": "salesforce.Opportunity", "target_repr": r["Name"],
-        "after": {"HubSpot deal": hs_id, **({"cut": notes[hs_id]} if notes[hs_id] else {})},
-        "message": "Created from a new HubSpot deal." + (f" {'; '.join(notes[hs_id])}." if notes[hs_id] else "")}
-        for hs_id, r in records.items()})
-    results = ctx.sf.upsert("Opportunity", schema.EXT_DEAL_ID, list(records.values()))
-    made = []
-    for r in results:
-        if not r.ok:
-            ctx.record_error(crm="salesforce", object_type="Opportunity", record_id=r.key, operation="create",
-                             message=in_words("salesforce", f"Creating an opportunity for deal {r.key}", r))
-            continue
-        made.append((by_id[r.key], schema.sf_opportunity({**records[r.key], "Id": r.id,
-                                                          "attributes": {"type": "Opportunity"}})))
+    events = {hs_id: {"rule": "R11", "target_type": "salesforce.Opportunity", "target_repr": r["Name"],
+                      "after": {"HubSpot deal": hs_id, **({"cut": notes[hs_id]} if notes[hs_id] else {})},
+                      "message": "Created from a new HubSpot deal." + (f" {'; '.join(notes[hs_id])}." if notes[hs_id]
+                                                                         else "")} for hs_id, r in records.items()}
+    written, prior = intents.send(ctx, "salesforce", "Opportunity", events,
+                                  lambda: ctx.sf.upsert("Opportunity", schema.EXT_DEAL_ID, list(records.values())),
+                                  record_type="Opportunity", operation="create",
+                                  what=lambda key: f"Creating an opportunity for deal {key}")
+    made = [(by_id[r.key], schema.sf_opportunity({**records[r.key], "Id": r.id, "attributes": {"type": "Opportunity"}}))
+            for r in written]
     with transaction.atomic():
         upsert(SfOpportunity, [o for _, o in made])
-        intents.settle(ctx, "salesforce", "Opportunity", [r for r in results if r.ok], prior)
+        intents.settle(ctx, "salesforce", "Opportunity", written, prior)
         ctx.flush()
     if not made:
         return
@@ -165,20 +160,15 @@ def _deals_from_opportunities(ctx: RunContext, opps: list[SfOpportunity]) -> Non
             "dealname": o.name or o.sf_id, "amount": str(o.amount) if o.amount is not None else "",
             "dealstage": stage, "pipeline": pipeline, "closedate": o.close_date.isoformat() if o.close_date else "",
             prop: o.sf_id, unique: o.sf_id}})
-    prior = intents.begin(ctx, "hubspot", "deals", {o.sf_id: {
-        "rule": "R11", "target_type": "hubspot.deal", "target_repr": o.name, "after": {prop: o.sf_id},
-        "message": f"Created from opportunity {o.sf_id}."} for o in opps})
-    results = ctx.hs.upsert("deals", unique, inputs)
-    rows = []
-    for r in results:
-        if r.ok:
-            rows.append(schema.hs_deal(r.record, s))
-        else:
-            ctx.record_error(crm="hubspot", object_type="deal", record_id=r.key, operation="create deal",
-                             message=in_words("hubspot", f"Creating a deal for opportunity {r.key}", r))
+    events = {o.sf_id: {"rule": "R11", "target_type": "hubspot.deal", "target_repr": o.name, "after": {prop: o.sf_id},
+                        "message": f"Created from opportunity {o.sf_id}."} for o in opps}
+    written, prior = intents.send(ctx, "hubspot", "deals", events, lambda: ctx.hs.upsert("deals", unique, inputs),
+                                  record_type="deal", operation="create deal",
+                                  what=lambda key: f"Creating a deal for opportunity {key}")
+    rows = [schema.hs_deal(r.record, s) for r in written]
     with transaction.atomic():
         upsert(HsDeal, rows)
-        created = intents.settle(ctx, "hubspot", "deals", [r for r in results if r.ok], prior)
+        created = intents.settle(ctx, "hubspot", "deals", written, prior)
         ctx.flush()
     deals = {d.salesforce_opportunity_id: d for d in HsDeal.objects.filter(hs_id__in=[r.hs_id for r in rows])
              .only("pk", "hs_id", "name", "salesforce_opportunity_id")}

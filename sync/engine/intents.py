@@ -38,6 +38,27 @@ def begin(ctx: RunContext, crm: str, object_type: str, events: dict[str, dict]) 
     return prior
 
 
+def send(ctx: RunContext, crm: str, object_type: str, events: dict[str, dict], write: Callable[[], list[WriteResult]],
+         *, record_type: str, operation: str, what: Callable[[str], str],
+         record_id: Callable[[str], str] = str) -> tuple[list[WriteResult], set[str]]:
+    """One batch of creates: their intents committed (`begin`), the CRM call (`write`), each
+    refusal a record error in words (`what(key)` names the attempt, `record_id(key)` the record
+    the error is filed against: what "Retry these records" puts back in scope). Returns the records written
+    and the keys an earlier attempt had an intent for; the caller records the rows and calls
+    `settle` with both in one transaction."""
+    from sync.crm.explain import in_words
+
+    prior = begin(ctx, crm, object_type, events)
+    written = []
+    for r in write():
+        if r.ok:
+            written.append(r)
+        else:
+            ctx.record_error(crm=crm, object_type=record_type, record_id=record_id(r.key), operation=operation,
+                             message=in_words(crm, what(r.key), r))
+    return written, prior
+
+
 def settle(ctx: RunContext, crm: str, object_type: str, results: Iterable[WriteResult], prior: set[str]) -> set[str]:
     """After the CRM answered, inside the transaction that records the outcome, the creation event
     of each record this attempt made — the CRM says it created it, or says it was there already

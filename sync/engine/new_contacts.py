@@ -10,7 +10,6 @@ from dataclasses import replace
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
-from sync.crm.explain import in_words
 from sync.engine import bulk, intents, schema
 from sync.engine.contacts import CONTACT, LINK_FIELDS, sync_properties
 from sync.engine.context import RunContext
@@ -70,21 +69,18 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
             props["company"] = p.company
         inputs[p.email_key] = {"id": p.email.strip(),
                                "properties": {k: v for k, v in props.items() if v != "" or k.startswith("salesforce")}}
-    prior = intents.begin(ctx, "hubspot", "contacts", {p.email_key: {
-        "rule": "R3", "target_type": CONTACT, "target_repr": f"{p.name or p.email} <{p.email}>",
-        "after": {"sf_id": p.sf_id, "email": p.email},
-        "message": f"Created from Salesforce {p.object_type} {p.sf_id}, which had no HubSpot contact."} for p in people})
-    results = {r.key.strip().lower(): r for r in ctx.hs.upsert("contacts", "email", list(inputs.values()))}
-    rows, links = [], []
-    for p in people:
-        result = results[p.email_key]
-        if not result.ok:
-            ctx.record_error(crm="hubspot", object_type="contact", record_id=p.sf_id, operation="create contact",
-                             message=in_words("hubspot", f"Creating a HubSpot contact for {p.object_type} {p.sf_id} "
-                                                         f"({p.email})", result))
-            continue
-        rows.append(schema.hs_contact(result.record, s))
-        links.append((p, result))
+    events = {p.email_key: {"rule": "R3", "target_type": CONTACT, "target_repr": f"{p.name or p.email} <{p.email}>",
+                            "after": {"sf_id": p.sf_id, "email": p.email},
+                            "message": f"Created from Salesforce {p.object_type} {p.sf_id}, which had no HubSpot contact."}
+              for p in people}
+    by_key = {p.email_key: p for p in people}
+    written, prior = intents.send(
+        ctx, "hubspot", "contacts", events, lambda: [replace(r, key=r.key.strip().lower()) for r in
+                                                     ctx.hs.upsert("contacts", "email", list(inputs.values()))],
+        record_type="contact", operation="create contact", record_id=lambda key: by_key[key].sf_id,
+        what=lambda key: f"Creating a HubSpot contact for {by_key[key].object_type} {by_key[key].sf_id} ({key})")
+    links = [(by_key[r.key], r) for r in written]
+    rows = [schema.hs_contact(r.record, s) for _, r in links]
     # R4 only moves a first link for updates made after it: the link starts from the newest stamp
     # of the record's whole group, so an older group member does not take it over next run.
     newest = dict(SfPerson.objects.group_members().filter(email_key__in=[p.email_key for p, _ in links])
@@ -94,7 +90,7 @@ def _create(ctx: RunContext, people: list[SfPerson]) -> None:
         upsert(HsContact, rows)
         contacts = {c.hs_id: c for c in HsContact.objects.filter(hs_id__in=[r.hs_id for r in rows]).defer("raw")}
         made = []
-        audited = intents.settle(ctx, "hubspot", "contacts", [replace(r, key=p.email_key) for p, r in links], prior)
+        audited = intents.settle(ctx, "hubspot", "contacts", written, prior)
         for p, result in links:
             c = contacts[result.id]
             made.append(bulk.build(ContactLink, dict(

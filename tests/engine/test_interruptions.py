@@ -221,3 +221,25 @@ def test_deals_and_companies_deleted_on_either_side_are_never_recreated(crm, hs,
     assert sf.query("SELECT COUNT() FROM Opportunity")["totalSize"] == 1             # no second opportunity
     statuses = dict(DealLink.objects.values_list("hs_deal__hs_id", "status"))
     assert statuses == {made[0]["id"]: "hubspot_deleted", "9001": "salesforce_deleted"}
+
+
+def test_companies_merged_in_hubspot_move_the_account_link_to_the_survivor(crm, hs):
+    """R9: two companies carry one account id (duplicates); merged in HubSpot, the survivor (a new
+    id, the primary's values) takes the account's link, audited; the merged-away ones end."""
+    from sync.models import CompanyLink, DuplicateGroup, HsCompany
+
+    account = {"Id": _ids.new("Account"), "Name": "Acme", "LastModifiedDate": OLD}
+    crm.load({"salesforce": {"Account": [account]}, "hubspot": {"companies": [
+        {"id": "5001", "properties": {"name": "Acme", "salesforceaccountid": account["Id"]}},
+        {"id": "5002", "properties": {"name": "Acme Inc", "salesforceaccountid": account["Id"]}}]}})
+    sync_ok(full=True)
+    assert CompanyLink.objects.get().hs_company.hs_id == "5001"
+    assert DuplicateGroup.objects.filter(kind="r9", key=account["Id"]).exists()
+    survivor = str(hs.crm.companies.basic_api.merge({"primaryObjectId": "5001", "objectIdToMerge": "5002"}).id)
+    sync_ok()
+    link = CompanyLink.objects.get()
+    assert (link.hs_company.hs_id, link.status) == (survivor, "synced")
+    assert set(HsCompany.objects.filter(archived=True).values_list("hs_id", "merged_into_id")) == {
+        ("5001", survivor), ("5002", survivor)}
+    assert not DuplicateGroup.objects.filter(kind="r9", key=account["Id"]).exists()
+    assert AuditEvent.objects.filter(action=A.LINK_SWITCHED, target_id="5001", rule="R9").count() == 1
