@@ -23,7 +23,8 @@ class World:
     sf_people: list[str] = field(default_factory=list)   # live Salesforce lead/contact ids
     hs_contacts: list[str] = field(default_factory=list)  # live HubSpot contact ids
     sf_deleted: list[str] = field(default_factory=list)  # deleted by a user (merged ones excluded)
-    gone_emails: set[str] = field(default_factory=set)   # of records users deleted and did not bring back
+    # email → when (sandbox time) a person deleted the record carrying it, while not brought back
+    gone_emails: dict[str, object] = field(default_factory=dict)
     made: set[str] = field(default_factory=set)          # ids of the records these edits created
     emails: dict[str, str] = field(default_factory=dict)  # id → email key, of the records edits may touch
     next_id: int = 0
@@ -65,7 +66,7 @@ def apply_edits(sandbox, world: World, *, seed: int, cycle: int, per_cycle: int 
         elif op == "hs_delete" and len(world.hs_contacts) > 10:
             gone = world.hs_contacts.pop(rng.randrange(len(world.hs_contacts)))
             _api(sandbox.hubspot, "DELETE", f"/crm/v3/objects/contacts/{gone}", None)
-            world.gone_emails.add(world.emails.get(gone, ""))
+            world.gone_emails[world.emails.get(gone, "")] = sandbox.clock.now()
         elif op == "sf_merge" and len(world.sf_people) > 10:
             master = rng.choice(world.sf_people)
             victims = [p for p in world.sf_people if p[:3] == master[:3] and p != master]
@@ -87,7 +88,7 @@ def apply_edits(sandbox, world: World, *, seed: int, cycle: int, per_cycle: int 
             back = world.sf_deleted.pop(rng.randrange(len(world.sf_deleted)))
             _soap(sandbox, "undelete", f"<urn:ids>{back}</urn:ids>")
             world.sf_people.append(back)
-            world.gone_emails.discard(world.emails.get(back, ""))
+            world.gone_emails.pop(world.emails.get(back, ""), None)
         elif op == "hs_title" and world.hs_contacts:
             sandbox.hubspot.touch("contacts", rng.choice(world.hs_contacts), {"jobtitle": f"Title {cycle}-{n}"})
         elif op == "sf_new_lead":
@@ -113,7 +114,7 @@ def apply_edits(sandbox, world: World, *, seed: int, cycle: int, per_cycle: int 
             gone = world.sf_people.pop(rng.randrange(len(world.sf_people)))
             _sf_delete(sandbox, gone)
             world.sf_deleted.append(gone)
-            world.gone_emails.add(world.emails.get(gone, ""))
+            world.gone_emails[world.emails.get(gone, "")] = sandbox.clock.now()
         else:
             continue
         done.append(op)

@@ -100,12 +100,17 @@ def _unaudited(made: set[str]) -> list[str]:
 
 
 def _resurrected(sf, hs, world, made: set[str]) -> int:
-    """Live records the sync made carrying the email of a record a person deleted (and did not
-    bring back): what a person deleted, back under another id."""
-    gone = {e for e in world.gone_emails if e}
-    live = [(r["Id"], r["Email"]) for obj in ("Lead", "Contact") for r in sf.query_all(f"SELECT Id, Email FROM {obj}")["records"]]
-    live += [(str(r["id"]), r.get("email")) for r in _hs_all(hs, "contacts", ["email"])]
-    return sum(1 for i, e in live if i in made and (e or "").strip().lower() in gone)
+    """Live records the sync made, after a person deleted a record carrying the same email (and did
+    not bring it back): what a person deleted, back under another id. (A record the sync had made
+    before the deletion — the other side of the deleted record's pair — is no resurrection.)"""
+    from sync.engine.schema import parse_dt
+
+    gone = {e: at for e, at in world.gone_emails.items() if e}
+    live = [(r["Id"], r["Email"], r["CreatedDate"]) for obj in ("Lead", "Contact")
+            for r in sf.query_all(f"SELECT Id, Email, CreatedDate FROM {obj}")["records"]]
+    live += [(str(r["id"]), r.get("email"), r.get("createdate")) for r in _hs_all(hs, "contacts", ["email", "createdate"])]
+    return sum(1 for i, e, created in live if i in made and (key := (e or "").strip().lower()) in gone
+               and parse_dt(created) and parse_dt(created) > gone[key])
 
 
 def test_soak_ends_in_the_state_of_a_fault_free_replay(crm, sf, hs, settings):
