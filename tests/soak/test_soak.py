@@ -80,13 +80,15 @@ def _cycles(crm, scenario, *, faulty: bool, settings) -> dict:
     return dict(report), world
 
 
-def _made_by_the_sync(sf, hs, scenario_ids: set[str], world) -> set[str]:
-    """Records in either CRM that neither the scenario nor a person made: the sync made them."""
+def _made_by_the_sync(sf, hs, scenario_ids: set[str], world, crm) -> set[str]:
+    """Records in either CRM that neither the scenario nor a person made: the sync made them.
+    (This reader has no retries: each listing starts in a fresh HubSpot ten-second window.)"""
     ids = set()
     for obj in ("Lead", "Contact", "Account", "Opportunity"):
         ids |= {r["Id"] for r in sf.query_all(f"SELECT Id FROM {obj}", include_deleted=True)["records"]}
     for t in ("contacts", "companies", "deals"):
         for archived in (False, True):
+            crm.advance_clock(11)
             ids |= {str(r["id"]) for r in _hs_all(hs, t, [], archived=archived)}
     return ids - scenario_ids - world.made
 
@@ -99,7 +101,7 @@ def _unaudited(made: set[str]) -> list[str]:
     return sorted(made - audited)
 
 
-def _resurrected(sf, hs, world, made: set[str]) -> int:
+def _resurrected(sf, hs, world, made: set[str], crm) -> int:
     """Live records the sync made, after a person deleted a record carrying the same email (and did
     not bring it back): what a person deleted, back under another id. (A record the sync had made
     before the deletion — the other side of the deleted record's pair — is no resurrection.)"""
@@ -108,6 +110,7 @@ def _resurrected(sf, hs, world, made: set[str]) -> int:
     gone = {e: at for e, at in world.gone_emails.items() if e}
     live = [(r["Id"], r["Email"], r["CreatedDate"]) for obj in ("Lead", "Contact")
             for r in sf.query_all(f"SELECT Id, Email, CreatedDate FROM {obj}")["records"]]
+    crm.advance_clock(11)
     live += [(str(r["id"]), r.get("email"), r.get("createdate")) for r in _hs_all(hs, "contacts", ["email", "createdate"])]
     return sum(1 for i, e, created in live if i in made and (key := (e or "").strip().lower()) in gone
                and parse_dt(created) and parse_dt(created) > gone[key])
@@ -122,9 +125,9 @@ def test_soak_ends_in_the_state_of_a_fault_free_replay(crm, sf, hs, settings):
     faulty_report, world = _cycles(crm, scenario, faulty=True, settings=settings)
     faulty = observe(sf, hs, scenario_ids, crm)
     faulty_runs = list(SyncRun.objects.values_list("status", flat=True))
-    made = _made_by_the_sync(sf, hs, scenario_ids, world)
+    made = _made_by_the_sync(sf, hs, scenario_ids, world, crm)
     unaudited = _unaudited(made)
-    resurrected = _resurrected(sf, hs, world, made)
+    resurrected = _resurrected(sf, hs, world, made, crm)
 
     wipe_database()
     crm.reset()
@@ -132,7 +135,7 @@ def test_soak_ends_in_the_state_of_a_fault_free_replay(crm, sf, hs, settings):
     crm.configure(salesforce={"token_ttl": 7200, "daily_limit": 10_000_000})
     clean_report, clean_world = _cycles(crm, scenario, faulty=False, settings=settings)
     clean = observe(sf, hs, scenario_ids, crm)
-    clean_resurrected = _resurrected(sf, hs, clean_world, _made_by_the_sync(sf, hs, scenario_ids, clean_world))
+    clean_resurrected = _resurrected(sf, hs, clean_world, _made_by_the_sync(sf, hs, scenario_ids, clean_world, crm), crm)
 
     lost = sum(sum((clean[k] - faulty[k]).values()) if isinstance(clean[k], Counter) else int(clean[k] != faulty[k])
                for k in clean)
