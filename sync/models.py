@@ -701,17 +701,35 @@ class BulkJob(models.Model):
 class RecordError(models.Model):
     """A permanent error against one record in one run (shown on the run page, retryable)."""
 
+    class Family(models.TextChoices):
+        """Sync errors by type, as HubSpot's Sync Health groups them (sync/crm/explain.py)."""
+
+        DUPLICATES = "duplicates", "Duplicates"
+        MAPPING = "mapping", "Picklists and mapping"
+        VALIDATION = "validation", "Validation"
+        PERMISSIONS = "permissions", "Permissions"
+        ASSOCIATIONS = "associations", "Associations"
+        VALUES = "values", "Too long or invalid values"
+        OTHER = "other", "Other"
+
     run = models.ForeignKey(SyncRun, models.CASCADE, related_name="record_errors")
     crm = models.CharField(max_length=10, choices=[("salesforce", "Salesforce"), ("hubspot", "HubSpot")])
     object_type = models.CharField(max_length=20)
     record_id = models.CharField(max_length=40, blank=True)
     operation = models.CharField(max_length=40)
+    code = models.CharField(max_length=60, blank=True)  # the CRM's own error code (INVALID_EMAIL_ADDRESS, CONFLICT…)
+    family = models.CharField(max_length=12, choices=Family, default=Family.OTHER)
     message = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
     retried_at = models.DateTimeField(null=True, blank=True)
+    # A later run wrote the record (the same operation) without an error: no longer current.
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["run", "created_at"], name="recorderror_by_run"),
+                   # Sync errors by type: the current errors of one family, newest first.
+                   models.Index(fields=["family", "-created_at"], name="recorderror_current",
+                                condition=Q(resolved_at__isnull=True)),
                    # A record's own page: the errors that keep it from syncing.
                    models.Index(fields=["record_id", "-created_at"], name="recorderror_by_record")]
 

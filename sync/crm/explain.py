@@ -40,6 +40,25 @@ ADVICE = {
 }
 
 
+# Error families (RecordError.Family), by the CRM's code.
+FAMILIES = {
+    "duplicates": {"DUPLICATES_DETECTED", "DUPLICATE_VALUE", "DUPLICATE_EXTERNAL_ID", "CONFLICT", "R7_DUPLICATE"},
+    "mapping": {"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_OPTION", "UNMAPPED_STAGE", "BAD_PICKLIST"},
+    "validation": {"REQUIRED_FIELD_MISSING", "FIELD_CUSTOM_VALIDATION_EXCEPTION", "VALIDATION_ERROR",
+                   "CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELETED", "OBJECT_NOT_FOUND"},
+    "permissions": {"INSUFFICIENT_ACCESS_OR_READONLY", "INVALID_FIELD_FOR_INSERT_UPDATE", "INSUFFICIENT_ACCESS",
+                    "FORBIDDEN", "MISSING_SCOPES", "PROPERTY_NOT_UNIQUE"},
+    "associations": {"INVALID_CROSS_REFERENCE_KEY", "ASSOCIATION_LIMIT", "INVALID_ASSOCIATION"},
+    "values": {"STRING_TOO_LONG", "INVALID_EMAIL_ADDRESS", "INVALID_EMAIL", "JSON_PARSER_ERROR", "UNSTORABLE"},
+}
+_FAMILY_OF = {code: family for family, codes in FAMILIES.items() for code in codes}
+
+
+def family(code: str) -> str:
+    """The family of an error code (RecordError.Family); "other" when unknown."""
+    return _FAMILY_OF.get(code, "other")
+
+
 def in_words(crm: str, what: str, result: WriteResult) -> str:
     """`what` (e.g. "Creating a lead for contact 101") failed: the CRM's message and the advice."""
     name = "Salesforce" if crm == "salesforce" else "HubSpot"

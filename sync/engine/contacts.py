@@ -206,8 +206,9 @@ def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> None:
             # never taken for news (mirror.changed_only).
             stamp = schema.parse_dt((r.record or {}).get("updatedAt"))
             (dated.append((*row, stamp)) if stamp else shown.append(row))
+            ctx.wrote("update Salesforce id", [r.key])
         else:
-            ctx.record_error(crm="hubspot", object_type="contact", record_id=r.key, operation="update Salesforce id",
+            ctx.record_error(crm="hubspot", object_type="contact", record_id=r.key, operation="update Salesforce id", code=r.code,
                              message=in_words("hubspot", f"Showing the synced Salesforce id on contact {r.key}", r))
     # R5/R8 with the delete setting on: HubSpot first, then the link and its event. Killed in
     # between, the next run finds the contact archived in HubSpot and records it then (removals.py).

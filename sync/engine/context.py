@@ -25,17 +25,32 @@ class RunContext:
     counts: Counter = field(default_factory=Counter)
     events: list[dict] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    # (operation, record id) written without an error: their earlier errors are no longer current
+    succeeded: set[tuple[str, str]] = field(default_factory=set)
     stages_refreshed: bool = False  # the deal-stage mapping was brought up to date this run (stages.refresh)
+    _open_errors: bool | None = None  # does any record error wait for resolution (wrote)
     _sf_flushed: int = 0  # API calls already added to the run's figures
     _hs_flushed: int = 0
 
     def event(self, **kwargs) -> None:
         self.events.append(event_fields(run=self.run, **kwargs))
 
-    def record_error(self, *, crm: str, object_type: str, record_id: str, operation: str, message: str) -> None:
+    def record_error(self, *, crm: str, object_type: str, record_id: str, operation: str, message: str,
+                     code: str = "") -> None:
+        from sync.crm.explain import family
+
         self.errors.append(RecordError(run=self.run, crm=crm, object_type=object_type, record_id=record_id or "",
-                                       operation=operation, message=message[:2000]))
+                                       operation=operation, code=code[:60], family=family(code),
+                                       message=message[:2000]))
         self.counts["errors"] += 1
+
+    def wrote(self, operation: str, record_ids) -> None:
+        """Records written without an error: their open errors of `operation` are resolved at the
+        next flush (only when some error is open at all: one cheap check a run)."""
+        if self._open_errors is None:
+            self._open_errors = RecordError.objects.filter(resolved_at__isnull=True).exists()
+        if self._open_errors:
+            self.succeeded.update((operation, i) for i in record_ids)
 
     def reject_row(self, row, exc: Exception) -> None:
         """A pulled record the mirror refused (mirror.upsert's `reject`): a record error that says
@@ -43,7 +58,7 @@ class RunContext:
         crm, key = ("hubspot", row.hs_id) if hasattr(row, "hs_id") else ("salesforce", row.sf_id)
         name = row._meta.verbose_name
         fix = "HubSpot" if crm == "hubspot" else "Salesforce"
-        self.record_error(crm=crm, object_type=name, record_id=key, operation="store",
+        self.record_error(crm=crm, object_type=name, record_id=key, operation="store", code="UNSTORABLE",
                           message=f"This {name}'s data could not be stored ({exc.__class__.__name__}: {exc}). "
                                   f"Correct the unusual value in {fix}; the record is synced again once it changes there.")
 
@@ -53,6 +68,14 @@ class RunContext:
         if self.events:
             bulk.insert(AuditEvent, [bulk.build(AuditEvent, e) for e in self.events])
             self.events.clear()
+        if self.succeeded:
+            by_operation: dict[str, list[str]] = {}
+            for operation, record_id in self.succeeded:
+                by_operation.setdefault(operation, []).append(record_id)
+            for operation, ids in by_operation.items():
+                RecordError.objects.filter(resolved_at__isnull=True, operation=operation, record_id__in=ids).update(
+                    resolved_at=timezone.now())
+            self.succeeded.clear()
         if self.errors:
             bulk.insert(RecordError, self.errors)
             self.errors.clear()

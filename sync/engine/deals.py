@@ -113,7 +113,7 @@ def _opportunities_from_deals(ctx: RunContext, deals: list[HsDeal]) -> None:
         stage = stages.to_salesforce(d.pipeline, d.stage, fields.get("StageName"), m=m)
         if stage is None:
             ctx.record_error(crm="salesforce", object_type="Opportunity", record_id=d.hs_id, operation="create",
-                             message=stages.unmapped_message(d))
+                             code="UNMAPPED_STAGE", message=stages.unmapped_message(d))
             continue
         records[d.hs_id], notes[d.hs_id] = fit(fields, {
             schema.EXT_DEAL_ID: d.hs_id, "Name": d.name or f"Deal {d.hs_id}", "StageName": stage,

@@ -322,16 +322,19 @@ def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> tuple[set[str], 
         for r in ctx.hs.update(hs_type, inputs):
             if r.ok:
                 stamps[r.key] = schema.parse_dt((r.record or {}).get("updatedAt"))
+                ctx.wrote("field sync", [r.key])
             else:
                 failed.add(r.key)
                 ctx.record_error(crm="hubspot", object_type=hs_type, record_id=r.key, operation="field sync",
-                                 message=in_words("hubspot", f"Field sync to HubSpot {hs_type[:-1]} {r.key}", r))
+                                 code=r.code, message=in_words("hubspot", f"Field sync to HubSpot {hs_type[:-1]} {r.key}", r))
     types = {record["Id"]: record["attributes"]["type"] for record in sf_writes.values()}
     for r in ctx.sf.update(list(sf_writes.values())) if sf_writes else []:
-        if not r.ok:
+        if r.ok:
+            ctx.wrote("field sync", [r.key])
+        else:
             failed.add(r.key)
             ctx.record_error(crm="salesforce", object_type=types[r.key], record_id=r.key, operation="field sync",
-                             message=in_words("salesforce", f"Field sync to Salesforce {types[r.key]} {r.key}", r))
+                             code=r.code, message=in_words("salesforce", f"Field sync to Salesforce {types[r.key]} {r.key}", r))
     return failed, stamps
 
 

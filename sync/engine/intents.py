@@ -53,9 +53,10 @@ def send(ctx: RunContext, crm: str, object_type: str, events: dict[str, dict], w
     for r in write():
         if r.ok:
             written.append(r)
+            ctx.wrote(operation, [record_id(r.key)])
         else:
             ctx.record_error(crm=crm, object_type=record_type, record_id=record_id(r.key), operation=operation,
-                             message=in_words(crm, what(r.key), r))
+                             code=r.code, message=in_words(crm, what(r.key), r))
     return written, prior
 
 

@@ -220,3 +220,16 @@ def test_hubspot_daily_limit_stops(crm):
     list(hs.list_pages("contacts", ["email"]))
     with pytest.raises(BudgetExhausted):
         list(hs.list_pages("contacts", ["email"]))
+
+
+def test_record_errors_carry_their_family_and_resolve_once_the_record_syncs(crm, sf, hs):
+    """Sync errors by type: each error keeps the CRM's code and its family; when a later run writes
+    the record without an error, the error is no longer current."""
+    crm.load({"hubspot": {"contacts": [{"id": "101", "properties": {"email": "bad(paren)@example.com", "lastname": "B"}}]}})
+    first = sync()
+    [error] = RecordError.objects.filter(run=first)
+    assert (error.code, error.family, error.resolved_at) == ("INVALID_EMAIL_ADDRESS", "values", None)
+    hs.crm.contacts.basic_api.update("101", {"properties": {"email": "good@example.com"}})
+    assert sync().status == SyncRun.Status.SUCCEEDED
+    error.refresh_from_db()
+    assert error.resolved_at is not None
