@@ -52,6 +52,64 @@ def status_class(link) -> str:
             "merged": "bad"}.get(getattr(link, "status", ""), "")
 
 
+# What the keys of audit events' before/after mean, for people.
+CHANGE_LABELS = {"sf_id": "Salesforce record", "object_type": "type", "status": "status", "chosen_by": "chosen by",
+                 "modstamp": "updated in Salesforce", "sf_account_id": "Salesforce account",
+                 "sf_opportunity_id": "opportunity", "origin": "origin", "how": "how", "company": "company",
+                 "merged_into": "merged into", "new_id": "new HubSpot id", "primary": "primary", "merged": "merged",
+                 "hubspot": "HubSpot record", "synced_by": "synced by", "records": "records", "master": "master",
+                 "hubspot_contacts_affected": "HubSpot contacts affected", "left": "not merged", "stopped_at": "stopped at",
+                 "error": "error", "step": "merge", "of": "of", "salesforce_stage": "Salesforce stage"}
+STATUS_WORDS = {"synced": "synced", "lost_primary": "lost its primary", "unsynced": "not synced", "deleted": "deleted",
+                "duplicate": "R7 duplicate", "merged": "merged", "hubspot_deleted": "deleted in HubSpot",
+                "salesforce_deleted": "deleted in Salesforce"}
+
+
+def _value(key: str, value) -> str:
+    if value is None or value == "" or value == []:
+        return "none"
+    if key == "status":
+        return STATUS_WORDS.get(value, str(value))
+    if key == "modstamp" and isinstance(value, str):
+        return value[:19].replace("T", " ") + " UTC"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_value(k, v)}" for k, v in value.items())
+    return str(value)
+
+
+@register.filter
+def change_words(event) -> str:
+    """An audit event's before → after in words ("status: synced → lost its primary"), never a
+    Python dict: only what changed, each key by its meaning."""
+    before, after = event.before or {}, event.after or {}
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return f"{_value('', before)} → {_value('', after)}"
+    parts = []
+    for key in dict.fromkeys([*before, *after]):
+        b, a = before.get(key), after.get(key)
+        label = CHANGE_LABELS.get(key, key.replace("_", " "))
+        if key in before and key in after:
+            if b != a:
+                parts.append(f"{label}: {_value(key, b)} → {_value(key, a)}")
+        elif key in after:
+            parts.append(f"{label}: {_value(key, a)}")
+        else:
+            parts.append(f"{label} was {_value(key, b)}")
+    return "; ".join(parts)
+
+
+@register.filter
+def chosen_words(link) -> str:
+    """Why a link is what it is, said once ("R6 · resynced by ada", not "… by a person by ada")."""
+    if link is None or not getattr(link, "chosen_by", ""):
+        return "—"
+    if link.chosen_by == "R6" and getattr(link, "chosen_by_user", None):
+        return f"R6 · resynced by {link.chosen_by_user.get_username()}"
+    return link.get_chosen_by_display()
+
+
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None

@@ -173,6 +173,22 @@ def test_the_page_links_the_export_with_its_filters(viewer_client):
     assert f'href="{CSV}?action=resynced"' in viewer_client.get(URL, {"action": "resynced"}).content.decode()
 
 
+def test_an_htmx_filter_moves_the_export_link_with_it(viewer_client):
+    """The filters swap only the rows; the export link comes along out of band, so the export is
+    always what the page shows (it used to stay `export.csv?` after a filter)."""
+    html = viewer_client.get(URL, {"action": "resynced", "q": "ann"}, headers={"HX-Request": "true"}).content.decode()
+    assert 'id="audit-export"' in html and 'hx-swap-oob="true"' in html
+    assert f'href="{CSV}?action=resynced&amp;q=ann"' in html
+
+
+def test_before_and_after_are_said_in_words(viewer_client):
+    record_event(action=AuditEvent.Action.PRIMARY_LOST, rule="R5", target_type="hubspot.contact", target_id="101",
+                 before={"sf_id": "003A", "status": "synced"}, after={"sf_id": "003A", "status": "lost_primary"})
+    html = viewer_client.get(URL).content.decode()
+    assert "status: synced → lost its primary" in html
+    assert "{&#x27;" not in html and "{'" not in html   # never a Python dict
+
+
 def test_the_csv_export_neutralises_formulas(viewer_client, django_user_model):
     sneaky = django_user_model.objects.create_user(username="-2+3", password="x" * 20)
     event(message="=HYPERLINK(\"http://evil\")", target_repr="+cmd", actor=sneaky)

@@ -463,3 +463,16 @@ def test_the_card_says_what_keeps_the_contact_from_syncing(viewer_client):
     html = viewer_client.get(card(c)).content.decode()
     assert "Errors that keep it from syncing" in html and "correct it in HubSpot" in html
     assert f"Run {run.pk}" in html and "An old one." not in html
+
+
+def test_the_card_says_who_resynced_once(viewer_client, operator):
+    c = hs_contact("ann@example.com")
+    p = sf_person("ann@example.com")
+    link(c, p, chosen_by="R6")
+    ContactLink.objects.filter(hs_contact=c).update(chosen_by_user=operator)
+    record_event(actor=operator, action=AuditEvent.Action.RESYNCED, rule="R6", target_type="hubspot.contact",
+                 target_id=c.hs_id, before={"sf_id": None, "status": "lost_primary"},
+                 after={"sf_id": p.sf_id, "status": "synced"})
+    html = viewer_client.get(card(c)).content.decode()
+    assert f"R6 · resynced by {operator.get_username()}" in html and "by a person by" not in html
+    assert f"Salesforce record: none → {p.sf_id}; status: lost its primary → synced" in html
