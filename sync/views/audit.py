@@ -68,7 +68,8 @@ def audit(request):
     context = {"events": events, "more": more, "next_before": events[-1].id if more else None, "f": f,
                # An htmx filter swaps only the rows; the export link follows out of band, so the
                # export is always exactly what the page shows.
-               "query": query.urlencode(), "oob": bool(request.htmx), "actions": AuditEvent.Action.choices, "rules": [r for r, _ in RULES],
+               "query": query.urlencode(), "oob": bool(request.htmx),
+               "actions": AuditEvent.Action.choices, "rules": [r for r, _ in RULES],
                "objects": ["hubspot.contact", "hubspot.company", "hubspot.deal", "salesforce.Lead",
                            "salesforce.Contact", "salesforce.Opportunity", "settings", "run"]}
     return page_or_fragment(request, "sync/audit.html", "sync/_audit_rows.html", context)
