@@ -194,3 +194,25 @@ def test_a_success_resets_the_failure_count(client, viewer, settings):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         client.post("/login/", {"username": "vera", "password": "wrong"})
     assert client.post("/login/", {"username": "vera", "password": PASSWORD}).status_code == 302
+
+
+def test_the_admin_changes_nothing_a_service_owns(admin_user):
+    """A back door no more: settings, field rules, links and the mirror are read-only in the
+    Django admin (edits there wrote no audit event and left django-q2's schedule stale)."""
+    from sync.models import FieldRule, SyncSettings
+
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client = Client()
+    client.force_login(admin_user)
+    s = SyncSettings.load()
+    assert client.get(f"/admin/sync/syncsettings/{s.pk}/change/").status_code == 200   # shown, read-only
+    client.post(f"/admin/sync/syncsettings/{s.pk}/change/", {"schedule_minutes": 7})
+    assert SyncSettings.load().schedule_minutes == s.schedule_minutes
+    rule = FieldRule.objects.first()
+    client.post(f"/admin/sync/fieldrule/{rule.pk}/change/", {"rule": "none"})
+    assert FieldRule.objects.get(pk=rule.pk).rule == rule.rule
+    for model in ("syncsettings", "fieldrule", "contactlink", "companylink", "deallink", "sfperson", "hscontact",
+                  "stagemapping", "syncrun", "recorderror", "duplicategroup"):
+        assert client.get(f"/admin/sync/{model}/add/").status_code == 403, model
+    assert client.get("/admin/auth/user/add/").status_code == 200   # people and their roles stay editable
