@@ -38,11 +38,41 @@ def _salesforce() -> CheckResult:
 
 def _hubspot() -> CheckResult:
     from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+    from sync.forms import PROPERTIES
+    from sync.models import SyncSettings
 
     conn = HubSpotConnector(HubSpotConfig.from_settings())
     details = conn.account_details()
     budget = conn.budget
     usage = (f"; {budget.daily_used:,} of {budget.daily_limit:,} daily API calls used"
              if budget.daily_limit else "")
-    return CheckResult("hubspot", True, f"HubSpot: connected to portal {details.get('portalId')} "
-                                        f"({details.get('timeZone', 'time zone unknown')}){usage}.", details)
+    s = SyncSettings.load()
+    missing = missing_properties(conn, {f: (t, getattr(s, f)) for f, t in PROPERTIES.items()})
+    found = (" Every Salesforce-id property the settings name exists." if not missing else
+             " " + " ".join(missing.values()))
+    return CheckResult("hubspot", not missing, f"HubSpot: connected to portal {details.get('portalId')} "
+                                               f"({details.get('timeZone', 'time zone unknown')}){usage}.{found}",
+                       details)
+
+
+def missing_properties(conn, wanted: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Of `wanted` (field → (HubSpot object type, property name)), the ones HubSpot does not have,
+    each with what to do about it."""
+    kinds = {"contacts": "contact", "companies": "company", "deals": "deal"}
+    return {field: f"HubSpot has no {kinds[t]} property named {name!r}: create it in HubSpot (single-line text) or "
+                   "correct the name."
+            for field, (t, name) in wanted.items() if conn.property(t, name) is None}
+
+
+def check_property_names(wanted: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """For the Settings page: the changed property names HubSpot does not have, by form field; a
+    HubSpot that cannot be asked is an error on each of them too (nothing is saved unchecked)."""
+    if not wanted:
+        return {}
+    from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+
+    try:
+        return missing_properties(HubSpotConnector(HubSpotConfig.from_settings()), wanted)
+    except CrmError as exc:
+        return {field: f"Could not check {name!r} with HubSpot ({exc}); try again once HubSpot answers."
+                for field, (_, name) in wanted.items()}

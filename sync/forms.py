@@ -1,10 +1,22 @@
+import re
+
 from django import forms
 
 from sync.models import FieldRule, SyncSettings
 
+# name: (lowest, highest, what it is, unit) — the form's bounds, said in words, and the inputs' min/max.
+BOUNDS = {"schedule_minutes": (1, 1440, "Minutes between runs", "minutes"),
+          "salesforce_api_share": (1, 100, "The Salesforce API budget", "%"),
+          "hubspot_api_share": (1, 100, "The HubSpot API budget", "%")}
+# HubSpot property (internal) names: lower-case letters, digits and underscores, starting with a letter.
+PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+PROPERTIES = {"prop_salesforce_contact_id": "contacts", "prop_salesforce_lead_id": "contacts",
+              "prop_salesforce_account_id": "companies", "prop_salesforce_opportunity_id": "deals"}
+
 
 class SyncSettingsForm(forms.ModelForm):
-    """The sync settings; help texts come from the model and are shown as consequences."""
+    """The sync settings; help texts come from the model and are shown as consequences. Every
+    refusal is said in words at its field (never a database constraint's name)."""
 
     class Meta:
         model = SyncSettings
@@ -14,9 +26,62 @@ class SyncSettingsForm(forms.ModelForm):
                   "prop_salesforce_opportunity_id"]
         labels = {
             "delete_hubspot_contact_on_delete": "Delete HubSpot contacts when their Salesforce record is deleted",
+            "create_salesforce_leads": "Create Salesforce leads for new HubSpot contacts",
+            "create_hubspot_contacts": "Create HubSpot contacts for new Salesforce leads and contacts",
+            "schedule_minutes": "Minutes between sync runs",
             "salesforce_api_share": "Salesforce API budget (% of the daily limit)",
             "hubspot_api_share": "HubSpot API budget (% of the daily limit)",
+            "prop_salesforce_contact_id": "Contact property holding the Salesforce contact ID",
+            "prop_salesforce_lead_id": "Contact property holding the Salesforce lead ID",
+            "prop_salesforce_account_id": "Company property holding the Salesforce account ID",
+            "prop_salesforce_opportunity_id": "Deal property holding the Salesforce opportunity ID",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, (low, high, what, unit) in BOUNDS.items():
+            field = self.fields[name]
+            field.widget.attrs.update(min=low, max=high, step=1, inputmode="numeric")
+            words = f"{what} is a whole number from {low} to {high} {unit}."
+            field.error_messages.update(invalid=words, min_value=words, max_value=words, required=words)
+            field.min_value, field.max_value = low, high
+            field.validators = [v for v in field.validators if not hasattr(v, "limit_value")]
+        for name in PROPERTIES:
+            self.fields[name].error_messages["required"] = "A HubSpot property name is needed here."
+            self.fields[name].widget.attrs.update(pattern=PROPERTY_NAME.pattern, spellcheck="false",
+                                                  autocapitalize="none")
+
+    def _bounded(self, name: str):
+        value = self.cleaned_data.get(name)
+        low, high, what, unit = BOUNDS[name]
+        if value is not None and not low <= value <= high:
+            raise forms.ValidationError(f"{what} is a whole number from {low} to {high} {unit}.")
+        return value
+
+    def clean_schedule_minutes(self):
+        return self._bounded("schedule_minutes")
+
+    def clean_salesforce_api_share(self):
+        return self._bounded("salesforce_api_share")
+
+    def clean_hubspot_api_share(self):
+        return self._bounded("hubspot_api_share")
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in PROPERTIES:
+            value = (cleaned.get(name) or "").strip()
+            if value and not PROPERTY_NAME.match(value):
+                self.add_error(name, f"{value!r} is not a HubSpot property name: those are lower-case letters, digits "
+                                     "and underscores, starting with a letter (e.g. salesforcecontactid).")
+            elif value:
+                cleaned[name] = value
+        return cleaned
+
+    def changed_properties(self) -> dict[str, tuple[str, str]]:
+        """The property names this form changes: field → (HubSpot object type, new name)."""
+        return {name: (object_type, self.cleaned_data[name]) for name, object_type in PROPERTIES.items()
+                if name in self.changed_data and self.cleaned_data.get(name)}
 
 
 class FieldRuleForm(forms.ModelForm):

@@ -349,19 +349,25 @@ class HubSpotConnector:
                     out["refused"][str(refused)] = error
         return out
 
+    def property(self, object_type: str, name: str) -> dict | None:
+        """The property's definition (`GET /crm/v3/properties/{type}/{name}`), None if HubSpot has none."""
+        try:
+            return self._call(self.client.crm.properties.core_api, "get_by_name", object_type, name,
+                              describe=f"read property {name}")
+        except CrmError as error:
+            if error.status == 404:
+                return None
+            raise
+
     def ensure_unique_property(self, object_type: str, name: str, label: str) -> None:
         """Make sure `object_type` has the text property `name` with unique values (created if it
         is missing; the private app needs the schema write scope for that), once per connector.
         Upserts by it are what make creating companies and deals idempotent."""
         if (object_type, name) in self._ensured:
             return
-        api = self.client.crm.properties.core_api
-        try:
-            found = self._call(api, "get_by_name", object_type, name, describe=f"read property {name}")
-        except CrmError as error:
-            if error.status != 404:
-                raise
-            found = self._call(api, "create", object_type, {
+        found = self.property(object_type, name)
+        if found is None:
+            found = self._call(self.client.crm.properties.core_api, "create", object_type, {
                 "name": name, "label": label, "type": "string", "fieldType": "text", "hasUniqueValue": True,
                 "groupName": {"companies": "companyinformation", "deals": "dealinformation"}.get(
                     object_type, "contactinformation"),

@@ -32,6 +32,10 @@ def settings_view(request):
     if not has_role(request.user, ADMIN):
         messages.error(request, "Only admins can change the sync settings.")
         return render(request, "sync/settings.html", _context(form, rules), status=403)
+    if form.is_valid():
+        # A property name is checked against HubSpot's own properties before it is saved.
+        for field, problem in connection_check.check_property_names(form.changed_properties()).items():
+            form.add_error(field, problem)
     if form.is_valid() and (not rules_posted or rules.is_valid()):
         try:
             services.update_settings(actor=request.user, changes=form.cleaned_data)

@@ -199,3 +199,46 @@ def test_an_htmx_request_with_an_expired_session_is_sent_to_login(client):
     response = client.get(reverse("sync:duplicates"), {"q": "x"}, headers=HX)
     assert response["HX-Redirect"] == "/login/?next=/duplicates/%3Fq%3Dx"
     assert b"<html" not in response.content
+
+
+def test_a_value_out_of_bounds_is_refused_in_words_at_its_field(admin_client_):
+    response = admin_client_.post(URL, form_data(schedule_minutes="0"))
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Minutes between runs is a whole number from 1 to 1440 minutes." in html
+    assert "syncsettings_schedule_1_to_1440_minutes" not in html and "Constraint" not in html
+
+
+def test_the_inputs_carry_the_real_bounds(admin_client_):
+    html = admin_client_.get(URL).content.decode()
+    assert 'name="schedule_minutes"' in html and 'min="1"' in html and 'max="1440"' in html
+    assert 'max="100"' in html
+
+
+@pytest.mark.parametrize("name", ["bad name <script>x</script>", "SalesforceContactId", "1abc"])
+def test_a_malformed_property_name_is_refused_in_words(admin_client_, name):
+    response = admin_client_.post(URL, form_data(prop_salesforce_contact_id=name))
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "is not a HubSpot property name" in html and "<script>x" not in html
+    assert SyncSettings.load().prop_salesforce_contact_id == "salesforcecontactid"
+
+
+def test_a_property_hubspot_does_not_have_is_refused(crm, admin_client_):
+    response = admin_client_.post(URL, form_data(prop_salesforce_contact_id="no_such_property"))
+    assert response.status_code == 400
+    assert "HubSpot has no contact property named &#x27;no_such_property&#x27;" in response.content.decode()
+    assert SyncSettings.load().prop_salesforce_contact_id == "salesforcecontactid"
+    assert not AuditEvent.objects.exists()
+
+
+def test_a_property_hubspot_has_is_saved(crm, admin_client_):
+    assert admin_client_.post(URL, form_data(prop_salesforce_lead_id="salesforceownerid")).status_code == 302
+    assert SyncSettings.load().prop_salesforce_lead_id == "salesforceownerid"
+
+
+def test_test_connection_names_a_missing_property(crm, admin_client_):
+    SyncSettings.objects.filter(pk=1).update(prop_salesforce_account_id="gone_property")
+    response = admin_client_.post(reverse("sync:test_connection", args=["hubspot"]), headers=HX)
+    html = response.content.decode()
+    assert "HubSpot has no company property named &#x27;gone_property&#x27;" in html
