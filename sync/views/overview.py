@@ -17,13 +17,19 @@ from sync.queries import group_counts
 from sync.roles import OPERATOR, role_required
 
 
-def _usage(settings: SyncSettings, last: SyncRun | None) -> list[dict]:
+def _known_limit(key: str) -> int | None:
+    """The daily limit the CRM last reported: a run that made no call carrying the headers (a quiet
+    run's HubSpot searches carry none) does not make it unknown again."""
+    return (SyncRun.objects.filter(**{f"snapshot__{key}__isnull": False}).exclude(**{f"snapshot__{key}": None})
+            .order_by("-created_at").values_list(f"snapshot__{key}", flat=True).first())
+
+
+def _usage(settings: SyncSettings) -> list[dict]:
     since = timezone.now() - timedelta(hours=24)
     used = SyncRun.objects.filter(started_at__gte=since).aggregate(sf=Sum("sf_api_calls"), hs=Sum("hs_api_calls"))
-    snap = (last.snapshot or {}) if last else {}
     rows = []
-    for crm, key, share, limit in (("Salesforce", "sf", settings.salesforce_api_share, snap.get("sf_daily_limit")),
-                                   ("HubSpot", "hs", settings.hubspot_api_share, snap.get("hs_daily_limit"))):
+    for crm, key, share, limit in (("Salesforce", "sf", settings.salesforce_api_share, _known_limit("sf_daily_limit")),
+                                   ("HubSpot", "hs", settings.hubspot_api_share, _known_limit("hs_daily_limit"))):
         budget = limit * share // 100 if limit else None
         calls = used[key] or 0
         rows.append({"crm": crm, "used": calls, "share": share, "limit": limit, "budget": budget,
@@ -45,7 +51,7 @@ def overview(request):
         "counts": group_counts(),
         "lost_primary": ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count(),
         "last_errors": RecordError.objects.filter(run=last).count() if last else 0,
-        "usage": _usage(settings, last), "chart": charts.history_chart(history),
+        "usage": _usage(settings), "chart": charts.history_chart(history),
     }
     return render(request, "sync/overview.html", context)
 
@@ -56,6 +62,10 @@ def run_progress(request, pk: int):
     run = get_object_or_404(SyncRun, pk=pk)
     html = render_to_string("sync/_run_progress.html", {"current": run}, request=request)
     if run.finished_at:
+        # The run just ended: the "Last run" card follows (out of band), so the page never shows
+        # a finished run 5 above a "Last run: run 4".
+        html += render_to_string("sync/_last_run.html", {"last_run": run, "oob": True,
+                                                         "next_run": services.next_scheduled_run()}, request=request)
         return HttpResponseStopPolling(html)
     return HttpResponse(html)
 

@@ -217,3 +217,33 @@ def test_overview_query_count_does_not_grow_with_groups(viewer_client):
         r9_group()
     assert viewer_client.get(URL).context["counts"] == {"r2": 30, "r7": 30, "r9": 30}
     assert measure() == few
+
+
+def test_a_small_run_that_learnt_no_limit_keeps_the_known_budget(viewer_client):
+    """A quiet run's HubSpot searches carry no rate-limit headers: its snapshot knows no daily
+    limit, and the overview keeps the one an earlier run learnt (it used to say "known after the
+    first run" again)."""
+    finished_run(minutes_ago=30, hs_api_calls=40, snapshot={"sf_daily_limit": 10_000, "hs_daily_limit": 1_000})
+    finished_run(minutes_ago=5, hs_api_calls=3, snapshot={"sf_daily_limit": 10_000, "hs_daily_limit": None})
+    usage = {u["crm"]: u for u in viewer_client.get(URL).context["usage"]}
+    assert usage["HubSpot"]["limit"] == 1_000 and usage["HubSpot"]["budget"] == 500
+
+
+def test_the_last_run_card_follows_a_run_that_just_finished(viewer_client):
+    finished_run(minutes_ago=30)
+    current = SyncRun.objects.create(status=SyncRun.Status.RUNNING, started_at=timezone.now())
+    assert f"run {current.pk - 1}" in viewer_client.get(URL).content.decode()
+    SyncRun.objects.filter(pk=current.pk).update(status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now())
+    response = viewer_client.get(reverse("sync:run_progress", args=[current.pk]), headers=HX)
+    html = response.content.decode()
+    assert response.status_code == 286
+    assert 'id="last-run" hx-swap-oob="true"' in html and f"run {current.pk}</a>" in html
+
+
+def test_a_lost_primary_shows_no_synced_id_in_the_list_as_on_its_card(viewer_client):
+    c = lost_primary_contact().hs_contact
+    row = viewer_client.get(reverse("sync:contacts"), {"status": "lost_primary"}).content.decode()
+    card = viewer_client.get(reverse("sync:contact", args=[c.hs_id])).content.decode()
+    merged_away = c.link.sf_person.sf_id
+    assert f">{merged_away}</a>" not in row           # the list's "currently synced" column says "—"
+    assert 'id="synced-id">—' in card
