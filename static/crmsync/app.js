@@ -9,3 +9,13 @@ document.addEventListener("submit", function (event) {
     form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
   }, 0);
 });
+
+// Forms marked data-confirm="question" ask first (an inline onsubmit would need 'unsafe-inline'
+// under the Content-Security-Policy). Capturing, so a cancelled submit is not marked data-once.
+document.addEventListener("submit", function (event) {
+  var question = event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
