@@ -8,3 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("sync.urls")),
 ]
+
+handler403 = "sync.views.errors.permission_denied"  # names the role that is missing

@@ -8,6 +8,17 @@ from django.core.exceptions import PermissionDenied
 
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
 ROLES = (VIEWER, OPERATOR, ADMIN)
+# What each role adds, in the words of the 403 page (and the README's Roles section).
+ABILITIES = {VIEWER: "read every page", OPERATOR: "sync now, resync contacts and merge duplicates",
+             ADMIN: "change the sync settings and test the connections"}
+
+
+class RoleRequired(PermissionDenied):
+    """Refused for want of a role: the 403 page names the role and what it allows."""
+
+    def __init__(self, role: str):
+        super().__init__(f"This needs the {role} role.")
+        self.role = role
 
 
 def role_of(user) -> str | None:
@@ -34,7 +45,7 @@ def role_required(role: str):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not has_role(request.user, role):
-                raise PermissionDenied(f"This needs the {role} role.")
+                raise RoleRequired(role)
             return view(request, *args, **kwargs)
 
         return wrapped

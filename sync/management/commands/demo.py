@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -17,6 +18,26 @@ from django.core.management.base import BaseCommand
 
 from sync import services
 from sync.roles import ADMIN
+
+LOOPBACK = "127.0.0.1,localhost,[::1]"
+
+
+def console_environment(env: dict[str, str]) -> dict[str, str]:
+    """The demo's web server runs with DEBUG off, as in production, so a wrong address shows the
+    product's 404 and not DEBUG's listing of every URL pattern. What production then requires is
+    set for plain HTTP on loopback: a signing key made for this run, loopback host names, no
+    redirect to HTTPS, cookies sent without TLS."""
+    return {**env, "DEBUG": "false", "SECRET_KEY": env.get("SECRET_KEY") or secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": LOOPBACK, "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false"}
+
+
+def start_console(port: int, env: dict[str, str]) -> subprocess.Popen:
+    """The demo's web server on 127.0.0.1:`port`. With DEBUG off whitenoise serves the collected,
+    hashed static files (var/static), so they are collected first."""
+    env, manage = console_environment(env), [sys.executable, str(settings.BASE_DIR / "manage.py")]
+    subprocess.run([*manage, "collectstatic", "--noinput", "--verbosity", "0"], env=env, check=True)
+    return subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env)
 
 
 class Command(BaseCommand):
@@ -45,7 +66,7 @@ class Command(BaseCommand):
             subprocess.run([*manage, "sync", "--wait", "--full"], env=env, check=False)
             services.ensure_schedule()
             procs.append(subprocess.Popen([*manage, "qcluster"], env=env))
-            procs.append(subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env))
+            procs.append(start_console(port, env))
             self.stdout.write(self.style.SUCCESS(
                 f"\ncrmsync demo on http://127.0.0.1:{port}/  user: admin  password: {password}\n"
                 f"CRM sandbox on {sandbox_url}. Ctrl-C stops everything.\n"))
