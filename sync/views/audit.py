@@ -96,6 +96,11 @@ def audit_csv(request):
     return response
 
 
+# A cell starting with one of these is read as a formula by spreadsheets (OWASP, CSV injection);
+# TAB and CR too: some strip them and read what follows.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _safe(text: str) -> str:
     """Neutralise spreadsheet formulas in free text (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in FORMULA_STARTS else text

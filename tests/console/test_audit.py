@@ -198,6 +198,17 @@ def test_the_csv_export_neutralises_formulas(viewer_client, django_user_model):
                                                       ("'-2+3", "'+cmd", "'=HYPERLINK(\"http://evil\")")]
 
 
+
+def test_the_csv_export_neutralises_cells_starting_with_tab_or_cr(viewer_client, django_user_model):
+    """OWASP's list: a leading TAB or CR is stripped by some spreadsheets, which then read the formula."""
+    tabbed = django_user_model.objects.create_user(username="\tuser", password="x" * 20)
+    event(message="\t=1+1", target_repr="\r=cmd", actor=tabbed)
+    event(message="\rplain", target_repr="ok\tinside")
+    data = rows(viewer_client.get(CSV))
+    assert [(r[1], r[6], r[9]) for r in data[1:]] == [("sync", "ok\tinside", "'\rplain"),
+                                                      ("'\tuser", "'\r=cmd", "'\t=1+1")]
+
+
 # --- append-only --------------------------------------------------------------------------------
 
 def test_no_view_edits_or_deletes_an_event(admin_user):
