@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from sync import merges, queries
 from sync.crm.base import CrmError
@@ -51,15 +51,25 @@ def merge_salesforce(request):
                             {"preview": preview, "sf_url": django_settings.SALESFORCE_INSTANCE_URL})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @role_required(OPERATOR)
 def merge_hubspot(request):
-    sf_key = request.POST.get("sf_id", "").strip()
+    """R7: the preview of merging an R7 group in HubSpot (GET, or a POST without `confirm`), the
+    merge itself on confirmation."""
+    sf_key = (request.POST.get("sf_id") or request.GET.get("sf_id") or "").strip()
+    primary = request.POST.get("primary") or request.GET.get("primary")
     try:
-        result = merges.merge_hubspot_group(sf_key=sf_key, actor=request.user)
-    except (CrmError, ValidationError) as exc:
-        messages.error(request, f"The HubSpot merge did not complete: {exc}")
-    else:
-        messages.success(request, f"Merged {len(result.merged)} HubSpot contact(s) into {result.primary.hs_id}; "
-                                  f"HubSpot's merged record is {result.new_id}.")
-    return redirect(f"{reverse('sync:duplicates')}?kind=r7")
+        preview = merges.preview_hubspot_merge(sf_key=sf_key, primary_id=primary)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"{reverse('sync:duplicates')}?kind=r7")
+    if request.method == "POST" and request.POST.get("confirm") == "1":
+        try:
+            result = merges.merge_hubspot_group(sf_key=sf_key, actor=request.user, primary_id=primary)
+        except (CrmError, ValidationError) as exc:
+            messages.error(request, f"The HubSpot merge did not complete: {exc}")
+        else:
+            messages.success(request, f"Merged {len(result.merged)} HubSpot contact(s) into {result.primary.hs_id}; "
+                                      f"HubSpot's merged record is {result.new_id}.")
+        return redirect(f"{reverse('sync:duplicates')}?kind=r7")
+    return page_or_fragment(request, "sync/merge_hubspot.html", "sync/_merge_hubspot.html", {"preview": preview})

@@ -166,7 +166,7 @@ def test_the_r7_tab_lists_hubspot_contacts_sharing_a_record(viewer_client, opera
     html = response.content.decode()
     assert "carries the id, not synced" in html and "R3 · first record returned" in html
     assert "Merge in HubSpot" not in html
-    assert f"Merge in HubSpot into {contacts[0].hs_id}" in operator_client.get(URL, {"kind": "r7"}).content.decode()
+    assert f"Preview merge in HubSpot into {contacts[0].hs_id}" in operator_client.get(URL, {"kind": "r7"}).content.decode()
 
 
 def test_the_r7_tab_searches_by_hubspot_or_salesforce_id(viewer_client):

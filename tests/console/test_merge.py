@@ -200,7 +200,7 @@ def sandbox_r7(crm, n: int = 2) -> tuple[SfPerson, list[HsContact]]:
 
 def test_hubspot_merge_keeps_the_synced_contact_and_moves_the_link(crm, operator_client, operator):
     person, contacts = sandbox_r7(crm, 3)
-    response = operator_client.post(HS_MERGE, {"sf_id": person.sf_id})
+    response = operator_client.post(HS_MERGE, {"sf_id": person.sf_id, "confirm": "1"})
     assert response.status_code == 302 and response["Location"] == f"{reverse('sync:duplicates')}?kind=r7"
     survivor = HsContact.objects.get(archived=False)
     assert survivor.hs_id not in {c.hs_id for c in contacts}
@@ -233,7 +233,7 @@ def test_a_hubspot_merge_that_stops_half_way_records_what_it_did(crm, operator_c
     they happened), the third is refused, and the page and the audit say exactly that."""
     person, contacts = sandbox_r7(crm, 3)
     HubSpot(access_token="sandbox", host=crm.url).crm.contacts.basic_api.archive(contacts[2].hs_id)
-    response = operator_client.post(HS_MERGE, {"sf_id": person.sf_id}, follow=True)
+    response = operator_client.post(HS_MERGE, {"sf_id": person.sf_id, "confirm": "1"}, follow=True)
     [message] = messages_of(response)
     survivor = HsContact.objects.get(archived=False, merged_into_id="", hs_id__in=[
         e.target_id for e in AuditEvent.objects.all()])
@@ -251,7 +251,7 @@ def test_a_hubspot_merge_that_stops_half_way_records_what_it_did(crm, operator_c
 def test_hubspot_merge_without_a_synced_contact_is_refused(crm, operator_client):
     person, contacts = sandbox_r7(crm)
     ContactLink.objects.all().delete()
-    response = operator_client.post(HS_MERGE, {"sf_id": person.sf_id}, follow=True)
+    response = operator_client.post(HS_MERGE, {"sf_id": person.sf_id, "confirm": "1"}, follow=True)
     [message] = messages_of(response)
     assert message.startswith("The HubSpot merge did not complete: ")
     assert all(crm.hubspot.record("contacts", c.hs_id).get("mergedInto") is None for c in contacts)
@@ -261,12 +261,43 @@ def test_hubspot_merge_without_a_synced_contact_is_refused(crm, operator_client)
 def test_hubspot_merge_needs_an_operator_post_and_csrf(crm, client, viewer_client, operator, operator_client):
     person, contacts = sandbox_r7(crm)
     assert client.post(HS_MERGE, {"sf_id": person.sf_id})["Location"].startswith("/login/")
-    assert viewer_client.post(HS_MERGE, {"sf_id": person.sf_id}).status_code == 403
-    assert operator_client.get(HS_MERGE).status_code == 405
-    assert client_for(operator, csrf=True).post(HS_MERGE, {"sf_id": person.sf_id}).status_code == 403
+    assert viewer_client.post(HS_MERGE, {"sf_id": person.sf_id, "confirm": "1"}).status_code == 403
+    assert operator_client.get(HS_MERGE, {"sf_id": person.sf_id}).status_code == 200   # a preview, nothing merged
+    assert client_for(operator, csrf=True).post(HS_MERGE, {"sf_id": person.sf_id, "confirm": "1"}).status_code == 403
     assert HsContact.objects.filter(archived=False).count() == 2
     assert crm.hubspot.record("contacts", contacts[1].hs_id).get("mergedInto") is None
     assert not AuditEvent.objects.exists()
+
+
+def test_the_r7_tab_the_preview_and_the_merge_keep_the_same_primary(crm, operator_client):
+    """The page said "into 1089" and the merge kept 1088 once: now the tab, the preview and the
+    merge all name the contact that syncs with the record (R7)."""
+    person, contacts = sandbox_r7(crm, 2)
+    synced = ContactLink.objects.get(status=LinkStatus.SYNCED).hs_contact
+    tab = operator_client.get(reverse("sync:duplicates"), {"kind": "r7"}).content.decode()
+    assert f"Preview merge in HubSpot into {synced.hs_id}" in tab
+    preview = operator_client.get(HS_MERGE, {"sf_id": person.sf_id})
+    assert preview.context["preview"].primary == synced and "Warning" not in preview.content.decode()
+    html = preview.content.decode()
+    assert "creates a new HubSpot contact with a new id" in html and "additional emails" in html
+    response = operator_client.post(HS_MERGE, {"sf_id": person.sf_id, "primary": synced.hs_id, "confirm": "1"},
+                                    follow=True)
+    assert messages_of(response)[0].startswith(f"Merged 1 HubSpot contact(s) into {synced.hs_id};")
+    assert AuditEvent.objects.get().before == {"primary": synced.hs_id,
+                                               "merged": [c.hs_id for c in contacts if c.hs_id != synced.hs_id]}
+
+
+def test_another_primary_is_allowed_with_a_warning_and_its_values_survive(crm, operator_client):
+    person, contacts = sandbox_r7(crm, 2)
+    synced = ContactLink.objects.get(status=LinkStatus.SYNCED).hs_contact
+    other = next(c for c in contacts if c.hs_id != synced.hs_id)
+    preview = operator_client.get(HS_MERGE, {"sf_id": person.sf_id, "primary": other.hs_id}).content.decode()
+    assert "Warning" in preview and f"the primary you chose is not the contact that syncs with" in preview
+    operator_client.post(HS_MERGE, {"sf_id": person.sf_id, "primary": other.hs_id, "confirm": "1"})
+    survivor = HsContact.objects.get(archived=False)
+    assert survivor.email == other.email                                   # the chosen primary's values
+    assert ContactLink.objects.get(hs_contact=survivor).status == LinkStatus.SYNCED   # and it syncs with the record
+    assert ContactLink.objects.get(hs_contact=survivor).sf_person.sf_id == person.sf_id
 
 
 def test_an_email_with_a_plus_survives_the_redirects(crm, operator_client):

@@ -1,0 +1,12 @@
+"""Acting on duplicate groups from the console — each with a preview of what it will do in both
+CRMs first, every step audited, a half-done action recorded as such:
+
+* `salesforce`: merge an R2 group in Salesforce (R5), field by field;
+* `hubspot`: merge an R7 group in HubSpot;
+* `conversion`: convert a lead into the contact of its group (Salesforce's convertLead);
+* `companies`: merge an R9 group of HubSpot companies."""
+from sync.merges.hubspot import HubSpotMergePreview, HubSpotMergeResult, merge_hubspot_group, preview_hubspot_merge
+from sync.merges.salesforce import MergePreview, merge_salesforce_group, preview_salesforce_merge
+
+__all__ = ["HubSpotMergePreview", "HubSpotMergeResult", "MergePreview", "merge_hubspot_group",
+           "merge_salesforce_group", "preview_hubspot_merge", "preview_salesforce_merge"]

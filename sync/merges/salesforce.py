@@ -1,0 +1,113 @@
+"""Merging an R2 group in Salesforce: a preview that says what the merge will delete or orphan in
+HubSpot (R5) before anything happens, and the merge itself (SOAP merge(), a master and up to two
+records per call). Network first, then one short transaction records each result and its audit
+event."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from sync.audit import record_event
+from sync.crm.base import CrmError
+from sync.engine import groups
+from sync.models import AuditEvent, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SyncSettings
+
+A = AuditEvent.Action
+
+
+@dataclass
+class Affected:
+    contact: HsContact
+    record: SfPerson
+    outcome: str  # "deleted" or "lost primary"
+
+
+@dataclass
+class MergePreview:
+    key: str
+    object_type: str
+    primary: SfPerson
+    losers: list[SfPerson]
+    skipped: list[SfPerson]            # other-type members: Salesforce merges one object type only
+    synced: list[SfPerson]             # members a HubSpot contact currently syncs with
+    affected: list[Affected] = field(default_factory=list)
+    delete_on: bool = False
+    members: list[SfPerson] = field(default_factory=list)  # the whole group, in the order Salesforce returned it
+
+    @property
+    def calls(self) -> int:
+        """SOAP merge() calls: a master and up to two records per call."""
+        return -(-len(self.losers) // 2)
+
+    @property
+    def primary_is_synced(self) -> bool:
+        return not self.synced or self.primary in self.synced
+
+
+def group_members(key: str) -> list[SfPerson]:
+    return list(SfPerson.objects.group_members().filter(email_key=key).order_by("pull_seq"))
+
+
+def preview_salesforce_merge(*, key: str, primary_id: str | None = None) -> MergePreview:
+    members = group_members(key)
+    if len(members) < 2:
+        raise ValidationError("This group no longer has duplicates to merge.")
+    links = list(ContactLink.objects.filter(sf_person__in=members, status=LinkStatus.SYNCED)
+                 .select_related("hs_contact", "sf_person"))
+    synced = [m for m in members if any(link.sf_person_id == m.pk for link in links)]
+    default = synced[0] if synced else members[0]
+    primary = next((m for m in members if m.sf_id == primary_id), None) if primary_id else default
+    if primary is None:
+        raise ValidationError(f"{primary_id} is not a member of this group.")
+    losers = [m for m in members if m is not primary and m.object_type == primary.object_type]
+    skipped = [m for m in members if m is not primary and m.object_type != primary.object_type]
+    delete_on = SyncSettings.load().delete_hubspot_contact_on_delete
+    affected = [Affected(link.hs_contact, link.sf_person, "deleted" if delete_on else "lost primary")
+                for link in links if link.sf_person in losers]
+    return MergePreview(key, primary.object_type, primary, losers, skipped, synced, affected, delete_on, members)
+
+
+def merge_salesforce_group(*, key: str, primary_id: str, actor, connector=None) -> MergePreview:
+    """Merge the group's same-type records into `primary_id` in Salesforce, two per call, then
+    mark the losers merged in the mirror and queue a sync so R5 reaches HubSpot."""
+    from sync import services
+    from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
+
+    preview = preview_salesforce_merge(key=key, primary_id=primary_id)
+    if not preview.losers:
+        raise ValidationError("Nothing to merge: the other records are of another type "
+                              f"({', '.join(m.object_type for m in preview.skipped)}).")
+    sf = connector or SalesforceConnector(SalesforceConfig.from_settings())
+    merged: list[SfPerson] = []
+    try:
+        for i in range(0, len(preview.losers), 2):
+            chunk = preview.losers[i:i + 2]
+            result = sf.merge(preview.object_type, preview.primary.sf_id, [m.sf_id for m in chunk])
+            if not result.get("success"):
+                errors = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors", []))
+                raise CrmError(f"Salesforce refused the merge: {errors or 'no reason given'}", crm="salesforce",
+                               permanent=True)
+            merged.extend(chunk)
+    finally:
+        if merged:
+            _record_salesforce_merge(preview, merged, actor)
+    services.request_sync(full=False, actor=actor)
+    return preview
+
+
+@transaction.atomic
+def _record_salesforce_merge(preview: MergePreview, merged: list[SfPerson], actor) -> None:
+    SfPerson.objects.filter(pk__in=[m.pk for m in merged]).update(is_deleted=True,
+                                                                  master_record_id=preview.primary.sf_id)
+    affected = [a.contact.hs_id for a in preview.affected if a.record in merged]
+    record_event(actor=actor, action=A.RECORD_MERGED, rule="R5", target_type=f"salesforce.{preview.object_type}",
+                 target_id=preview.primary.sf_id, target_repr=f"{preview.primary.name} <{preview.primary.email}>",
+                 before={"records": [m.sf_id for m in [preview.primary, *merged]]},
+                 after={"master": preview.primary.sf_id, "merged": [m.sf_id for m in merged],
+                        "hubspot_contacts_affected": affected},
+                 message=f"Merged {len(merged)} record(s) into {preview.primary.sf_id} in Salesforce"
+                         + (f"; HubSpot contact(s) {', '.join(affected)} will be "
+                            f"{'deleted' if preview.delete_on else 'left without a primary'} (R5)." if affected else "."))
+    groups.refresh_keys(DuplicateGroup.Kind.R2, [preview.key])  # the duplicates page is right before the next sync
