@@ -33,6 +33,7 @@ class Group:
     synced_why: str = ""
     record: Any = None         # R7: the Salesforce record; R9: the account
     contacts: list = field(default_factory=list)  # R2: the HubSpot contacts linked to members
+    leads: int = 0             # R2: how many members are leads (a lead and a contact: convert the lead)
 
 
 @dataclass
@@ -97,8 +98,9 @@ def _group_page(kind: str, *, q: str, sort: str, page: int, mix: str = "") -> tu
         qs = qs.filter(leads=0)
     total = qs.count()
     page, pages, offset = _page(total, page)
-    rows = qs.order_by(*ORDER.get(sort, ORDER["key"])).values_list("key", "size", "modified")[offset:offset + PER_PAGE]
-    return {key: Group(key, size, modified) for key, size, modified in rows}, total, page, pages
+    rows = qs.order_by(*ORDER.get(sort, ORDER["key"])).values_list("key", "size", "modified", "leads")[
+        offset:offset + PER_PAGE]
+    return {key: Group(key, size, modified, leads=leads) for key, size, modified, leads in rows}, total, page, pages
 
 
 def r2_groups(*, q: str = "", mix: str = "", sort: str = "key", page: int = 1) -> GroupPage:

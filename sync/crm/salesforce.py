@@ -335,25 +335,46 @@ class SalesforceConnector:
             out += [_result(r["Id"], a) for r, a in zip(chunk, answers, strict=True)]
         return out
 
-    def merge(self, sobject: str, master_id: str, merge_ids: list[str]) -> dict:
-        """SOAP merge(): a master and up to two records. Retried only when it certainly did not
-        happen (a SOAP fault before any work); a merge that may have been applied is re-checked
-        by the caller through queryAll instead of being repeated."""
+    def merge(self, sobject: str, master_id: str, merge_ids: list[str], values: dict | None = None) -> dict:
+        """SOAP merge(): a master and up to two records; `values` are set on the master by the
+        same call (how Salesforce's own merge screen keeps a field of a merged record). Not
+        retried: a merge that may have been applied is re-checked by the caller instead."""
         if not 1 <= len(merge_ids) <= 2:
             raise ValueError("Salesforce merges a master with one or two records per call")
-        envelope = _merge_envelope(self._token or self.client.session_id, sobject, master_id, merge_ids)
+        fields = "".join(f"<urn1:{escape(k)}>{escape(str(v))}</urn1:{escape(k)}>" for k, v in (values or {}).items()
+                         if v not in (None, ""))
+        empty = "".join(f"<urn1:fieldsToNull>{escape(k)}</urn1:fieldsToNull>" for k, v in (values or {}).items()
+                        if v in (None, ""))
+        ids = "".join(f"<urn:recordToMergeIds>{escape(i)}</urn:recordToMergeIds>" for i in merge_ids)
+        return self._soap("merge", f"<urn:request><urn:masterRecord><urn1:type>{escape(sobject)}</urn1:type>{empty}"
+                                   f"<urn1:Id>{escape(master_id)}</urn1:Id>{fields}</urn:masterRecord>{ids}</urn:request>")
 
-        def post(sf: Salesforce):
-            url = f"https://{sf.sf_instance}/services/Soap/u/{sf.sf_version}"
-            response = sf.session.post(url, data=envelope.encode("utf-8"), timeout=self.config.timeout,
-                                       headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "merge"})
-            return _parse_merge_response(response)
+    def convert_lead(self, lead_id: str, *, contact_id: str, account_id: str, converted_status: str) -> dict:
+        """SOAP convertLead() into an existing contact and its account, without an opportunity."""
+        return self._soap("convertLead", "<urn:leadConverts>"
+                                         f"<urn:accountId>{escape(account_id)}</urn:accountId>"
+                                         f"<urn:contactId>{escape(contact_id)}</urn:contactId>"
+                                         f"<urn:convertedStatus>{escape(converted_status)}</urn:convertedStatus>"
+                                         "<urn:doNotCreateOpportunity>true</urn:doNotCreateOpportunity>"
+                                         f"<urn:leadId>{escape(lead_id)}</urn:leadId></urn:leadConverts>")
 
+    def _soap(self, call: str, body: str) -> dict:
+        """One SOAP call on the partner endpoint (simple-salesforce has none): its first result."""
+        token = escape(self._token or self.client.session_id)
+        envelope = ('<?xml version="1.0" encoding="UTF-8"?>'
+                    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                    'xmlns:urn="urn:partner.soap.sforce.com" xmlns:urn1="urn:sobject.partner.soap.sforce.com">'
+                    f"<soapenv:Header><urn:SessionHeader><urn:sessionId>{token}</urn:sessionId></urn:SessionHeader>"
+                    f"</soapenv:Header><soapenv:Body><urn:{call}>{body}</urn:{call}></soapenv:Body></soapenv:Envelope>")
         self.budget.charge()
+        sf = self.client
         try:
-            return post(self.client)
+            response = sf.session.post(f"https://{sf.sf_instance}/services/Soap/u/{sf.sf_version}",
+                                       data=envelope.encode("utf-8"), timeout=self.config.timeout,
+                                       headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": call})
         except requests.RequestException as exc:
             raise translate(exc) from None
+        return _parse_soap_response(response, call)
 
 
 def _result(key: str, answer: dict) -> WriteResult:
@@ -371,46 +392,39 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
-def _merge_envelope(token: str, sobject: str, master_id: str, merge_ids: list[str]) -> str:
-    ids = "".join(f"<urn:recordToMergeIds>{escape(i)}</urn:recordToMergeIds>" for i in merge_ids)
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-        'xmlns:urn="urn:partner.soap.sforce.com" xmlns:urn1="urn:sobject.partner.soap.sforce.com">'
-        f"<soapenv:Header><urn:SessionHeader><urn:sessionId>{escape(token)}</urn:sessionId></urn:SessionHeader>"
-        "</soapenv:Header><soapenv:Body><urn:merge><urn:request><urn:masterRecord>"
-        f"<urn1:type>{escape(sobject)}</urn1:type><urn1:Id>{escape(master_id)}</urn1:Id></urn:masterRecord>"
-        f"{ids}</urn:request></urn:merge></soapenv:Body></soapenv:Envelope>")
-
-
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _parse_merge_response(response: requests.Response) -> dict:
+REPEATED = {"mergedRecordIds", "updatedRelatedIds", "errors"}
+
+
+def _parse_soap_response(response: requests.Response, call: str) -> dict:
+    """A SOAP answer's first <result> as a dict (repeated elements as lists, `success` a bool); a
+    fault is a CrmError with its code."""
     try:
         root = ElementTree.fromstring(response.content)
     except ElementTree.ParseError:
-        raise CrmError(f"Salesforce merge answered {response.status_code} with no SOAP body", crm=CRM,
+        raise CrmError(f"Salesforce {call} answered {response.status_code} with no SOAP body", crm=CRM,
                        status=response.status_code) from None
     for el in root.iter():
         if _local(el.tag) == "Fault":
             fields = {_local(c.tag): (c.text or "") for c in el.iter()}
             code = fields.get("faultcode", "").split(":")[-1]
-            raise CrmError(f"Salesforce merge refused: {fields.get('faultstring', code)}", crm=CRM,
+            raise CrmError(f"Salesforce {call} refused: {fields.get('faultstring', code)}", crm=CRM,
                            permanent=code != "SERVER_UNAVAILABLE", status=response.status_code, code=code)
     result = next((el for el in root.iter() if _local(el.tag) == "result"), None)
     if result is None:
-        raise CrmError("Salesforce merge response had no result", crm=CRM, status=response.status_code)
-    out: dict[str, Any] = {"id": "", "mergedRecordIds": [], "updatedRelatedIds": [], "success": False, "errors": []}
+        raise CrmError(f"Salesforce {call} response had no result", crm=CRM, status=response.status_code)
+    out: dict[str, Any] = {name: [] for name in REPEATED} | {"id": "", "success": False}
     for child in result:
         name = _local(child.tag)
-        if name in ("mergedRecordIds", "updatedRelatedIds"):
-            out[name].append(child.text or "")
-        elif name == "errors":
+        if name == "errors":
             out["errors"].append({_local(c.tag): c.text or "" for c in child})
+        elif name in REPEATED:
+            out[name].append(child.text or "")
         elif name == "success":
             out["success"] = (child.text or "").strip() == "true"
-        elif name == "id":
-            out["id"] = child.text or ""
+        else:
+            out[name] = child.text or ""
     return out

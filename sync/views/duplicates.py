@@ -73,3 +73,30 @@ def merge_hubspot(request):
                                       f"HubSpot's merged record is {result.new_id}.")
         return redirect(f"{reverse('sync:duplicates')}?kind=r7")
     return page_or_fragment(request, "sync/merge_hubspot.html", "sync/_merge_hubspot.html", {"preview": preview})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATOR)
+def convert_lead(request):
+    """A lead and a contact of one email: the preview of converting the lead into the contact
+    (GET), the conversion on confirmation."""
+    key = (request.POST.get("key") or request.GET.get("key") or "").strip().lower()
+    lead, contact = (request.POST.get(n) or request.GET.get(n) for n in ("lead", "contact"))
+    try:
+        preview = merges.preview_conversion(key=key, lead_id=lead, contact_id=contact)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("sync:duplicates")
+    if request.method == "POST" and request.POST.get("confirm") == "1":
+        try:
+            merges.convert_lead(key=key, lead_id=preview.lead.sf_id, contact_id=preview.contact.sf_id,
+                                actor=request.user)
+        except (CrmError, ValidationError) as exc:
+            messages.error(request, f"The conversion did not complete: {exc}")
+            query = urlencode({"key": key, "lead": preview.lead.sf_id, "contact": preview.contact.sf_id})
+            return redirect(f"{reverse('sync:convert_lead')}?{query}")
+        messages.success(request, f"Converted lead {preview.lead.sf_id} into contact {preview.contact.sf_id}. "
+                                  "A sync run was queued to apply it in HubSpot.")
+        return redirect(f"{reverse('sync:duplicates')}?{urlencode({'q': key})}")
+    return page_or_fragment(request, "sync/convert_lead.html", "sync/_convert_lead.html",
+                            {"preview": preview, "sf_url": django_settings.SALESFORCE_INSTANCE_URL})
