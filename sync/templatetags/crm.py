@@ -1,5 +1,7 @@
-"""Small template helpers: links into each CRM and the words for a link's status."""
+"""Small template helpers: links into each CRM, the words for a link's status, durations."""
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django import template
 from django.conf import settings
@@ -113,3 +115,19 @@ def chosen_words(link) -> str:
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def duration(span: timedelta | float | None) -> str:
+    """How long something took, for people: "0.4 s", "12 s", "3 min 4 s", "2 h 5 min" (never
+    "0:00:00.351750"). A timedelta or seconds; "" for none, so `|duration|default:"—"` reads."""
+    if span is None or span == "":
+        return ""
+    seconds = max(0.0, span.total_seconds() if isinstance(span, timedelta) else float(span))
+    if seconds < 9.95:  # tenths while they matter
+        return "0 s" if seconds == 0 else "under 0.1 s" if seconds < 0.05 else f"{seconds:.1f} s"
+    if seconds < 3599.5:
+        minutes, secs = divmod(round(seconds), 60)
+        return f"{secs} s" if not minutes else f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

@@ -50,7 +50,7 @@ def test_the_list_shows_runs_newest_first(viewer_client):
     assert list(response.context["page"].object_list) == [new, old]
     html = response.content.decode()
     assert "Running</span> · Pushing" in html and '<span class="tag">full</span>' in html
-    assert '<span class="error">2</span>' in html and "0:01:30" in html
+    assert '<span class="error">2</span>' in html and "<td>1 min 30 s</td>" in html
 
 
 def test_the_list_pages_and_keeps_its_query_count(viewer_client, operator):
@@ -116,7 +116,7 @@ def test_a_parallel_run_shows_its_pull_parts(viewer_client):
     html = viewer_client.get(page_url(run)).content.decode()
     assert "Parallel parts (3)" in html
     assert "<td>Salesforce</td><td>Contact</td><td>Done</td><td class=\"mono\">host-a:101</td>" in html
-    assert "<td>0:00:42</td><td class=\"num\">12,000</td>" in html
+    assert "<td>42 s</td><td class=\"num\">12,000</td>" in html
     assert "<td>HubSpot</td><td>deals</td><td>Failed</td>" in html
     assert "<td>Field sync</td><td>contacts, links 1–25000</td><td>Done</td>" in html
 

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from sync import services
 from sync.models import SyncRun
+from sync.templatetags.crm import duration
 
 SUMMARY = ("pulled", "linked", "switched", "lost_primary", "created", "deleted", "field_changes", "errors")
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         finally:
             stop.set()
             watcher.join()
-        self.stdout.write(f"\nRun {run.pk}: {run.get_status_display()} in {run.duration or '—'}")
+        self.stdout.write(f"\nRun {run.pk}: {run.get_status_display()} in {duration(run.duration) or '—'}")
         self.stdout.write("  " + "  ".join(f"{name.replace('_', ' ')}={getattr(run, name)}" for name in SUMMARY))
         self.stdout.write(f"  API calls: Salesforce={run.sf_api_calls} HubSpot={run.hs_api_calls}")
         if run.error:
