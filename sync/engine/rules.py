@@ -412,3 +412,18 @@ def decide_pair(*, status: str, hs_archived: bool, merged_into: str, survivor_ta
     if status == "salesforce_deleted":
         return PairKind.SYNCED
     return PairKind.KEEP
+
+
+# --- merges (R2) -------------------------------------------------------------------------------
+
+def merge_keeps(fields: list[str], primary: tuple[str, dict], merged: list[tuple[str, dict]]) -> dict[str, str]:
+    """A Salesforce merge, field by field: whose value the surviving record keeps unless the
+    operator picks another. The primary's (Salesforce's own default), except where it has none and
+    a merged record has one: the first such record in the group's order, so a merge never drops a
+    phone number nobody chose to drop. Records are (sf_id, {field: value}); the answer is
+    {field: sf_id}."""
+    keeps = {}
+    for name in fields:
+        donor = next((sf_id for sf_id, values in merged if values.get(name)), None)
+        keeps[name] = primary[0] if primary[1].get(name) or donor is None else donor
+    return keeps

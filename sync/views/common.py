@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -27,3 +28,8 @@ def int_param(request, name: str, default: int = 1) -> int:
         return max(1, int(request.GET.get(name, default)))
     except (TypeError, ValueError):
         return default
+
+
+def in_words(exc: Exception) -> str:
+    """A refusal for a message: a ValidationError's messages joined, never its list's repr."""
+    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)

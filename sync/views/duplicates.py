@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from sync import merges, queries
 from sync.crm.base import CrmError
 from sync.roles import OPERATOR, role_required
-from sync.views.common import int_param, page_or_fragment
+from sync.views.common import in_words, int_param, page_or_fragment
 
 LOADERS = {"r2": queries.r2_groups, "r7": queries.r7_groups, "r9": queries.r9_groups}
 
@@ -34,16 +34,18 @@ def duplicates(request):
 def merge_salesforce(request):
     key = (request.POST.get("key") or request.GET.get("key") or "").strip().lower()
     primary = request.POST.get("primary") or request.GET.get("primary")
+    data = request.POST if request.method == "POST" else request.GET
+    keep = {name[5:]: value for name, value in data.items() if name.startswith("keep_") and value}
     try:
-        preview = merges.preview_salesforce_merge(key=key, primary_id=primary)
+        preview = merges.preview_salesforce_merge(key=key, primary_id=primary, keep=keep)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("sync:duplicates")
     if request.method == "POST" and request.POST.get("confirm") == "1":
         try:
-            merges.merge_salesforce_group(key=key, primary_id=preview.primary.sf_id, actor=request.user)
+            merges.merge_salesforce_group(key=key, primary_id=preview.primary.sf_id, actor=request.user, keep=keep)
         except (CrmError, ValidationError) as exc:
-            messages.error(request, f"The merge did not complete: {exc}")
+            messages.error(request, f"The merge did not complete: {in_words(exc)}")
             return redirect(f"{reverse('sync:merge_salesforce')}?{urlencode({'key': key, 'primary': preview.primary.sf_id})}")
         messages.success(request, f"Merged into {preview.primary.sf_id}. A sync run was queued to apply it in HubSpot.")
         return redirect(f"{reverse('sync:duplicates')}?{urlencode({'q': key})}")
@@ -67,7 +69,7 @@ def merge_hubspot(request):
         try:
             result = merges.merge_hubspot_group(sf_key=sf_key, actor=request.user, primary_id=primary)
         except (CrmError, ValidationError) as exc:
-            messages.error(request, f"The HubSpot merge did not complete: {exc}")
+            messages.error(request, f"The HubSpot merge did not complete: {in_words(exc)}")
         else:
             messages.success(request, f"Merged {len(result.merged)} HubSpot contact(s) into {result.primary.hs_id}; "
                                       f"HubSpot's merged record is {result.new_id}.")
@@ -92,7 +94,7 @@ def convert_lead(request):
             merges.convert_lead(key=key, lead_id=preview.lead.sf_id, contact_id=preview.contact.sf_id,
                                 actor=request.user)
         except (CrmError, ValidationError) as exc:
-            messages.error(request, f"The conversion did not complete: {exc}")
+            messages.error(request, f"The conversion did not complete: {in_words(exc)}")
             query = urlencode({"key": key, "lead": preview.lead.sf_id, "contact": preview.contact.sf_id})
             return redirect(f"{reverse('sync:convert_lead')}?{query}")
         messages.success(request, f"Converted lead {preview.lead.sf_id} into contact {preview.contact.sf_id}. "

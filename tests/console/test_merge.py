@@ -110,13 +110,17 @@ def test_a_primary_outside_the_group_is_refused(operator_client):
 
 # --- the Salesforce merge (sandbox) -------------------------------------------------------------
 
-def sandbox_group(crm, email: str, n: int = 2, *, synced: int = 0) -> list[SfPerson]:
+def sandbox_group(crm, email: str, n: int = 2, *, synced: int = 0, values: dict | None = None) -> list[SfPerson]:
     """`n` Salesforce contacts with one email, in the sandbox and in the mirror; member `synced`
-    linked to a HubSpot contact."""
+    linked to a HubSpot contact; `values` {member: {"phone": …, "title": …}} for some."""
     members = r2_group(email, size=n, synced=synced)
+    for i, extra in (values or {}).items():
+        SfPerson.objects.filter(pk=members[i].pk).update(**extra)
+        members[i].refresh_from_db()
     contact = members[synced].links.get().hs_contact
     crm.load({"salesforce": {"Contact": [{"Id": m.sf_id, "FirstName": m.first_name, "LastName": m.last_name,
-                                          "Email": email} for m in members]},
+                                          "Email": email, "Phone": m.phone or None, "Title": m.title or None}
+                                         for m in members]},
               "hubspot": {"contacts": [{"id": contact.hs_id, "properties": {
                   "email": email, "salesforcecontactid": members[synced].sf_id}}]}})
     return members
@@ -148,6 +152,53 @@ def test_merge_keeps_the_primary_deletes_the_others_and_is_audited(crm, operator
     page = operator_client.get(response["Location"])
     assert f"Merged into {members[1].sf_id}. A sync run was queued to apply it in HubSpot." in messages_of(page)
     assert page.context["page"].groups == []
+
+
+def test_the_preview_offers_each_field_the_records_disagree_on(operator_client):
+    members = r2_group("ann@example.com", 2, synced=0)
+    SfPerson.objects.filter(pk=members[1].pk).update(phone="555-0101", title="CTO")
+    SfPerson.objects.filter(pk=members[0].pk).update(title="CEO")
+    response = operator_client.get(PREVIEW, {"key": "ann@example.com"})
+    fields = {f.name: (f.keep, f.value) for f in response.context["preview"].fields}
+    # first names agree (not offered); the primary's last name and title stay; its blank phone is filled
+    assert fields == {"LastName": (members[0].sf_id, "Lee0"), "Phone": (members[1].sf_id, "555-0101"),
+                      "Title": (members[0].sf_id, "CEO")}
+    html = response.content.decode()
+    assert f"Sets phone on <span class=\"mono\">{members[0].sf_id}</span> to “555-0101”" in html
+    assert f'name="keep_Title" value="{members[1].sf_id}"' in html            # the other title can be picked
+    picked = operator_client.get(PREVIEW, {"key": "ann@example.com", "keep_Title": members[1].sf_id})
+    assert {f.name: f.value for f in picked.context["preview"].fields}["Title"] == "CTO"
+    assert "Sets title on" in picked.content.decode()
+
+
+def test_the_merge_keeps_the_values_picked_field_by_field_in_salesforce(crm, operator_client, operator):
+    members = sandbox_group(crm, "ann@example.com", 3, synced=0, values={0: {"title": "CEO"}, 2: {"phone": "555-0102"}})
+    operator_client.post(PREVIEW, {"key": "ann@example.com", "primary": members[0].sf_id, "confirm": "1",
+                                   "keep_LastName": members[1].sf_id, "keep_Phone": members[2].sf_id,
+                                   "keep_Title": members[0].sf_id})
+    from sandbox.testing import salesforce_client
+    [row] = salesforce_client(crm.url).query(
+        f"SELECT LastName, Phone, Title FROM Contact WHERE Id = '{members[0].sf_id}'")["records"]
+    assert (row["LastName"], row["Phone"], row["Title"]) == ("Lee1", "555-0102", "CEO")
+    assert sf_row(crm, members[1].sf_id)["IsDeleted"] is True and sf_row(crm, members[2].sf_id)["IsDeleted"] is True
+    members[0].refresh_from_db()
+    assert (members[0].last_name, members[0].phone, members[0].title) == ("Lee1", "555-0102", "CEO")
+    event = AuditEvent.objects.get(action="record_merged")
+    p = members[0].sf_id
+    assert event.before[f"last name of {p}"] == "Lee0" and event.after[f"last name of {p}"] == f"Lee1 (from {members[1].sf_id})"
+    assert event.before[f"phone of {p}"] == "" and event.after[f"phone of {p}"] == f"555-0102 (from {members[2].sf_id})"
+    assert f"title of {p}" not in event.after                                     # kept as it was: no change to record
+    assert "kept last name 'Lee1' from" in event.message
+
+
+def test_a_value_picked_from_outside_the_merge_is_refused(crm, operator_client):
+    members = sandbox_group(crm, "ann@example.com", 2)
+    stranger = sf_person("bob@example.com")
+    response = operator_client.post(PREVIEW, {"key": "ann@example.com", "primary": members[0].sf_id, "confirm": "1",
+                                              "keep_LastName": stranger.sf_id}, follow=True)
+    assert messages_of(response) == ["The merge did not complete: The last name to keep must come from one of the "
+                                     "records being merged."]
+    assert sf_row(crm, members[1].sf_id)["IsDeleted"] is False and not AuditEvent.objects.exists()
 
 
 def test_merging_away_the_synced_record_names_the_contact_in_the_audit(crm, operator_client):

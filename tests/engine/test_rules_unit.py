@@ -278,3 +278,12 @@ def test_a_stage_is_proposed_from_its_probability_and_closed_won_flags():
     assert propose(stage="4", probability=0.0, closed=True, **custom) == "Closed Lost"
     assert propose(pipeline="default", stage="contractsent", probability=0.9, closed=False, org=org) == "Negotiation/Review"
     assert propose(stage="5", probability=0.5, closed=False, pipeline="x", org=[]) is None
+
+
+def test_a_merge_keeps_the_primary_values_and_fills_its_blanks_from_the_others():
+    """R2 merge: the primary's value survives; where it has none, the first merged record's that has one."""
+    from sync.engine.rules import merge_keeps
+    primary = ("P", {"Phone": "", "Title": "CEO", "LastName": "Lee"})
+    merged = [("A", {"Phone": "", "Title": "CTO", "LastName": "Li"}), ("B", {"Phone": "555", "Title": "", "LastName": ""})]
+    assert merge_keeps(["Phone", "Title", "LastName"], primary, merged) == {"Phone": "B", "Title": "P", "LastName": "P"}
+    assert merge_keeps(["Phone"], ("P", {"Phone": ""}), [("A", {"Phone": ""})]) == {"Phone": "P"}  # nobody has one
