@@ -698,6 +698,63 @@ class BulkJob(models.Model):
         return f"{self.kind} job {self.pk} ({self.status})"
 
 
+class BulkJobItem(models.Model):
+    """One contact's outcome in a bulk job: the Salesforce record it now syncs with, or why not
+    (the ResyncResult's words). Written a chunk at a time, so the job page lists them as it runs."""
+
+    job = models.ForeignKey(BulkJob, models.CASCADE, related_name="items")
+    hs_id = models.CharField(max_length=40)
+    ok = models.BooleanField()
+    sf_id = models.CharField(max_length=18, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "hs_id"], name="bulkjobitem_one_per_contact")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} contact {self.hs_id}: {'ok' if self.ok else 'not resynced'}"
+
+
+class AlertDigest(models.Model):
+    """One email digest of new problems sent to the admins (sync/alerts.py)."""
+
+    class Status(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=8, choices=Status, default=Status.SENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.JSONField(default=list)
+    counts = models.JSONField(default=dict)   # lost_primary, duplicate_groups, sync_errors
+    subject = models.CharField(max_length=255)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "-created_at"], name="alertdigest_by_status")]
+
+    def __str__(self) -> str:
+        return f"Digest {self.pk} ({self.status})"
+
+
+class AlertSeen(models.Model):
+    """A problem a digest reported that is still open, so the next digest leaves it out. Removed
+    when the problem goes away (a resync, a merge, a fix), so its return is news again."""
+
+    LOST_PRIMARY, ERROR = "lost_primary", "error"  # and the DuplicateGroup kinds r2, r7, r9
+
+    digest = models.ForeignKey(AlertDigest, models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=12)
+    key = models.CharField(max_length=255)  # HubSpot contact id, group key, or error crm|object|operation|record
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="alertseen_one_per_problem")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"
+
+
 class RecordError(models.Model):
     """A permanent error against one record in one run (shown on the run page, retryable)."""
 
@@ -800,6 +857,7 @@ class AuditEvent(models.Model):
         SETTINGS_CHANGED = "settings_changed", "Settings changed"
         SYNC_REQUESTED = "sync_requested", "Sync requested"
         RUN_FINISHED = "run_finished", "Sync run finished"
+        ALERT_SENT = "alert_sent", "Alert digest sent"
 
     created = models.DateTimeField(default=timezone.now, editable=False)
     run = models.ForeignKey(SyncRun, models.PROTECT, null=True, blank=True, related_name="events")

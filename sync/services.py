@@ -15,6 +15,7 @@ from sync.models import (
     GROUP_MEMBER,
     AuditEvent,
     BulkJob,
+    BulkJobItem,
     ContactLink,
     DuplicateGroup,
     HsContact,
@@ -25,6 +26,7 @@ from sync.models import (
 )
 
 SCHEDULE_NAME = "crmsync: sync cycle"
+ALERTS_SCHEDULE_NAME = "crmsync: alert digest"
 
 SETTINGS_FIELDS = ("delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts",
                    "schedule_minutes", "salesforce_api_share", "hubspot_api_share", "prop_salesforce_contact_id",
@@ -72,12 +74,20 @@ def request_sync(*, full: bool, actor, enqueue: bool = True) -> SyncRun:
 
 
 def ensure_schedule() -> None:
-    """Create or update the django-q2 schedule for the configured interval (idempotent)."""
+    """Create or update the django-q2 schedules for the configured intervals (idempotent)."""
+    from django.conf import settings
     from django_q.models import Schedule
 
     minutes = SyncSettings.load().schedule_minutes
     Schedule.objects.update_or_create(name=SCHEDULE_NAME, defaults={
         "func": "sync.tasks.scheduled_sync", "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1})
+    # The admins' alert digest (sync/alerts.py) comes with it, on its own interval from the environment.
+    if settings.ALERTS_EMAIL:
+        Schedule.objects.update_or_create(name=ALERTS_SCHEDULE_NAME, defaults={
+            "func": "sync.tasks.send_alert_digest", "schedule_type": Schedule.MINUTES,
+            "minutes": settings.ALERTS_INTERVAL_MINUTES, "repeats": -1})
+    else:
+        Schedule.objects.filter(name=ALERTS_SCHEDULE_NAME).delete()
 
 
 @dataclass
@@ -195,7 +205,11 @@ def run_bulk_resync(job: BulkJob, chunk: int = 100) -> BulkJob:
             results = resync_contacts(hs_ids=job.targets[i:i + chunk], actor=job.requested_by)
             done += len(results)
             failed += sum(1 for r in results if not r.ok)
-            BulkJob.objects.filter(pk=job.pk).update(done=done, failed=failed)
+            with transaction.atomic():  # each contact's outcome lands with the progress that counts it
+                BulkJobItem.objects.bulk_create(  # a job built with a contact twice keeps its first outcome
+                    [BulkJobItem(job_id=job.pk, hs_id=r.hs_id, ok=r.ok, sf_id=r.sf_id, message=r.message)
+                     for r in results], ignore_conflicts=True)
+                BulkJob.objects.filter(pk=job.pk).update(done=done, failed=failed)
     except CrmError as exc:
         BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.FAILED, finished_at=timezone.now(),
                                                  message=f"Stopped after {done}: {exc}")

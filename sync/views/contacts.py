@@ -108,11 +108,29 @@ def bulk_resync(request):
     return redirect("sync:job", job.pk)
 
 
+JOB_LIST = 500  # outcomes listed per kind on the job page (it is polled every second while it runs)
+
+
 @require_GET
 def job(request, pk: int):
     obj = get_object_or_404(BulkJob, pk=pk)
+    context = {"job": obj, **_outcomes(obj)}
     if request.htmx:
-        html = render_to_string("sync/_job_progress.html", {"job": obj}, request=request)
+        html = render_to_string("sync/_job_progress.html", context, request=request)
         done = obj.status in (BulkJob.Status.DONE, BulkJob.Status.FAILED)
         return HttpResponseStopPolling(html) if done else HttpResponse(html)
-    return render(request, "sync/job.html", {"job": obj})
+    return render(request, "sync/job.html", context)
+
+
+def _outcomes(job: BulkJob) -> dict:
+    """The contacts the job resynced, with the record each now syncs with, and those it could not,
+    with why: the first JOB_LIST of each, in the order they were done."""
+    failed = list(job.items.filter(ok=False).order_by("pk")[:JOB_LIST])
+    resynced = list(job.items.filter(ok=True).order_by("pk")[:JOB_LIST])
+    items = failed + resynced
+    contacts = HsContact.objects.in_bulk([i.hs_id for i in items], field_name="hs_id")
+    people = SfPerson.objects.in_bulk([i.sf_id for i in resynced if i.sf_id], field_name="sf_id")
+    for item in items:
+        item.contact, item.person = contacts.get(item.hs_id), people.get(item.sf_id)
+    return {"not_resynced": failed, "resynced": resynced, "resynced_total": job.done - job.failed,
+            "job_list": JOB_LIST}
