@@ -50,3 +50,11 @@ def bulk_resync(job_id: int) -> str:
     if job is None:
         return "gone"
     return services.run_bulk_resync(job).status
+
+
+def send_alert_digest() -> str:
+    """The alert digest's schedule: email the admins what is new, if anything (sync/alerts.py)."""
+    from sync import alerts
+
+    digest = alerts.send_digest()
+    return digest.status if digest else "nothing new"
