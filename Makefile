@@ -5,28 +5,35 @@ BIN    := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test test-sqlite test-postgres demo soak load bench profile lint lock clean
+.PHONY: install install-dev test test-sqlite test-postgres demo soak load bench profile lint lock clean
 
+# Two pinned locks: requirements.lock is what production runs (and the demo needs);
+# requirements-dev.lock adds the development tools (tests, lint, benchmarks) at the same pins.
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
 	touch $@
 
+$(BIN)/.installed-dev: requirements-dev.lock $(BIN)/.installed
+	$(BIN)/pip install -q -r requirements-dev.lock
+	touch $@
+
 install: $(BIN)/.installed
+install-dev: $(BIN)/.installed-dev
 
 # Browser tests drive Debian's chromium (never `playwright install`: there are no downloads here).
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
 	else echo "Browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi
 
-test: install $(CHROMIUM) test-sqlite test-postgres
+test: install-dev $(CHROMIUM) test-sqlite test-postgres
 
-test-sqlite: install
+test-sqlite: install-dev
 	DATABASE_URL= $(BIN)/pytest -q -p no:cacheprovider
 
 # In CI an unreachable PostgreSQL is a failure, not a skip.
-test-postgres: install
+test-postgres: install-dev
 	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -p no:cacheprovider
 
 demo: install
@@ -37,7 +44,7 @@ demo: install
 # Then the scale-out run: the same full sync on 1 and WORKERS qcluster workers (Redis at BENCH_REDIS_URL).
 SIZE ?= 10000
 WORKERS ?= 4
-bench: install
+bench: install-dev
 	$(BIN)/python -m tests.bench.run --size $(SIZE)
 	$(BIN)/python -m tests.bench.scale --size $(SIZE) --workers 1,$(WORKERS)
 
@@ -45,17 +52,21 @@ bench: install
 # (PROFILE_RUN=echo: the incremental run after the full sync, which reads its writes back).
 PROFILE_SIZE ?= 20000
 PROFILE_RUN ?= full
-profile: install
+profile: install-dev
 	$(BIN)/python -m tests.bench.profile --size $(PROFILE_SIZE) --db postgres --run $(PROFILE_RUN)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 
-# Re-pin requirements.lock from pyproject.toml in a scratch venv.
+# Re-pin both locks from pyproject.toml, each in a scratch venv: the runtime lock from its
+# dependencies alone, then the dev lock from the dev extras with the runtime pins held fixed.
+LOCK_VENV := /tmp/crmsync-lock
 lock:
-	rm -rf /tmp/crmsync-lock && $(PYTHON) -m venv /tmp/crmsync-lock
-	/tmp/crmsync-lock/bin/pip install -q --upgrade pip && /tmp/crmsync-lock/bin/pip install -q ".[dev]"
-	/tmp/crmsync-lock/bin/pip freeze --exclude-editable | grep -v '^crmsync' > requirements.lock
+	rm -rf $(LOCK_VENV) $(LOCK_VENV)-dev && $(PYTHON) -m venv $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)-dev
+	$(LOCK_VENV)/bin/pip install -q --upgrade pip && $(LOCK_VENV)/bin/pip install -q .
+	$(LOCK_VENV)/bin/pip freeze --exclude-editable | grep -v '^crmsync' > requirements.lock
+	$(LOCK_VENV)-dev/bin/pip install -q --upgrade pip && $(LOCK_VENV)-dev/bin/pip install -q -c requirements.lock ".[dev]"
+	$(LOCK_VENV)-dev/bin/pip freeze --exclude-editable | grep -v '^crmsync' > requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 var/static
@@ -66,10 +77,10 @@ clean:
 SOAK_SIZE ?= 5000
 SOAK_CYCLES ?= 60
 BOUNDARY_SIZE ?= 120
-soak: install
+soak: install-dev
 	SOAK_SIZE=$(SOAK_SIZE) SOAK_CYCLES=$(SOAK_CYCLES) BOUNDARY_SIZE=$(BOUNDARY_SIZE) BOUNDARY_MODES=after,before \
 		$(BIN)/pytest -q -s -p no:cacheprovider tests/soak
 
 # 50 users against gunicorn + PostgreSQL at 100,000 people (a database of its own).
-load: install
+load: install-dev
 	$(BIN)/python -m tests.bench.load --size 100000 --users 50 --seconds 30
