@@ -13,6 +13,7 @@ urlpatterns = [
     path("duplicates/", duplicates.duplicates, name="duplicates"),
     path("duplicates/merge/", duplicates.merge_salesforce, name="merge_salesforce"),
     path("duplicates/merge-hubspot/", duplicates.merge_hubspot, name="merge_hubspot"),
+    path("duplicates/merge-companies/", duplicates.merge_companies, name="merge_companies"),
     path("duplicates/convert/", duplicates.convert_lead, name="convert_lead"),
     path("contacts/", contacts.contacts, name="contacts"),
     path("contacts/resync/", contacts.bulk_resync, name="bulk_resync"),

@@ -81,26 +81,10 @@ def merge_hubspot_group(*, sf_key: str, actor, primary_id: str | None = None, co
     primary, others = preview.primary, preview.others
     hs = connector or HubSpotConnector(HubSpotConfig.from_settings())
     s = SyncSettings.load()
-    current, merged = primary, []
-    for step, m in enumerate(others, 1):
-        try:
-            answer = hs.merge("contacts", current.hs_id, m.hs_id)
-        except CrmError as exc:
-            left = [o.hs_id for o in others[step - 1:]]
-            record_event(actor=actor, action=A.RECORD_MERGED, rule="R7", target_type="hubspot.contact",
-                         target_id=current.hs_id, target_repr=f"{current.name} <{current.email}>",
-                         before={"primary": primary.hs_id, "merged": [o.hs_id for o in merged]},
-                         after={"stopped_at": m.hs_id, "left": left, "error": str(exc)[:500]},
-                         message=f"The HubSpot merge stopped at contact {m.hs_id}: {exc}. "
-                                 + (f"Merged so far into {current.hs_id}: {', '.join(o.hs_id for o in merged)}. "
-                                    if merged else "Nothing was merged. ")
-                                 + f"Not merged: {', '.join(left)}.")
-            done = (f"merged {', '.join(o.hs_id for o in merged)} into {current.hs_id}; " if merged
-                    else "nothing was merged; ")
-            raise CrmError(f"HubSpot refused to merge contact {m.hs_id} ({exc}): {done}not merged: {', '.join(left)}.",
-                           crm="hubspot", permanent=True) from exc
-        current = _record_hubspot_step(answer, current, m, primary, sf_key, actor, s, step, len(others))
-        merged.append(m)
+
+    current, merged = merge_in_turn(hs, "contacts", primary, others, rule="R7", actor=actor,
+                                    describe=lambda c: f"{c.name} <{c.email}>", step=lambda answer, into, m, n: (
+                                        _record_hubspot_step(answer, into, m, primary, sf_key, actor, s, n, len(others))))
     # The merge answer carries only HubSpot's default properties: read the survivor back with the
     # Salesforce-id properties, or the mirror would show it syncing with nothing.
     fresh = next(iter(hs.read_by("contacts", "hs_object_id", [current.hs_id], hs_properties("contacts", s))), None)
@@ -112,6 +96,35 @@ def merge_hubspot_group(*, sf_key: str, actor, primary_id: str | None = None, co
                                                               HsContact._meta.concrete_fields if f.name not in ("id", "hs_id")})
     groups.refresh_keys(DuplicateGroup.Kind.R7, {sf_key})
     return HubSpotMergeResult(primary, merged, current.hs_id)
+
+
+def merge_in_turn(hs, object_type: str, primary, others: list, *, step, rule: str, actor, describe) -> tuple:
+    """Merge `others` into `primary` in HubSpot one at a time: each merge gives the result a new
+    id, so the next one merges into that. `step(answer, into, merged, n)` records a merge as soon as
+    HubSpot answers and returns the survivor's row; when HubSpot refuses one, an audit event and a
+    CrmError say what was merged and what was left. Returns the survivor and what was merged into it."""
+    noun = {"contacts": "contact", "companies": "company"}[object_type]
+    current, merged = primary, []
+    for n, m in enumerate(others, 1):
+        try:
+            answer = hs.merge(object_type, current.hs_id, m.hs_id)
+        except CrmError as exc:
+            left = [o.hs_id for o in others[n - 1:]]
+            record_event(actor=actor, action=A.RECORD_MERGED, rule=rule, target_type=f"hubspot.{noun}",
+                         target_id=current.hs_id, target_repr=describe(current),
+                         before={"primary": primary.hs_id, "merged": [o.hs_id for o in merged]},
+                         after={"stopped_at": m.hs_id, "left": left, "error": str(exc)[:500]},
+                         message=f"The HubSpot merge stopped at {noun} {m.hs_id}: {exc}. "
+                                 + (f"Merged so far into {current.hs_id}: {', '.join(o.hs_id for o in merged)}. "
+                                    if merged else "Nothing was merged. ")
+                                 + f"Not merged: {', '.join(left)}.")
+            done = (f"merged {', '.join(o.hs_id for o in merged)} into {current.hs_id}; " if merged
+                    else "nothing was merged; ")
+            raise CrmError(f"HubSpot refused to merge {noun} {m.hs_id} ({exc}): {done}not merged: {', '.join(left)}.",
+                           crm="hubspot", permanent=True) from exc
+        current = step(answer, current, m, n)
+        merged.append(m)
+    return current, merged
 
 
 @transaction.atomic

@@ -102,3 +102,29 @@ def convert_lead(request):
         return redirect(f"{reverse('sync:duplicates')}?{urlencode({'q': key})}")
     return page_or_fragment(request, "sync/convert_lead.html", "sync/_convert_lead.html",
                             {"preview": preview, "sf_url": django_settings.SALESFORCE_INSTANCE_URL})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATOR)
+def merge_companies(request):
+    """R9: the preview of merging the HubSpot companies that carry one account id (GET), the
+    merge on confirmation."""
+    account = (request.POST.get("account") or request.GET.get("account") or "").strip()
+    primary = request.POST.get("primary") or request.GET.get("primary")
+    back_to = f"{reverse('sync:duplicates')}?kind=r9"
+    try:
+        preview = merges.preview_company_merge(account_id=account, primary_id=primary)
+    except ValidationError as exc:
+        messages.error(request, in_words(exc))
+        return redirect(back_to)
+    if request.method == "POST" and request.POST.get("confirm") == "1":
+        try:
+            survivor = merges.merge_company_group(account_id=account, actor=request.user, primary_id=preview.primary.hs_id)
+        except (CrmError, ValidationError) as exc:
+            messages.error(request, f"The HubSpot merge did not complete: {in_words(exc)}")
+        else:
+            messages.success(request, f"Merged {len(preview.others)} HubSpot compan{'y' if len(preview.others) == 1 else 'ies'} "
+                                      f"into {preview.primary.hs_id}; HubSpot's merged company is {survivor.hs_id}.")
+        return redirect(back_to)
+    return page_or_fragment(request, "sync/merge_companies.html", "sync/_merge_companies.html",
+                            {"preview": merges.count_associations(preview)})

@@ -16,6 +16,7 @@ from sandbox.testing import running_sandbox
 from sync.engine.groups import refresh_keys
 from sync.models import ContactLink, DuplicateGroup, HsCompany, HsContact, LinkStatus, SfPerson
 from tests.conftest import use_sandbox
+from tests.engine.conftest import hs, sf  # noqa: F401 (the real CRM clients on the sandbox, as fixtures)
 
 HX = {"HX-Request": "true"}
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -106,8 +107,7 @@ def salesforce_row(sb, sobject: str, sf_id: str) -> dict:
     """A Salesforce record (deleted ones too) read back through the real simple-salesforce client."""
     from sandbox.testing import salesforce_client
 
-    sf = salesforce_client(sb.url)
-    rows = sf.query_all(f"SELECT Id, IsDeleted, MasterRecordId FROM {sobject} WHERE Id = '{sf_id}'",
+    rows = salesforce_client(sb.url).query_all(f"SELECT Id, IsDeleted, MasterRecordId FROM {sobject} WHERE Id = '{sf_id}'",
                         include_deleted=True)["records"]
     assert rows, f"{sobject} {sf_id} is not in Salesforce"
     return rows[0]

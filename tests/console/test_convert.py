@@ -10,7 +10,7 @@ from sandbox.ids import IdFactory
 from sync.models import AuditEvent, ContactLink, LinkStatus, SfPerson
 from tests.conftest import client_for, restore_reference_data
 from tests.console.test_merge import messages_of
-from tests.engine.conftest import hs, set_settings, sf, sync_ok  # noqa: F401 (fixtures)
+from tests.engine.conftest import set_settings, sync_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = reverse("sync:convert_lead")
@@ -45,7 +45,7 @@ def test_the_preview_says_what_happens_in_both_crms(group, operator_client):
     response = operator_client.get(URL, {"key": "ann@example.com"})
     html = response.content.decode()
     assert response.context["preview"].lead.sf_id == lead and response.context["preview"].contact.sf_id == contact
-    assert f"is converted into contact" in html and account in html
+    assert "is converted into contact" in html and account in html
     assert "HubSpot contact <a" in html and "follows it and syncs with the contact" in html
     assert not AuditEvent.objects.filter(action="record_merged").exists()   # a preview changes nothing
 
