@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from sync.crm.ratelimit import parse_rate
@@ -140,6 +141,7 @@ MIDDLEWARE = [
     "sync.middleware.HtmxLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
@@ -222,6 +224,11 @@ if BEHIND_TLS_PROXY:  # the client's address for login throttling comes from the
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles, images and requests from our own origin
+# only (htmx is one of our static files); no inline script, style or event handler, no eval;
+# never framed. Pages keep to it (tests/browser/test_csp.py listens for violations).
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": [SELF], "object-src": [NONE], "base-uri": [NONE],
+                                          "form-action": [SELF], "frame-ancestors": [NONE]}}
 
 # --- CRM connections (read now, used by the connectors in sync/crm/) ---
 SALESFORCE_INSTANCE_URL = env_url("SALESFORCE_INSTANCE_URL", "")
@@ -279,6 +286,18 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"  # the queue lives in our own database: nothing else to run
     Q_CLUSTER["poll"] = 0.2
+    # Each cluster's heartbeat (django_q.status.Stat), which the console reads to say when no worker
+    # is running (sync/workers.py), goes to this cache; Redis keeps it itself. The default cache is
+    # per process, so a shared one: a table for PostgreSQL (any host; migration 0010 creates it),
+    # files beside a SQLite database (one host, and no writes competing for SQLite's one writer).
+    Q_CLUSTER["cache"] = "workers"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if not REDIS_URL:
+    CACHES["workers"] = (
+        {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "crmsync_worker_heartbeat"}
+        if DATABASES["default"]["ENGINE"].endswith("postgresql") else
+        {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+         "LOCATION": DATABASES["default"]["NAME"] + "-workers"})
 
 LOGGING = {
     "version": 1,
@@ -293,3 +312,22 @@ LOGGING = {
 }
 # Optional: lets the console link HubSpot records to app.hubspot.com (Test connection shows it).
 HUBSPOT_PORTAL_ID = os.environ.get("HUBSPOT_PORTAL_ID", "").strip()
+
+# --- Alerts: an email digest to the admins of what is new (sync/alerts.py) ---
+# On when an SMTP host is set, unless ALERTS_EMAIL says otherwise (true without EMAIL_HOST: an MTA
+# on localhost:25). EMAIL_HOST_PASSWORD is a secret: read here, given to SMTP, never shown.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip()
+ALERTS_EMAIL = env_bool("ALERTS_EMAIL", bool(EMAIL_HOST))
+EMAIL_HOST = EMAIL_HOST or "localhost"
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_PORT = env_int("EMAIL_PORT", 587 if EMAIL_USE_TLS else 25, minimum=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_TIMEOUT = 30  # seconds: a mail server that hangs must not hold a worker for the task's whole timeout
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "crmsync@localhost"
+ALERTS_INTERVAL_MINUTES = env_int("ALERTS_INTERVAL_MINUTES", 60, minimum=1)
+# The console's address as admins reach it, for the digest's links.
+CONSOLE_URL = env_url("CONSOLE_URL", "http://127.0.0.1:8000" if DEBUG else "")
+if ALERTS_EMAIL and not CONSOLE_URL:
+    raise ImproperlyConfigured("Alerts are on (EMAIL_HOST or ALERTS_EMAIL is set): set CONSOLE_URL to the console's "
+                               "address, e.g. https://crm.example.com, for the digest's links")

@@ -18,7 +18,8 @@ ALLOWED_POSTS = {
     "viewer": {"/logout/"},
     "nobody": {"/logout/"},
     "operator": {"/logout/", "/sync/", "/contacts/resync/", "/contacts/101/resync/", "/duplicates/merge/",
-                 "/duplicates/merge-hubspot/", "/runs/1/retry/"},
+                 "/duplicates/merge-hubspot/", "/duplicates/convert/", "/duplicates/merge-companies/",
+                 "/runs/1/retry/"},
 }
 
 
