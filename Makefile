@@ -37,7 +37,7 @@ test-postgres: install-dev
 	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -p no:cacheprovider
 
 demo: install
-	DEBUG=true $(BIN)/python manage.py demo
+	DEBUG=true DATABASE_URL=sqlite:///var/demo.sqlite3 REDIS_URL= $(BIN)/python manage.py demo
 
 # Benchmarks at scale (not part of `make test`): SQLite and PostgreSQL, report in var/bench/.
 # `make bench SIZE=100000` (up to 1000000); PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432).

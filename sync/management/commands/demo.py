@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from sync import services
 from sync.roles import ADMIN
@@ -30,6 +33,20 @@ def console_environment(env: dict[str, str]) -> dict[str, str]:
     return {**env, "DEBUG": "false", "SECRET_KEY": env.get("SECRET_KEY") or secrets.token_urlsafe(50),
             "ALLOWED_HOSTS": LOOPBACK, "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false",
             "CSRF_COOKIE_SECURE": "false"}
+
+
+def reset_demo_database(db: dict) -> None:
+    """The sandbox starts freshly seeded every time, so the demo's database must too: a mirror kept
+    from an earlier demo would show records, links and runs the new sandbox never had. Only a SQLite
+    file named for the demo is ever deleted, so a real database cannot be wiped by mistake."""
+    name = str(db.get("NAME", ""))
+    if not db["ENGINE"].endswith("sqlite3") or "demo" not in Path(name).name:
+        raise CommandError("The demo empties its database at every start, so it runs only on a SQLite file "
+                           "named for it: DATABASE_URL=sqlite:///var/demo.sqlite3 (what `make demo` sets).")
+    connections.close_all()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(name + suffix).unlink(missing_ok=True)
+    shutil.rmtree(name + "-workers", ignore_errors=True)  # the worker-heartbeat cache beside it
 
 
 def start_console(port: int, env: dict[str, str]) -> subprocess.Popen:
@@ -49,10 +66,11 @@ class Command(BaseCommand):
         parser.add_argument("--scenario", default="demo")
 
     def handle(self, *args, port: int, sandbox_port: int, scenario: str, **options):
+        reset_demo_database(settings.DATABASES["default"])
         call_command("migrate", verbosity=0)
         password = self._demo_admin()
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        env = {**os.environ, "DEBUG": "true",
+        env = {**os.environ, "DEBUG": "true", "REDIS_URL": "",
                "SALESFORCE_INSTANCE_URL": sandbox_url, "SALESFORCE_ACCESS_TOKEN": "sandbox",
                "HUBSPOT_BASE_URL": sandbox_url, "HUBSPOT_ACCESS_TOKEN": "sandbox"}
         manage = [sys.executable, "manage.py"]
