@@ -58,6 +58,16 @@ def admin_client_(admin_user):
     return client_for(admin_user)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """`migrate` creates the sync's schedules (sync/apps.py), as on a real install; tests start
+    without them, so a test's own task worker runs only what the test queues."""
+    from django_q.models import Schedule
+
+    with django_db_blocker.unblock():
+        Schedule.objects.all().delete()
+
+
 def restore_reference_data() -> None:
     """Transactional tests flush every table, including the rows our data migrations made (role
     groups, the settings row, default field rules); put them back."""
