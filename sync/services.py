@@ -302,3 +302,74 @@ def update_stage_mappings(*, actor, changes: dict[int, str]) -> int:
                              + (f"Salesforce stage {new!r}." if new else "no Salesforce stage (such deals stay unsynced)."))
         changed += 1
     return changed
+
+
+@dataclass
+class ErrorRetry:
+    run: SyncRun | None  # the run that writes the records again (None: nothing could be retried)
+    errors: int          # errors put back in scope
+    records: int         # distinct records they are against
+    missing: int         # errors whose record is no longer mirrored: nothing to write again
+    queued: bool = True  # False: an already queued run picks them up
+
+
+@transaction.atomic
+def retry_record_errors(*, errors, actor) -> ErrorRetry:
+    """Retry a chosen set of record errors (the Sync errors page), from any runs: the run Retry of
+    the run page, generalised. Their records are marked dirty — the rows a run must reconcile
+    (engine/pull.py) — so the next incremental run writes them again (a run that writes one
+    without an error resolves it); that run is queued here, or is the one already queued. Each
+    error is marked retried; one audit event names the run and the counts.
+
+    Refused (ValidationError) while a run is going: it clears the dirty marks when it finishes,
+    also those set after it read them."""
+    from sync.error_queries import record_kind
+    from sync.models import HsCompany, HsDeal, RecordError, SfAccount, SfOpportunity
+
+    running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).values_list("pk", flat=True).first()
+    if running:
+        raise ValidationError(f"Sync run {running} is in progress: retry once it has finished.")
+    models = {"person": (SfPerson, "sf_id"), "account": (SfAccount, "sf_id"), "opportunity": (SfOpportunity, "sf_id"),
+              "contact": (HsContact, "hs_id"), "company": (HsCompany, "hs_id"), "deal": (HsDeal, "hs_id")}
+    wanted: dict[str, dict[str, list[int]]] = {}  # kind → record id → error pks
+    family_of: dict[int, str] = {}
+    for pk, object_type, record_id, family in errors.select_for_update().filter(resolved_at__isnull=True) \
+            .values_list("pk", "object_type", "record_id", "family").iterator():
+        family_of[pk] = family
+        wanted.setdefault(record_kind(object_type, record_id), {}).setdefault(record_id, []).append(pk)
+    retried: list[int] = []
+    records = 0
+    missing = sum(len(pks) for pks in wanted.pop("", {}).values())
+    for kind, by_id in wanted.items():
+        model, field = models[kind]
+        ids = list(by_id)
+        for i in range(0, len(ids), 500):
+            rows = model.objects.filter(**{f"{field}__in": ids[i:i + 500]})
+            found = set(rows.values_list(field, flat=True))
+            rows.update(dirty=True)
+            for record_id in ids[i:i + 500]:
+                if record_id in found:
+                    retried += by_id[record_id]
+                    records += 1
+                else:
+                    missing += len(by_id[record_id])
+    if not retried:
+        return ErrorRetry(None, 0, 0, missing)
+    now = timezone.now()
+    for i in range(0, len(retried), 500):
+        RecordError.objects.filter(pk__in=retried[i:i + 500]).update(retried_at=now)
+    run = SyncRun.objects.filter(status=SyncRun.Status.PENDING).order_by("created_at").first()
+    queued = run is None
+    if queued:
+        run = SyncRun.objects.create(full=False, requested_by=actor)
+        from django_q.tasks import async_task
+
+        transaction.on_commit(lambda: async_task("sync.tasks.run_sync", run.pk, task_name=f"sync-run-{run.pk}",
+                                                 group="sync"))
+    record_event(actor=actor, action=AuditEvent.Action.SYNC_REQUESTED, target_type="run", target_id=str(run.pk),
+                 target_repr=f"Run {run.pk}", after={"errors": len(retried), "records": records,
+                                                     "families": sorted({family_of[pk] for pk in retried})},
+                 message=f"Retry of {len(retried)} record error{'s' if len(retried) != 1 else ''} on {records} "
+                         f"record{'s' if records != 1 else ''} requested"
+                         + ("." if queued else f" (in the queued run {run.pk})."))
+    return ErrorRetry(run, len(retried), records, missing, queued)
