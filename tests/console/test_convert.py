@@ -20,6 +20,10 @@ OLD = "2024-01-01T00:00:00.000+0000"
 
 @pytest.fixture
 def group(crm):
+    return lead_and_contact(crm)
+
+
+def lead_and_contact(crm) -> tuple[str, str, str]:
     """Lead L and contact C (of account A) share ann@example.com; HubSpot contact 101 syncs with L."""
     restore_reference_data()
     set_settings(create_hubspot_contacts=False, create_salesforce_leads=False)

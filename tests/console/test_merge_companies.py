@@ -19,6 +19,10 @@ _ids = IdFactory(seed=43)
 
 @pytest.fixture
 def group(crm):
+    return two_companies(crm)
+
+
+def two_companies(crm) -> str:
     """Account A; companies 5001 (older: R9 links it) and 5002 carry its id; contact 101 is
     associated with 5002."""
     restore_reference_data()
