@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sync.views import audit, contacts, duplicates, overview, runs, settings
+from sync.views import audit, contacts, duplicates, overview, records, rules, runs, settings, sync_errors
 
 app_name = "sync"
 urlpatterns = [
@@ -20,6 +20,13 @@ urlpatterns = [
     path("contacts/<str:hs_id>/", contacts.contact, name="contact"),
     path("contacts/<str:hs_id>/resync/", contacts.resync, name="resync"),
     path("jobs/<int:pk>/", contacts.job, name="job"),
+    path("companies/<str:hs_id>/", records.company, name="company"),
+    path("deals/<str:hs_id>/", records.deal, name="deal"),
+    path("errors/", sync_errors.sync_errors, name="sync_errors"),
+    path("errors/retry/", sync_errors.retry_sync_errors, name="retry_sync_errors"),
+    path("errors/resync/", sync_errors.resync_sync_errors, name="resync_sync_errors"),
+    path("errors/export.csv", sync_errors.sync_errors_csv, name="sync_errors_csv"),
+    path("rules/", rules.rules, name="rules"),
     path("audit/", audit.audit, name="audit"),
     path("audit/export.csv", audit.audit_csv, name="audit_csv"),
     path("settings/", settings.settings_view, name="settings"),

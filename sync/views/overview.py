@@ -51,6 +51,7 @@ def overview(request):
         "counts": group_counts(),
         "lost_primary": ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count(),
         "last_errors": RecordError.objects.filter(run=last).count() if last else 0,
+        "current_errors": RecordError.objects.filter(resolved_at__isnull=True).count(),  # the partial index
         "usage": _usage(settings), "chart": charts.history_chart(history),
     }
     return render(request, "sync/overview.html", context)

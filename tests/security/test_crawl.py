@@ -7,7 +7,7 @@ import pytest
 from django.apps import apps
 from django.test import Client
 
-from sync.models import BulkJob, HsContact, SyncRun
+from sync.models import BulkJob, HsCompany, HsContact, HsDeal, SyncRun
 from tests.conftest import client_for, project_paths
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ ALLOWED_POSTS = {
     "nobody": {"/logout/"},
     "operator": {"/logout/", "/sync/", "/contacts/resync/", "/contacts/101/resync/", "/duplicates/merge/",
                  "/duplicates/merge-hubspot/", "/duplicates/convert/", "/duplicates/merge-companies/",
-                 "/runs/1/retry/"},
+                 "/runs/1/retry/", "/errors/retry/", "/errors/resync/"},
 }
 
 
@@ -33,7 +33,9 @@ ROUTES = _routes()
 @pytest.fixture
 def world(admin_user):
     """One of each thing a URL can name."""
-    HsContact.objects.create(hs_id="101", email="ann@example.com")
+    HsContact.objects.create(hs_id="101", email="ann@example.com", primary_company_id="101")
+    HsCompany.objects.create(hs_id="101", name="Acme")
+    HsDeal.objects.create(hs_id="101", name="Acme deal", company_id="101", stage="closedwon")
     run = SyncRun.objects.create(pk=1, status="failed")
     BulkJob.objects.create(pk=1, kind="resync", requested_by=admin_user, targets=[], total=0)
     return run
