@@ -157,6 +157,8 @@ class SfOpportunity(models.Model):
         indexes = [
             models.Index(fields=["system_modstamp"], name="sfopportunity_by_modstamp"),
             models.Index(fields=["sf_id"], name="sfopportunity_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
+            # A company's page: the deals of its account's opportunities.
+            models.Index(fields=["account_id"], name="sfopportunity_by_account", condition=~Q(account_id="")),
         ]
 
     def __str__(self) -> str:
@@ -200,6 +202,8 @@ class HsContact(models.Model):
             # Console search and the "same email" panel of the contact card.
             models.Index(fields=["email_key"], name="hscontact_by_email"),
             models.Index(fields=["last_modified"], name="hscontact_by_modified"),
+            # A company's page: its contacts.
+            models.Index(fields=["primary_company_id"], name="hscontact_by_company", condition=~Q(primary_company_id="")),
         ]
 
     def __str__(self) -> str:
@@ -269,6 +273,7 @@ class HsDeal(models.Model):
             models.Index(fields=["hs_id"], name="hsdeal_survivors", condition=~Q(merged_ids="")),
             models.Index(fields=["last_modified"], name="hsdeal_by_modified"),
             models.Index(fields=["hs_id"], name="hsdeal_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
+            models.Index(fields=["company_id"], name="hsdeal_by_company", condition=~Q(company_id="")),  # a company's deals
         ]
 
     def __str__(self) -> str:
@@ -786,6 +791,9 @@ class RecordError(models.Model):
         indexes = [models.Index(fields=["run", "created_at"], name="recorderror_by_run"),
                    # Sync errors by type: the current errors of one family, newest first.
                    models.Index(fields=["family", "-created_at"], name="recorderror_current",
+                                condition=Q(resolved_at__isnull=True)),
+                   # Its cards: the distinct records per family, from the index alone.
+                   models.Index(fields=["family", "record_id"], name="recorderror_current_records",
                                 condition=Q(resolved_at__isnull=True)),
                    # A record's own page: the errors that keep it from syncing.
                    models.Index(fields=["record_id", "-created_at"], name="recorderror_by_record")]
