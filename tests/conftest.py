@@ -68,6 +68,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
         Schedule.objects.all().delete()
 
 
+def page_text(html) -> str:
+    """A page's words without markup, white space collapsed: inline tags (links such as a rule's,
+    emphasis) vanish without a trace, other tags leave a space."""
+    import re
+    from html import unescape
+
+    if not isinstance(html, str):
+        html = html.content.decode()
+    html = re.sub(r"</?(?:a|span|strong|em|b|code|time|abbr)\b[^>]*>", "", html)
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))).replace(" ,", ",")
+
+
 def restore_reference_data() -> None:
     """Transactional tests flush every table, including the rows our data migrations made (role
     groups, the settings row, default field rules); put them back."""

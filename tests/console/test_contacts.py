@@ -11,7 +11,7 @@ from django_q.conf import Conf
 from sync.audit import record_event
 from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, SfAccount
 from sync.queries import contact_search
-from tests.conftest import client_for
+from tests.conftest import client_for, page_text
 from tests.console.conftest import HX, hs_contact, link, sf_id, sf_person
 
 pytestmark = pytest.mark.django_db
@@ -141,6 +141,15 @@ def test_operators_get_resync_buttons_and_viewers_do_not(viewer_client, operator
     assert url in html and b"Resync all 1 that lost their primary" in html
 
 
+def test_operators_get_a_select_all_box_for_the_bulk_resync(viewer_client, operator_client):
+    lost_primary()
+    box = b'<input type="checkbox" data-select-all="ids"'
+    assert box not in viewer_client.get(LIST).content
+    html = operator_client.get(LIST).content
+    assert box in html and b'name="ids"' in html
+    assert box in operator_client.get(LIST, headers=HX).content  # the table htmx swaps in has it too
+
+
 def test_the_list_pages_fifty_at_a_time_without_counting(viewer_client):
     made = [hs_contact(f"p{i}@example.com") for i in range(55)]
     first = viewer_client.get(LIST, {"status": ""})
@@ -206,7 +215,7 @@ def test_the_card_of_a_synced_contact(viewer_client, operator):
     html = response.content.decode()
     assert '<p class="status-line"><span class="tag ok">Synced</span></p>' in html
     assert '<dd class="mono" id="synced-id"><a href="' in html and f"{person.sf_id}</a> (Contact)" in html
-    assert "R6 · resynced by otto" in html
+    assert "R6 · resynced by otto" in page_text(html)
     assert response.context["same_email"] == [person, other]
     assert "<strong class=\"ok-text\">currently synced</strong>" in html and other.sf_id in html
     assert resync_url(c) not in html
@@ -252,7 +261,7 @@ def test_the_card_of_a_contact_without_email(viewer_client):
     c = hs_contact(None)
     sf_person(None)
     html = viewer_client.get(card(c)).content.decode()
-    assert "This contact has no email, so it matches no Salesforce record (R1)." in html
+    assert "This contact has no email, so it matches no Salesforce record (R1)." in page_text(html)
 
 
 def test_the_card_shows_the_company_and_the_timeline(viewer_client):
@@ -264,9 +273,10 @@ def test_the_card_shows_the_company_and_the_timeline(viewer_client):
                  message="Linked to the first record returned.")
     record_event(action="link_created", target_type="hubspot.contact", target_id="other", message="Not this one")
     html = viewer_client.get(card(c)).content.decode()
-    assert "Acme" in html and account.sf_id in html and "R10 · followed its contact" in html
+    assert "Acme" in html and account.sf_id in html and "R10 · followed its contact" in page_text(html)
     assert "Linked to the first record returned." in html and "Not this one" not in html
-    assert '<span class="tag">R3</span>' in html
+    assert '<span class="tag"><a class="rule" href="/rules/#r3" title="R3 – First link: the first record returned">R3</a>' \
+        in html
     assert f"?object=hubspot.contact&target={c.hs_id}" in html
 
 
@@ -474,5 +484,5 @@ def test_the_card_says_who_resynced_once(viewer_client, operator):
                  target_id=c.hs_id, before={"sf_id": None, "status": "lost_primary"},
                  after={"sf_id": p.sf_id, "status": "synced"})
     html = viewer_client.get(card(c)).content.decode()
-    assert f"R6 · resynced by {operator.get_username()}" in html and "by a person by" not in html
+    assert f"R6 · resynced by {operator.get_username()}" in page_text(html) and "by a person by" not in html
     assert f"Salesforce record: none → {p.sf_id}; status: lost its primary → synced" in html
