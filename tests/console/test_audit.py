@@ -226,3 +226,14 @@ def test_no_view_edits_or_deletes_an_event(admin_user):
                                                    "post": "yes"}).status_code in (200, 302, 403)
     assert client.get("/admin/sync/auditevent/add/").status_code == 403
     assert list(AuditEvent.objects.values_list("message", flat=True)) == ["original"]
+
+
+def test_record_types_read_as_words_and_still_filter(viewer_client):
+    event(message="linked", target_repr="Ann <a@x.io>")
+    event(target_type="salesforce.Lead", target_id="00QA", message="a lead")
+    html = viewer_client.get(URL).content.decode()
+    assert "HubSpot contact <span class=\"mono\">101</span>" in html
+    assert "Salesforce lead <span class=\"mono\">00QA</span>" in html
+    assert '<option value="salesforce.Lead">Salesforce lead</option>' in html
+    assert ">hubspot.contact<" not in html and "hubspot.contact <span" not in html
+    assert shown(viewer_client.get(URL, {"object": "salesforce.Lead"})) == ["a lead"]

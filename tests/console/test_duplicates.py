@@ -128,7 +128,7 @@ def test_the_synced_member_is_marked_first_returned_r3(viewer_client):
     assert g.synced == members[1]
     html = response.content.decode()
     assert f"currently synced: <span class=\"mono\">{members[1].sf_id}</span>" in html
-    assert "Currently synced</strong> · R3 · first record returned, since 2024-01-01 00:00 UTC" in html
+    assert 'Currently synced</strong> <span class="why">· R3 · first record returned, since 2024-01-01 00:00 UTC</span>' in html
 
 
 def test_the_synced_member_is_marked_most_recent_r4(viewer_client):
@@ -187,7 +187,8 @@ def test_the_r9_tab_lists_companies_sharing_an_account(viewer_client):
     g = response.context["page"].groups[1]
     assert g.synced == companies[1] and g.record == account
     html = response.content.decode()
-    assert "Linked to the account</strong> · R9 · matched by account id" in html and "Acme Corp" in html
+    assert 'Linked to the account</strong> <span class="why">· R9 · matched by account id' in html
+    assert "Acme Corp" in html
     assert groups(viewer_client.get(URL, {"kind": "r9", "q": companies[0].hs_id})) == [account.sf_id]
 
 

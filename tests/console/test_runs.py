@@ -181,3 +181,12 @@ def test_retry_is_refused_to_viewers_get_and_without_csrf(client, viewer_client,
     assert operator_client.post(reverse("sync:retry_errors", args=[999])).status_code == 404
     error.refresh_from_db()
     assert error.retried_at is None and SyncRun.objects.count() == 1
+
+
+def test_the_list_says_which_runs_it_shows_of_how_many(viewer_client):
+    for _ in range(55):
+        finished()
+    assert "Showing 1–50 of 55 runs" in viewer_client.get(URL).content.decode()
+    assert "Showing 51–55 of 55 runs" in viewer_client.get(URL, {"page": "2"}).content.decode()
+    SyncRun.objects.exclude(pk=SyncRun.objects.order_by("pk").first().pk).delete()
+    assert "Showing 1–1 of 1 run<" in viewer_client.get(URL).content.decode()
