@@ -34,6 +34,14 @@ MODELS = {"contacts": HsContact, "runs": SyncRun, "jobs": BulkJob, "companies": 
           "sync-errors": RecordError, "errors": RecordError}
 CONSTANTS = {("settings", "crm"): "salesforce"}
 PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+# Search boxes whose placeholder (what they search) is cut off by the box's width.
+CUT_PLACEHOLDERS = """() => { const ctx = document.createElement("canvas").getContext("2d");
+  return [...document.querySelectorAll("input[placeholder]")].filter(i => i.offsetParent !== null).filter(i => {
+    const s = getComputedStyle(i);
+    ctx.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+    const room = i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+    return ctx.measureText(i.placeholder).width > room + 1;
+  }).map(i => `${i.name}: “${i.placeholder}” in ${i.clientWidth} px`); }"""
 # What sticks out past the window: elements not inside a scrolling box, and positioned ones (an
 # absolute element escapes a scrolling box that is not positioned).
 WIDEST = """(vw) => [...document.querySelectorAll("body *")].filter(e => {
@@ -162,6 +170,7 @@ def _check(page, url: str, label: str, walk: Walk, logged: list[str]):
         if m := pattern.search(found["text"]):
             context = found["text"][max(0, m.start() - 40):m.end() + 40].replace("\n", " ⏎ ")
             walk.problems.append(f"{where}: Python repr {pattern.pattern!r} in “{context}”")
+    walk.problems.extend(f"{where}: placeholder cut off, {cut}" for cut in page.evaluate(CUT_PLACEHOLDERS))
     for raw in CONSTRAINTS:
         if raw in found["text"]:
             walk.problems.append(f"{where}: raw constraint text {raw!r}")

@@ -35,7 +35,7 @@ def test_r7_searches_the_salesforce_id_or_a_contacts_email_last_name_or_hubspot_
     contacts[1].last_name = "Ortega"
     contacts[1].save()
     html = viewer_client.get(reverse("sync:duplicates"), {"kind": "r7"}).content.decode()
-    assert placeholder(html) == "Salesforce id, or a contact's email, last name or HubSpot id"
+    assert placeholder(html) == "Salesforce id, email, last name or HubSpot id"  # the contacts' (the tab says so)
     for q in (person.sf_id, contacts[1].email, "Ortega", contacts[1].hs_id):
         assert groups_found(viewer_client, "r7", q) == 1, q
 
@@ -43,7 +43,7 @@ def test_r7_searches_the_salesforce_id_or_a_contacts_email_last_name_or_hubspot_
 def test_r9_searches_the_account_id_a_company_name_or_its_hubspot_id(viewer_client):
     companies = r9_group()
     html = viewer_client.get(reverse("sync:duplicates"), {"kind": "r9"}).content.decode()
-    assert placeholder(html) == "account id, company name or HubSpot company id"
+    assert placeholder(html) == "account id, company name or HubSpot id"
     for q in (companies[0].salesforce_account_id, "Acme 1", companies[1].hs_id):
         assert groups_found(viewer_client, "r9", q) == 1, q
 
