@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install install-dev test test-sqlite test-postgres demo soak load bench profile lint lock clean
+.PHONY: install install-dev test test-sqlite test-postgres demo screenshots soak load bench profile lint lock clean
 
 # Two pinned locks: requirements.lock is what production runs (and the demo needs);
 # requirements-dev.lock adds the development tools (tests, lint, benchmarks) at the same pins.
@@ -38,6 +38,10 @@ test-postgres: install-dev
 
 demo: install
 	DEBUG=true DATABASE_URL=sqlite:///var/demo.sqlite3 REDIS_URL= $(BIN)/python manage.py demo
+
+# The README's screenshots (docs/screenshots/), taken from the demo scenario in chromium.
+screenshots: install-dev $(CHROMIUM)
+	SCREENSHOTS_DIR=docs/screenshots DATABASE_URL= $(BIN)/pytest -q -p no:cacheprovider tests/browser/test_screenshots.py
 
 # Benchmarks at scale (not part of `make test`): SQLite and PostgreSQL, report in var/bench/.
 # `make bench SIZE=100000` (up to 1000000); PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432).

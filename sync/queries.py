@@ -13,8 +13,9 @@ from sync.engine import groups as definitions
 from sync.models import CompanyLink, ContactLink, DuplicateGroup, LinkStatus, SfAccount, SfPerson, email_key
 
 PER_PAGE = 20
-KINDS = {"r2": "Same email in Salesforce (R2)", "r7": "One record, several HubSpot contacts (R7)",
-         "r9": "Companies sharing an account (R9)"}
+KINDS = {"r2": "Same email in Salesforce", "r7": "One record, several HubSpot contacts",
+         "r9": "Companies sharing an account"}
+KIND_RULE = {"r2": "R2", "r7": "R7", "r9": "R9"}  # the tab's rule, linked in its help line
 KIND_HELP = {"r2": "Live Salesforce leads and contacts that share an email (compared trimmed, ignoring case). "
                    "Merge them in Salesforce, keeping the record HubSpot currently syncs with as the primary.",
              "r7": "HubSpot contacts with different emails that carry the same Salesforce id. Merge them in HubSpot, "

@@ -24,8 +24,9 @@ def duplicates(request):
     options = {"q": q, "sort": sort, "page": int_param(request, "page")}
     if kind == "r2":
         options["mix"] = request.GET.get("mix", "") if request.GET.get("mix") in ("mixed", "leads", "contacts") else ""
-    context = {"kind": kind, "kinds": queries.KINDS, "kind_help": queries.KIND_HELP[kind], "sorts": queries.SORTS,
-               "filters": options, "page": LOADERS[kind](**options), "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
+    context = {"kind": kind, "kinds": queries.KINDS, "kind_help": queries.KIND_HELP[kind], "kind_rule": queries.KIND_RULE[kind],
+               "sorts": queries.SORTS, "filters": options, "page": LOADERS[kind](**options),
+               "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
     return page_or_fragment(request, "sync/duplicates.html", "sync/_groups.html", context)
 
 

@@ -54,7 +54,7 @@ def test_it_lists_events_newest_first_as_a_full_page(viewer_client, operator):
     assert response.status_code == 200 and b"<html" in response.content
     assert shown(response) == ["second", "first"]
     html = response.content.decode()
-    assert "<td>otto</td><td>Resynced</td><td>R6</td>" in html
+    assert '<td>otto</td><td>Resynced</td><td><a class="rule" href="/rules/#r6" title="R6 – Resync">R6</a></td>' in html
     assert f'href="{reverse("sync:contact", args=["101"])}"' in html
 
 
