@@ -297,3 +297,20 @@ def test_a_hubspot_contact_with_the_same_id_is_not_the_company(viewer_client, re
     HsContact.objects.create(hs_id=company.hs_id, email="same@example.com")
     record_event(action="link_created", target_type="hubspot.contact", target_id=company.hs_id, message="Contact's.")
     assert "Contact's." not in text(viewer_client.get(company_url(company.hs_id)))
+
+
+def test_a_company_with_many_contacts_lists_the_first_of_both_kinds(operator_client, records):
+    """Contacts come by their HubSpot company (R10) or through their Salesforce contact's account,
+    deals by their company or their opportunity's account: one bounded list of the first of
+    either, and the page says when there are more."""
+    from sync.record_queries import MEMBERS
+
+    company, deal, account, _ = records
+    through_account = hs_contact("first@globex.example")   # found through the account only, before the others
+    link(through_account, sf_person("first@globex.example", account_id=account.sf_id))
+    for i in range(MEMBERS):   # associated in HubSpot only
+        hs_contact(f"h{i}@globex.example", primary_company_id=company.hs_id)
+    html = operator_client.get(company_url(company.hs_id)).content.decode()
+    contacts = re.findall(r'href="/contacts/(\d+)/"', html)
+    assert len(contacts) == MEMBERS and through_account.hs_id in contacts
+    assert f"Showing the first {MEMBERS}." in text(operator_client.get(company_url(company.hs_id)))
