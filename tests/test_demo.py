@@ -40,12 +40,14 @@ def _hubspot_contact_ids(base: str) -> set[str]:
             return ids
 
 
-def _mirror(db_path) -> tuple[set[str], int, int]:
+def _mirror(db_path) -> tuple[set[str], int, int, list[str]]:
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
         contacts = {row[0] for row in db.execute("SELECT hs_id FROM sync_hscontact WHERE NOT archived")}
         runs = db.execute("SELECT count(*) FROM sync_syncrun").fetchone()[0]
         synced = db.execute("SELECT count(*) FROM sync_contactlink WHERE status = 'synced'").fetchone()[0]
-    return contacts, runs, synced
+        errors = [row[1] for row in db.execute("SELECT DISTINCT record_id, code FROM sync_recorderror "
+                                               "WHERE resolved_at IS NULL ORDER BY record_id")]
+    return contacts, runs, synced, errors
 
 
 def _start_demo(db_path, port: int, sandbox_port: int) -> subprocess.Popen:
@@ -88,12 +90,13 @@ def test_a_restarted_demo_shows_only_what_the_new_sandbox_has(tmp_path):
         try:
             _wait_for_console(proc, port)
             hubspot = _hubspot_contact_ids(f"http://127.0.0.1:{sandbox_port}")
-            contacts, runs, synced = _mirror(db_path)
+            contacts, runs, synced, errors = _mirror(db_path)
         finally:
             _stop(proc)
         # Every contact the console knows is one the running sandbox has, and the other way round.
         assert contacts == hubspot, (len(contacts - hubspot), len(hubspot - contacts))
         assert synced > 0
+        assert errors == ["INVALID_EMAIL_ADDRESS"] * 2   # the demo's two contacts Salesforce refuses
         seen.append((len(contacts), runs, synced))
     # The second start is the first one again, not the first one plus a new sandbox's records.
     assert seen[1][0] == seen[0][0]

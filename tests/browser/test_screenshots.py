@@ -11,7 +11,10 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from sync.models import ContactLink, LinkStatus
+from sync import services
+from sync.engine.cycle import run_cycle
+from sync.management.commands.demo import REFUSED
+from sync.models import ContactLink, LinkStatus, RecordError
 from tests.browser.test_csp import _history_and_budget
 from tests.browser.test_journeys import PASSWORD, demo, login  # noqa: F401 - demo: the demo scenario, synced once
 
@@ -36,6 +39,9 @@ def _png_size(path: Path) -> tuple[int, int]:
 def test_the_readmes_screenshots(demo, live_server, browser, django_user_model, tmp_path):  # noqa: F811
     out = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
+    demo.sandbox.load({"hubspot": {"contacts": REFUSED}})   # as `make demo` adds them
+    assert run_cycle(services.request_sync(full=False, actor=None, enqueue=False).pk).status == "succeeded"
+    assert RecordError.objects.filter(resolved_at__isnull=True).count() == len(REFUSED)
     _history_and_budget()
     django_user_model.objects.get(username="olga").groups.add(Group.objects.get(name="admin"))
     lost = ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).select_related("hs_contact") \

@@ -2,6 +2,7 @@
 django-q2 cluster side by side on 127.0.0.1 until Ctrl-C."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -23,6 +24,11 @@ from sync import services
 from sync.roles import ADMIN
 
 LOOPBACK = "127.0.0.1,localhost,[::1]"
+# HubSpot contacts whose emails HubSpot took and Salesforce refuses (INVALID_EMAIL_ADDRESS), as
+# real portals have a few: the demo's Sync errors page then has something to show.
+REFUSED = [{"id": f"99000{i}", "properties": {"email": email, "firstname": first, "lastname": last}}
+           for i, (email, first, last) in enumerate((("ann(work)@example.com", "Ann", "Parent"),
+                                                     ("bo[sales]@example.com", "Bo", "Square")), start=1)]
 
 
 def console_environment(env: dict[str, str]) -> dict[str, str]:
@@ -79,6 +85,10 @@ class Command(BaseCommand):
                                    "--search-lag", "1000:4000"], env=env)]
         try:
             self._wait_for(f"{sandbox_url}/_sandbox/stats", procs[0])
+            request = urllib.request.Request(f"{sandbox_url}/_sandbox/load", method="POST",
+                                             data=json.dumps({"hubspot": {"contacts": REFUSED}}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=30).close()
             # A first sync before the console opens, so every page has something to show.
             self.stdout.write("Running a first sync against the sandbox…")
             subprocess.run([*manage, "sync", "--wait", "--full"], env=env, check=False)
