@@ -195,6 +195,46 @@ def keyset_page(qs: QuerySet, *, per_page: int, after: int | None = None, before
     return KeysetPage(rows[:per_page], has_next=len(rows) > per_page, has_previous=bool(after))
 
 
+COUNT_CAP = 10_000
+
+
+@dataclass
+class Span:
+    """Where a keyset page sits in its list, for "Showing 51–100 of 653": counted with a LIMIT
+    inside each count, so the work is bounded however long the list (over COUNT_CAP it says
+    "more than 10,000" instead of counting a million rows on every page view)."""
+
+    first: int | None   # the page's first row's position, None when over the cap
+    shown: int
+    total: int          # up to COUNT_CAP + 1
+
+    @property
+    def last(self) -> int | None:
+        return self.first + self.shown - 1 if self.first is not None else None
+
+    @property
+    def total_over_cap(self) -> bool:
+        return self.total > COUNT_CAP
+
+    @property
+    def cap(self) -> int:
+        return COUNT_CAP
+
+
+def capped_count(qs: QuerySet) -> int:
+    return qs.order_by().values("pk")[:COUNT_CAP + 1].count()
+
+
+def span(qs: QuerySet, rows: list, *, earlier: Q) -> Span | None:
+    """`earlier` selects the rows listed before this page (`pk < first` ascending, `pk > first`
+    newest first). Two bounded counts; only for filters an index serves, where a capped count stops
+    early or reads a short range (a rare match of an unindexed filter would be read to the end)."""
+    if not rows:
+        return None
+    before = capped_count(qs.filter(earlier))
+    return Span(before + 1 if before <= COUNT_CAP else None, len(rows), capped_count(qs))
+
+
 def contact_search(q: str) -> Q:
     """HubSpot contacts matching the console's free-text search: part of the email or a name
     (trigram indexes on PostgreSQL, migrations 0005 and 0007), the HubSpot id, or the id of the Salesforce

@@ -9,6 +9,7 @@ from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from sync.models import RULES, AuditEvent
+from sync.queries import span
 from sync.views.common import page_or_fragment
 
 PER_PAGE = 50
@@ -58,14 +59,19 @@ def audit(request):
         before = int(request.GET.get("before", ""))
     except ValueError:
         before = None
+    listed = qs
     if before:
         qs = qs.filter(id__lt=before)
     events = list(qs.order_by("-id")[:PER_PAGE + 1])
     more = len(events) > PER_PAGE
     events = events[:PER_PAGE]
+    # A total where an index reads the filter (none, a record, dates): a rare actor, action, rule
+    # or word would be looked for through the whole history to count it.
+    counted = not any(f[k] for k in ("actor", "action", "rule", "q"))
+    where = span(listed, events, earlier=Q(id__gt=events[0].id)) if counted and events else None
     query = request.GET.copy()
     query.pop("before", None)
-    context = {"events": events, "more": more, "next_before": events[-1].id if more else None, "f": f,
+    context = {"events": events, "span": where, "more": more, "next_before": events[-1].id if more else None, "f": f,
                # An htmx filter swaps only the rows; the export link follows out of band, so the
                # export is always exactly what the page shows.
                "query": query.urlencode(), "oob": bool(request.htmx),

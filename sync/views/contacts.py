@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings as django_settings
 from django.contrib import messages
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -12,7 +12,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from sync import services
 from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, RecordError, SfPerson
-from sync.queries import contact_search, keyset_page
+from sync.queries import contact_search, keyset_page, span
 from sync.roles import OPERATOR, role_required
 from sync.views.common import back, page_or_fragment
 
@@ -44,8 +44,11 @@ def contacts(request):
     elif status in STATUS_FILTERS:
         qs, also = qs.filter(link__status=status), ("link__hs_contact_id",)
     page = keyset_page(qs, per_page=PER_PAGE, after=after, before=before, also=also)
+    # No total for "not synced": its anti-join would be read to the end to count a rare match.
+    where = None if status == "unsynced" else \
+        span(qs, page.object_list, earlier=Q(pk__lt=page.object_list[0].pk) if page.object_list else Q())
     query = urlencode({"q": q, "status": status})
-    context = {"page": page, "q": q, "status": status, "statuses": STATUS_FILTERS, "query": query,
+    context = {"page": page, "span": where, "q": q, "status": status, "statuses": STATUS_FILTERS, "query": query,
                "lost_total": ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count()}
     return page_or_fragment(request, "sync/contacts.html", "sync/_contact_table.html", context)
 

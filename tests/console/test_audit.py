@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from sync.audit import event_fields, record_event
 from sync.models import AuditEvent, SyncRun
+from tests.conftest import page_text
 from tests.console.conftest import HX
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +118,18 @@ def test_older_events_page_by_keyset_and_keep_the_filters(viewer_client):
     assert b"<html" not in older.content
     assert shown(older) == [f"e{i}" for i in range(10, -1, -1)]
     assert older.context["more"] is False and b"Older events" not in older.content
+
+
+def test_the_page_says_where_it_is_in_the_history(viewer_client):
+    for i in range(55):
+        event(message=f"w{i}", action="resynced" if i % 2 else "link_created", target_id="101" if i < 5 else "102")
+    first = viewer_client.get(URL)
+    assert "Showing 1–50 of 55 events" in page_text(first)
+    older = viewer_client.get(URL, {"before": first.context["next_before"]}, headers=HX)
+    assert "Showing 51–55 of 55 events" in page_text(older)
+    assert "Showing 1–5 of 5 events" in page_text(viewer_client.get(URL, {"target": "101"}))  # an index reads it
+    # An action (no index of its own) is not counted through the whole history: the page's rows only.
+    assert "Showing 27 events" in page_text(viewer_client.get(URL, {"action": "resynced"}))
 
 
 def test_the_older_link_keeps_the_filters(viewer_client):

@@ -150,12 +150,13 @@ def test_operators_get_a_select_all_box_for_the_bulk_resync(viewer_client, opera
     assert box in operator_client.get(LIST, headers=HX).content  # the table htmx swaps in has it too
 
 
-def test_the_list_pages_fifty_at_a_time_without_counting(viewer_client):
+def test_the_list_pages_fifty_at_a_time_and_says_where(viewer_client):
     made = [hs_contact(f"p{i}@example.com") for i in range(55)]
     first = viewer_client.get(LIST, {"status": ""})
     page = first.context["page"]
     assert [c.hs_id for c in page.object_list] == [c.hs_id for c in made[:50]]
-    assert page.has_next and not page.has_previous and b"Showing 50 contacts" in first.content
+    assert page.has_next and not page.has_previous and "Showing 1–50 of 55 contacts" in page_text(first)
+    assert "Showing 51–55 of 55 contacts" in page_text(viewer_client.get(LIST, {"after": made[49].pk}))
     next_url = f"?q=&amp;status=&amp;after={made[49].pk}"
     assert next_url.encode() in first.content and b"Previous" not in first.content
     second = viewer_client.get(LIST, {"after": made[49].pk}, headers=HX)
@@ -486,3 +487,24 @@ def test_the_card_says_who_resynced_once(viewer_client, operator):
     html = viewer_client.get(card(c)).content.decode()
     assert f"R6 · resynced by {operator.get_username()}" in page_text(html) and "by a person by" not in html
     assert f"Salesforce record: none → {p.sf_id}; status: lost its primary → synced" in html
+
+
+def test_the_totals_are_counted_only_up_to_a_cap(viewer_client, monkeypatch):
+    """Each count stops at COUNT_CAP + 1 rows: a million contacts cost no more than ten thousand."""
+    import sync.queries
+
+    made = [hs_contact(f"cap{i}@example.com") for i in range(60)]
+    monkeypatch.setattr(sync.queries, "COUNT_CAP", 20)
+    assert "Showing 1–50 of more than 20 contacts" in page_text(viewer_client.get(LIST))
+    assert "Showing 10 of more than 20 contacts" in page_text(viewer_client.get(LIST, {"after": made[49].pk}))
+    with CaptureQueriesContext(connection) as ctx:
+        viewer_client.get(LIST)
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() and "sync_hscontact" in q["sql"]]
+    assert len(counts) == 2 and all("LIMIT 21" in sql for sql in counts), counts
+
+
+def test_the_not_synced_filter_says_only_what_the_page_shows(viewer_client):
+    for i in range(3):
+        hs_contact(f"lonely{i}@example.com")
+    response = viewer_client.get(LIST, {"status": "unsynced"})
+    assert "Showing 3 contacts" in page_text(response) and response.context["span"] is None
