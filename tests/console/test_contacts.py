@@ -503,8 +503,12 @@ def test_the_totals_are_counted_only_up_to_a_cap(viewer_client, monkeypatch):
     assert len(counts) == 2 and all("LIMIT 21" in sql for sql in counts), counts
 
 
-def test_the_not_synced_filter_says_only_what_the_page_shows(viewer_client):
+def test_a_status_filter_says_only_what_the_page_shows(viewer_client):
     for i in range(3):
         hs_contact(f"lonely{i}@example.com")
+    lost_primary("lost@example.com")
     response = viewer_client.get(LIST, {"status": "unsynced"})
     assert "Showing 3 contacts" in page_text(response) and response.context["span"] is None
+    response = viewer_client.get(LIST, {"status": "lost_primary"})
+    assert "Showing 1 contact" in page_text(response) and response.context["span"] is None
+    assert "Showing 1 of 1 contact" in page_text(viewer_client.get(LIST, {"q": "lost@"}))   # a search is counted
