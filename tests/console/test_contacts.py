@@ -500,6 +500,10 @@ def test_the_totals_are_counted_only_up_to_a_cap(viewer_client, monkeypatch):
     with CaptureQueriesContext(connection) as ctx:
         viewer_client.get(LIST)
     counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() and "sync_hscontact" in q["sql"]]
+    assert len(counts) == 1 and "LIMIT 21" in counts[0], counts   # the first page: none before it to count
+    with CaptureQueriesContext(connection) as ctx:
+        viewer_client.get(LIST, {"after": made[49].pk})
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() and "sync_hscontact" in q["sql"]]
     assert len(counts) == 2 and all("LIMIT 21" in sql for sql in counts), counts
 
 
