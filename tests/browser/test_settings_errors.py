@@ -1,0 +1,44 @@
+"""Settings refused in words, in a real browser: the inputs carry the real bounds (the browser
+itself refuses 0 minutes), and a property name HubSpot does not have is refused at its field,
+with the sandbox's HubSpot asked on save; nothing is saved or audited."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect
+
+from sync.models import AuditEvent, SyncSettings
+from tests.conftest import restore_reference_data
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def ada(crm_sandbox, django_user_model):
+    restore_reference_data()
+    user = django_user_model.objects.create_user("ada", "ada@example.com", PASSWORD)
+    user.groups.add(Group.objects.get(name="admin"))
+    return user
+
+
+def test_bad_settings_are_refused_in_words_at_their_field(ada, live_server, page):
+    page.goto(f"{live_server.url}/settings/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    minutes = page.locator("input[name=schedule_minutes]")
+    expect(minutes).to_have_attribute("min", "1")
+    expect(minutes).to_have_attribute("max", "1440")
+    minutes.fill("0")
+    page.get_by_role("button", name="Save settings").click()
+    assert minutes.evaluate("e => e.validity.rangeUnderflow") is True   # the browser refuses it first
+    minutes.fill("30")
+    page.locator("input[name=prop_salesforce_contact_id]").fill("no_such_property")
+    page.get_by_role("button", name="Save settings").click()
+    field = page.locator(".field", has=page.locator("input[name=prop_salesforce_contact_id]"))
+    expect(field).to_contain_text("HubSpot has no contact property named 'no_such_property'")
+    expect(page.locator("main")).not_to_contain_text("Constraint")
+    settings = SyncSettings.load()
+    assert settings.prop_salesforce_contact_id == "salesforcecontactid" and settings.schedule_minutes != 30
+    assert not AuditEvent.objects.filter(action="settings_changed").exists()
