@@ -123,3 +123,39 @@ def test_the_demo_database_is_emptied_with_its_side_files(tmp_path):
     other.write_text("kept")
     reset_demo_database({"ENGINE": "django.db.backends.sqlite3", "NAME": str(name)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def _processes_with(marker: str) -> list[int]:
+    """The processes whose environment names `marker` (the demo's database): its children too."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_demo_and_everything_it_started(tmp_path):
+    db_path = tmp_path / "demo.sqlite3"
+    port, sandbox_port = _free_port(), _free_port()
+    proc = _start_demo(db_path, port, sandbox_port)
+    try:
+        _wait_for_console(proc, port)
+        assert len(_processes_with(str(db_path))) >= 4   # the demo, the sandbox, the cluster, the web server
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while _processes_with(str(db_path)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _processes_with(str(db_path)) == []
+    finally:
+        for pid in _processes_with(str(db_path)):
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()

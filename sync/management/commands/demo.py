@@ -63,6 +63,10 @@ def start_console(port: int, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the console, a task cluster and the CRM sandbox (demo scenario) on embedded defaults."
 
@@ -72,6 +76,10 @@ class Command(BaseCommand):
         parser.add_argument("--scenario", default="demo")
 
     def handle(self, *args, port: int, sandbox_port: int, scenario: str, **options):
+        # SIGTERM (a `kill`, a closing terminal session, a process manager) stops the demo as
+        # Ctrl-C does: through the `finally` below, which stops the sandbox, the task cluster and
+        # the web server; Python's default would leave them running.
+        signal.signal(signal.SIGTERM, _interrupt)
         reset_demo_database(settings.DATABASES["default"])
         call_command("migrate", verbosity=0)
         password = self._demo_admin()
