@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet
 
 from sync.crm.explain import ADVICE
-from sync.models import HsContact, LinkStatus, RecordError
+from sync.models import HsContact, LinkStatus, RecordError, record_kind
 
 Family = RecordError.Family
 
@@ -31,26 +31,6 @@ FAMILY_ADVICE = {
                    "record syncs again once it changes.",
     Family.OTHER: "Read the CRM's message; once the cause is fixed, retry the record.",
 }
-
-# The Salesforce id prefixes a record error can carry (as in engine.cycle._touch_failed_records).
-SF_PREFIXES = {"00Q": "person", "003": "person", "001": "account", "006": "opportunity"}
-
-
-def record_kind(object_type: str, record_id: str) -> str:
-    """Which mirror row an error is filed against: "person", "account", "opportunity" (Salesforce
-    ids), "company", "deal" or "contact" (HubSpot ids; a lead that failed to be created from a
-    contact carries the contact's id). The same reading as the retry of a run's errors."""
-    if not record_id:
-        return ""
-    if len(record_id) in (15, 18) and record_id.isalnum() and record_id[:3] in SF_PREFIXES:
-        return SF_PREFIXES[record_id[:3]]
-    kind = object_type.lower()
-    if kind.startswith("compan"):
-        return "company"
-    if kind.startswith(("deal", "opportunit")):
-        return "deal"
-    return "contact"
-
 
 def current(family: str = "") -> QuerySet:
     """Current errors of one family, newest first; without one, all of them family by family,

@@ -802,6 +802,27 @@ class RecordError(models.Model):
         return f"{self.crm} {self.object_type} {self.record_id}: {self.message[:40]}"
 
 
+# The Salesforce id prefixes a record error can carry.
+ERROR_SF_PREFIXES = {"00Q": "person", "003": "person", "001": "account", "006": "opportunity"}
+
+
+def record_kind(object_type: str, record_id: str) -> str:
+    """Which mirror row an error is filed against: "person", "account", "opportunity" (Salesforce
+    ids), "company", "deal" or "contact" (HubSpot ids; a lead that failed to be created from a
+    contact carries the contact's id). One reading for every retry: a run's (engine.cycle) and the
+    Sync errors page's."""
+    if not record_id:
+        return ""
+    if len(record_id) in (15, 18) and record_id.isalnum() and record_id[:3] in ERROR_SF_PREFIXES:
+        return ERROR_SF_PREFIXES[record_id[:3]]
+    kind = object_type.lower()
+    if kind.startswith("compan"):
+        return "company"
+    if kind.startswith(("deal", "opportunit")):
+        return "deal"
+    return "contact"
+
+
 class Watermark(models.Model):
     """Where the last incremental pull of one object type got to."""
 

@@ -323,8 +323,7 @@ def retry_record_errors(*, errors, actor) -> ErrorRetry:
 
     Refused (ValidationError) while a run is going: it clears the dirty marks when it finishes,
     also those set after it read them."""
-    from sync.error_queries import record_kind
-    from sync.models import HsCompany, HsDeal, RecordError, SfAccount, SfOpportunity
+    from sync.models import HsCompany, HsDeal, RecordError, SfAccount, SfOpportunity, record_kind
 
     running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).values_list("pk", flat=True).first()
     if running:

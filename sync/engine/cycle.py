@@ -225,21 +225,13 @@ def after_fields(ctx: RunContext, touched: pull.Touched) -> None:
 
 def _touch_failed_records(run_id: int, touched: pull.Touched) -> None:
     """"Retry these records": put the records that failed in an earlier run back in scope."""
-    from sync.models import RecordError
+    from sync.models import RecordError, record_kind
 
-    prefixes = {"00Q": touched.sf_ids, "003": touched.sf_ids, "001": touched.account_ids,
-                "006": touched.opportunity_ids}
+    by_kind = {"person": touched.sf_ids, "account": touched.account_ids, "opportunity": touched.opportunity_ids,
+               "company": touched.company_ids, "deal": touched.deal_ids, "contact": touched.hs_contact_ids}
     for object_type, record_id in RecordError.objects.filter(run_id=run_id).values_list("object_type", "record_id"):
-        if not record_id:
-            continue
-        if len(record_id) in (15, 18) and record_id[:3] in prefixes:
-            prefixes[record_id[:3]].add(record_id)
-        elif object_type.lower().startswith("compan"):
-            touched.company_ids.add(record_id)
-        elif object_type.lower().startswith(("deal", "opportunit")):
-            touched.deal_ids.add(record_id)
-        else:  # HubSpot contacts, and leads that failed to be created from one
-            touched.hs_contact_ids.add(record_id)
+        if kind := record_kind(object_type, record_id):
+            by_kind[kind].add(record_id)
 
 
 def snapshot() -> dict:

@@ -1,23 +1,17 @@
 from __future__ import annotations
 
-import csv
 import json
 from datetime import datetime, time, timezone
 
 from django.db.models import Q
-from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from sync.models import RULES, AuditEvent
 from sync.queries import span
 from sync.views.common import page_or_fragment
+from sync.views.csv_stream import safe, streamed_csv
 
 PER_PAGE = 50
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 def _day(value: str, end: bool) -> datetime | None:
@@ -86,27 +80,10 @@ def audit_csv(request):
     """Streams the filtered history as CSV, newest first, without loading it into memory."""
     qs, _ = filtered_events(request.GET)
     columns = ["time", "actor", "action", "rule", "object", "id", "record", "before", "after", "message", "run"]
-
-    def rows():
-        writer = csv.writer(_Echo())
-        yield writer.writerow(columns)
-        for e in qs.order_by("-id").values_list("created", "actor_name", "action", "rule", "target_type",
-                                                "target_id", "target_repr", "before", "after", "message",
-                                                "run_id").iterator(chunk_size=2000):
-            yield writer.writerow([e[0].isoformat(), _safe(e[1]), e[2], e[3], e[4], e[5], _safe(e[6]),
-                                   json.dumps(e[7]) if e[7] is not None else "",
-                                   json.dumps(e[8]) if e[8] is not None else "", _safe(e[9]), e[10] or ""])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="crmsync-audit.csv"'
-    return response
-
-
-# A cell starting with one of these is read as a formula by spreadsheets (OWASP, CSV injection);
-# TAB and CR too: some strip them and read what follows.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe(text: str) -> str:
-    """Neutralise spreadsheet formulas in free text (CSV injection)."""
-    return "'" + text if text[:1] in FORMULA_STARTS else text
+    rows = ([e[0].isoformat(), safe(e[1]), e[2], e[3], e[4], e[5], safe(e[6]),
+             json.dumps(e[7]) if e[7] is not None else "", json.dumps(e[8]) if e[8] is not None else "",
+             safe(e[9]), e[10] or ""]
+            for e in qs.order_by("-id").values_list("created", "actor_name", "action", "rule", "target_type",
+                                                    "target_id", "target_repr", "before", "after", "message",
+                                                    "run_id").iterator(chunk_size=2000))
+    return streamed_csv(columns, rows, "crmsync-audit.csv")

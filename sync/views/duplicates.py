@@ -40,7 +40,7 @@ def merge_salesforce(request):
     try:
         preview = merges.preview_salesforce_merge(key=key, primary_id=primary, keep=keep)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, in_words(exc))
         return redirect("sync:duplicates")
     if request.method == "POST" and request.POST.get("confirm") == "1":
         try:
@@ -64,7 +64,7 @@ def merge_hubspot(request):
     try:
         preview = merges.preview_hubspot_merge(sf_key=sf_key, primary_id=primary)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, in_words(exc))
         return redirect(f"{reverse('sync:duplicates')}?kind=r7")
     if request.method == "POST" and request.POST.get("confirm") == "1":
         try:
@@ -88,7 +88,7 @@ def convert_lead(request):
     try:
         preview = merges.preview_conversion(key=key, lead_id=lead, contact_id=contact)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, in_words(exc))
         return redirect("sync:duplicates")
     if request.method == "POST" and request.POST.get("confirm") == "1":
         try:

@@ -2,12 +2,9 @@
 the list of one family's errors with what to do, Retry/Resync of a selection, and the CSV."""
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
@@ -15,9 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 from sync import error_queries, services
 from sync.models import RecordError
 from sync.roles import OPERATOR, role_required
-from sync.views.audit import _Echo, _safe
 from sync.views.common import back, page_or_fragment
 from sync.views.common import in_words as refusal_words
+from sync.views.csv_stream import safe, streamed_csv
 
 PER_PAGE = 50
 
@@ -96,18 +93,10 @@ def sync_errors_csv(request):
     columns = ["time", "family", "crm", "object", "record", "operation", "code", "error", "what to do", "run",
                "retried"]
     labels = dict(RecordError.Family.choices)
-
-    def rows():
-        writer = csv.writer(_Echo())
-        yield writer.writerow(columns)
-        for e in error_queries.current(family).only(
-                "created_at", "family", "crm", "object_type", "record_id", "operation", "code", "message", "run_id",
-                "retried_at").iterator(chunk_size=2000):
-            text, advice = error_queries.words(e)
-            yield writer.writerow([e.created_at.isoformat(), labels.get(e.family, e.family), e.crm, _safe(e.object_type),
-                                   _safe(e.record_id), _safe(e.operation), _safe(e.code), _safe(text), _safe(advice),
-                                   e.run_id, e.retried_at.isoformat() if e.retried_at else ""])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="crmsync-sync-errors{"-" + family if family else ""}.csv"'
-    return response
+    errors = error_queries.current(family).only(
+        "created_at", "family", "crm", "object_type", "record_id", "operation", "code", "message", "run_id",
+        "retried_at").iterator(chunk_size=2000)
+    rows = ([e.created_at.isoformat(), labels.get(e.family, e.family), e.crm, safe(e.object_type), safe(e.record_id),
+             safe(e.operation), safe(e.code), *(safe(t) for t in error_queries.words(e)), e.run_id,
+             e.retried_at.isoformat() if e.retried_at else ""] for e in errors)
+    return streamed_csv(columns, rows, f"crmsync-sync-errors{'-' + family if family else ''}.csv")
