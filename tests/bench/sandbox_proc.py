@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 # Load order inside one chunk: every record after the records it refers to.
 TYPE_ORDER = {"salesforce": ("Account", "Contact", "Lead", "Opportunity"),
-              "hubspot": ("companies", "contacts", "deals", "associations")}
+              "hubspot": ("pipelines", "companies", "contacts", "deals", "associations")}
 CHUNK = 20_000          # records per POST /_sandbox/load
 TOUCH_BATCH = 2_000     # edits per POST /_sandbox/bench/touch
 UNLIMITED = 10 ** 9
