@@ -1,6 +1,6 @@
 """The Salesforce REST emulator: routing, auth (static token + OAuth-issued expiring tokens), the
 daily API allocation and its `Sforce-Limit-Info` header, sObject rows, Get Updated/Deleted and
-limits. Query, describe, collections and SOAP live in their own modules."""
+limits. Query, Bulk 2.0 query jobs, describe, collections and SOAP live in their own modules."""
 from __future__ import annotations
 
 import base64
@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from sandbox import ids
 from sandbox.core import Request, Response
 from sandbox.salesforce import composite, describe, lead_convert, picklists, request_size, soap, writes
+from sandbox.salesforce.bulk2 import Bulk2Jobs
 from sandbox.salesforce.query import QueryEngine, full_record, page_size
 from sandbox.salesforce.schema import SOBJECTS, SObject, format_datetime, parse_datetime, sobject, to_seconds
 from sandbox.salesforce.store import ID, IS_DELETED, MODSTAMP, ApiError, Store
@@ -48,6 +49,7 @@ class SalesforceEmulator:
     def reset(self) -> None:
         self.store = Store(self.sandbox.seed)
         self.queries = QueryEngine(self.store, self.sandbox.seed)
+        self.bulk2 = Bulk2Jobs(self.queries, self.store, self.now, lambda: self.sandbox.order)
         self.tokens: dict[str, float] = {}
         self.api_used = 0
         self._api_day = None
@@ -134,6 +136,8 @@ class SalesforceEmulator:
         if head == "limits" and len(parts) == 1:
             self._method(req, "GET")
             return Response(200, self.limits())
+        if head == "jobs" and len(parts) >= 2 and parts[1] == "query":
+            return self.bulk2.handle(req, version, parts[2:])
         if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
             return composite.handle(self.store, req, parts[2:], version, now)
         if head == "sobjects":
