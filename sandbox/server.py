@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from sandbox.core import Clock, Request, Response
 from sandbox.faults import Faults
 from sandbox.kills import Killer
+from sandbox.salesforce.latency import Latency
 from sandbox.salesforce.store import ApiError
 
 ORDERS = ("random", "insertion", "reverse")
@@ -48,6 +49,8 @@ class Sandbox:
         self.salesforce = SalesforceEmulator(self, token=salesforce_token, token_ttl=token_ttl, daily_limit=daily_limit)
         # search_lag: HubSpot's per-write search index delay, {"min_ms", "max_ms"} (sandbox/hubspot/search_lag.py)
         self.hubspot = HubSpotEmulator(self, token=hubspot_token, search_lag=search_lag)
+        # Salesforce's response times (off unless SANDBOX_SF_LATENCY or the config says): latency.py
+        self.salesforce_latency = Latency.from_env()
 
     # -- Python API (used in-process by tests and the benchmark) ------------------------------------
 
@@ -93,6 +96,7 @@ class Sandbox:
         with self._stats_lock:
             for c in self._calls.values():
                 c.clear()
+        self.salesforce_latency.reset_counts()
         self.faults.injected.clear()
 
     def stats(self) -> dict:
@@ -100,6 +104,7 @@ class Sandbox:
             out = {crm: {"calls": sum(c.values()), "endpoints": dict(sorted(c.items()))}
                    for crm, c in self._calls.items()}
         out["salesforce"]["api_usage"] = {"used": self.salesforce.api_used, "max": self.salesforce.daily_limit}
+        out["salesforce"]["latency"] = self.salesforce_latency.view()
         out["faults"] = dict(self.faults.injected)
         return out
 
@@ -151,6 +156,8 @@ class Sandbox:
                 self.salesforce.api_used = int(value)
             elif key == "credentials":
                 self.salesforce.credentials.update(value)
+            elif key == "latency":
+                self.salesforce_latency.configure(value)
             else:
                 raise ValueError(f"unknown salesforce setting {key!r}")
         hubspot_view = self.hubspot.configure(**(hubspot or {}))
@@ -239,7 +246,10 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             if kind == "timeout":
                 time.sleep(rule.seconds)
-            self._send(self._safe(lambda: emulator.handle(req)))
+            resp = self._safe(lambda: emulator.handle(req))
+            if crm == "salesforce":
+                sb.salesforce_latency.wait(req, resp)   # a real org's response time, outside the lock
+            self._send(resp)
 
     @staticmethod
     def _safe(fn) -> Response:
