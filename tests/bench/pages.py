@@ -27,6 +27,8 @@ def percentile(values: list[float], p: float) -> float:
 
 def _pages() -> list[tuple[str, str, str | None]]:
     """(name, url, pair) — pages with the same `pair` are the first/last page of one list."""
+    from urllib.parse import urlencode
+
     from django.urls import reverse
 
     from sync import queries
@@ -48,6 +50,12 @@ def _pages() -> list[tuple[str, str, str | None]]:
     n = HsContact.objects.filter(archived=False).count()
     out.append(("contacts p1", contacts, "contacts"))
     out.append(("contacts last", f"{contacts}?page={max(1, math.ceil(n / PER_PAGE_CONTACTS))}", "contacts"))
+    # The console's name search (sync.queries.contact_search): the last name of a contact in the
+    # middle of the list, so it matches a few rows like a real look-up, not the whole table.
+    middle = HsContact.objects.filter(archived=False).exclude(last_name="").order_by("pk")
+    name = next(iter(middle.values_list("last_name", flat=True)[n // 2:n // 2 + 1]), None)
+    if name:
+        out.append(("contacts search name", f"{contacts}?{urlencode({'q': name})}", None))
     hs_id = _interesting_contact()
     if hs_id:
         out.append(("contact detail", reverse("sync:contact", args=[hs_id]), None))

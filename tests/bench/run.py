@@ -4,11 +4,16 @@ For each database: a fresh sandbox process seeded with the generated scenario (s
 raised; the raw-transfer baseline; then, each sync in its own `manage.py sync --wait` process (wall
 time and peak RSS via wait4): a full sync, a settle run (it re-reads the full sync's own writes), an
 incremental sync after 1 % of each side's records were edited as users would, a second settle run
-(the echo of that run's writes) and an incremental sync with no changes; requests per CRM come
-from the sandbox's stats, reset before each phase.
-Then the console's pages, timed with the test client. Prints a table and writes
-DIR/bench-<size>-<db>.json. The benchmark databases (PostgreSQL `crmsync_bench_<size>`, SQLite
-DIR/bench-<size>.sqlite3) are created, migrated and dropped here.
+(the echo of that run's writes), an incremental sync with no changes, a bulk Resync of every
+contact that lost its primary (tests/bench/resync.py, the console's select-all) and a third settle
+run (its echo); requests per CRM come from the sandbox's stats, reset before each phase.
+Then the console's pages, timed with the test client. Last, on the same sandbox reset and a fresh
+database, a full sync at the real limits (`full_real`): HubSpot's 190 requests per 10 s and 5
+searches a second, Salesforce's response times (sandbox/salesforce/latency.py, REALISTIC unless
+--sf-latency says otherwise). Prints a table and writes DIR/bench-<size>-<db>.json. The
+benchmark databases (PostgreSQL `crmsync_bench_<size>`, SQLite DIR/bench-<size>.sqlite3) are
+created, migrated and dropped here. A phase that fails is recorded (rc, its log's tail) and the
+next one runs; the report marks the targets it feeds FAIL.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import secrets
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from tests.bench import report
@@ -90,18 +96,42 @@ def run_child(args: list[str], env: dict, log_path: Path) -> dict:
             "log": str(log_path.relative_to(ROOT) if log_path.is_relative_to(ROOT) else log_path)}
 
 
-def _sync_summary(result: dict) -> None:
-    """Fold `manage.py sync --wait`'s summary lines into the phase's figures."""
+def _sync_summary(result: dict, database_url: str) -> None:
+    """Fold `manage.py sync --wait`'s summary lines into the phase's figures; the run's own
+    duration (started → finished) exactly, from its row (the printed one is rounded for people)."""
     text = "\n".join(result["tail"])
-    m = re.search(r"Run (\d+): (\S+) in (\d+):(\d{2}):(\d{2}(?:\.\d+)?)", text)
+    m = re.search(r"Run (\d+): (.+?) in ", text)
     if m:
         result["run_id"], result["status"] = int(m.group(1)), m.group(2)
-        result["run_s"] = round(int(m.group(3)) * 3600 + int(m.group(4)) * 60 + float(m.group(5)), 3)
+        result["run_s"] = _run_seconds(database_url, result["run_id"])
     for key, value in re.findall(r"(\w[\w ]*?)=(\d+)", text):
         key = key.strip().split()[-1] if key.strip() not in ("field changes", "lost primary") else key.strip()
         result.setdefault("summary", {})[key.replace(" ", "_")] = int(value)
     if "summary" in result:
         result["pulled"] = result["summary"].get("pulled")
+
+
+def _run_seconds(database_url: str, run_id: int) -> float | None:
+    from datetime import datetime
+
+    sql = "SELECT started_at, finished_at FROM sync_syncrun WHERE id = %s"
+    try:
+        if database_url.startswith("sqlite:"):
+            import sqlite3
+
+            with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+                row = conn.execute(sql.replace("%s", "?"), (run_id,)).fetchone()
+            row = row and tuple(datetime.fromisoformat(v) if v else None for v in row)
+        else:
+            import psycopg
+
+            with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+                row = conn.execute(sql, (run_id,)).fetchone()
+    except Exception:  # noqa: BLE001 - the duration is a figure, not worth the bench
+        return None
+    if not row or not row[0] or not row[1]:
+        return None
+    return round((row[1] - row[0]).total_seconds(), 3)
 
 
 def _spent(before: float | None, after: float | None) -> float | None:
@@ -151,31 +181,66 @@ def bench_one(db: str, args, out: Path) -> dict:
             base["records_per_s"] = round(r["records"] / base["wall_s"])
 
             def sync(phase: str, *extra: str) -> dict:
-                log(f"{db}: {report.PHASE_NAMES[phase]}")
+                log(f"{db}: {report.phase_name(phase)}")
                 sb.reset_stats()
                 cpu0 = sb.cpu_s()
                 res = run_child(["manage.py", "sync", "--wait", *extra], env, logs / f"sync-{phase}.log")
                 res["sandbox_cpu_s"] = _spent(cpu0, sb.cpu_s())
                 res["requests"] = report.classify(stats := sb.stats())
                 res["endpoints"] = {crm: stats[crm]["endpoints"] for crm in ("salesforce", "hubspot")}
-                _sync_summary(res)
+                res["sf_latency_s"] = (stats["salesforce"].get("latency") or {}).get("slept_s")
+                res["pull_pages"] = stats.get("pull_pages")
+                _sync_summary(res, database_url)
                 if res["rc"]:
                     log(f"{db}: {phase} exited {res['rc']}: {' | '.join(res['tail'][-2:])}")
                 r["phases"][phase] = res
                 return res
 
             full = sync("full", "--full")
-            full["records_per_s"] = round(r["records"] / full["wall_s"])
-            r["sync_to_raw_ratio"] = round(full["wall_s"] / base["wall_s"], 2)
+            if full.get("wall_s"):
+                full["records_per_s"] = round(r["records"] / full["wall_s"])
+                r["sync_to_raw_ratio"] = round(full["wall_s"] / base["wall_s"], 2)
             if args.full_only:   # e.g. the memory of a 1,000,000-person sync, without the hour the rest takes
                 r["pages"] = {"pages": [], "skipped": "--full-only"}
             else:
-                _later_phases(r, sb, env, picker, sync, logs, args)
+                _guard(r, "later phases", lambda: _later_phases(r, sb, env, picker, sync, logs, args))
+            if args.real_limits:
+                _guard(r, "real-limit full sync", lambda: _real_limit_phase(r, sb, env, sync, logs, args, database_url))
     finally:
         if not args.keep_db:
             drop_database(db, size, out, args.pg_url)
     r["targets"] = report.targets(r)
     return r
+
+
+def _guard(r: dict, what: str, fn) -> None:
+    """Run the rest of the bench; an exception is recorded (the report shows what it could not
+    measure as FAIL) instead of losing the phases already measured."""
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - any failure of a phase is a result to report
+        log(f"{r['db']}: {what} failed: {exc!r}")
+        r.setdefault("errors", []).append({"what": what, "error": repr(exc)[:500],
+                                           "traceback": traceback.format_exc(limit=6)[-2000:]})
+
+
+def _real_limit_phase(r: dict, sb, env: dict, sync, logs: Path, args, database_url: str) -> None:
+    """A full sync against the real limits on a reset sandbox and a fresh database."""
+    from sandbox.scenario import generate
+
+    db, size = r["db"], r["size"]
+    log(f"{db}: reset the sandbox and the database for the real-limit full sync")
+    sb.control("POST", "reset")
+    create_database(db, size, Path(args.out).resolve(), args.pg_url)
+    mig = run_child(["manage.py", "migrate", "--verbosity", "0"], env, logs / "migrate-real.log")
+    if mig["rc"]:
+        raise RuntimeError(f"migrate failed: see {mig['log']}")
+    sb.load(generate(size, args.seed))
+    r["real_limits"] = sb.real_limits(args.sf_latency)
+    res = sync("full_real", "--full")
+    limits = sb.control("POST", "hubspot/limits", {})   # no change: reads the limiter's state
+    res["hubspot_429s"] = sum(limits["rejected"].values())
+    res["hubspot_rejected"] = limits["rejected"]
 
 
 def _later_phases(r: dict, sb, env: dict, picker, sync, logs: Path, args) -> None:
@@ -190,16 +255,32 @@ def _later_phases(r: dict, sb, env: dict, picker, sync, logs: Path, args) -> Non
     sync("incremental")
     # The 1 % run's own writes come back once; an echo that lands in the next run's overlap
     # window can take one more. "No change" means after that: settle until a run pulls nothing.
+    # The first settle run is the one the echo target judges; the later ones are kept beside it.
     r["settle_runs"] = 1
-    while (sync("settle_2").get("pulled") or 0) > 0 and r["settle_runs"] < 4:
+    more = sync("settle_2")
+    while (more.get("pulled") or 0) > 0 and r["settle_runs"] < 4:
+        more = sync(f"settle_2+{r['settle_runs']}")
         r["settle_runs"] += 1
     sync("no_change")
+    _bulk_resync(r, sb, env, logs)
+    sync("settle_3")
 
     log(f"{db}: console pages ({args.repeat} requests each)")
     pages = run_child(["-m", "tests.bench.pages", "--out", str(logs / "pages.json"),
                        "--repeat", str(args.repeat)], env, logs / "pages.log")
     r["pages"] = json.loads((logs / "pages.json").read_text()) if pages["rc"] == 0 else \
         {"error": pages["tail"], "pages": []}
+
+
+def _bulk_resync(r: dict, sb, env: dict, logs: Path) -> None:
+    """The console's bulk Resync of every contact that lost its primary (tests/bench/resync.py)."""
+    log(f"{r['db']}: bulk Resync")
+    sb.reset_stats()
+    res = run_child(["-m", "tests.bench.resync", "--out", str(logs / "resync.json")], env, logs / "resync.log")
+    res["requests"] = report.classify(sb.stats())
+    if (logs / "resync.json").exists():
+        res["resync"] = json.loads((logs / "resync.json").read_text())
+    r["phases"]["resync"] = res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database afterwards")
     parser.add_argument("--full-only", action="store_true", help="stop after the full sync (no incremental runs, "
                         "no console pages)")
+    parser.add_argument("--no-real-limits", dest="real_limits", action="store_false",
+                        help="skip the full sync at HubSpot's real limits and Salesforce's latency")
+    parser.add_argument("--sf-latency", default="realistic",
+                        help="Salesforce latency for the real-limit run: 'realistic' (sandbox/salesforce/latency.py) "
+                             "or name=ms pairs, e.g. query_ms=150,row_ms=0.3,write_ms=200")
     args = parser.parse_args(argv)
     args.pg_url = args.pg_url.rstrip("/")
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
@@ -228,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         path = out / f"bench-{args.size}-{db}.json"
         path.write_text(json.dumps(r, indent=1, default=str), encoding="utf-8")
         print(report.render(r) + f"\n\nreport: {path}\n", flush=True)
-        failed |= any(p.get("rc") for p in r["phases"].values())
+        failed |= any(p.get("rc") for p in r["phases"].values()) or bool(r.get("errors"))
     return 1 if failed else 0
 
 

@@ -9,6 +9,7 @@ through Python methods there):
     POST /_sandbox/hubspot/touch    {type, id, properties} → HubSpotEmulator.touch(...)
     POST /_sandbox/bench/touch      {edits: [{crm, type, id, fields}]} → salesforce.touch / hubspot.touch
                                     for each (one request for thousands of user edits)
+    GET|DELETE /_sandbox/bench/pull-pages   the Salesforce pull's calls per object (`PullPages`)
 
 Parent side: `SandboxProcess` starts it, waits for the readiness line, and talks to the control API.
 """
@@ -83,6 +84,111 @@ def _label_lookups(sb) -> None:
     sb.hubspot.endpoint_label = hubspot
 
 
+_FROM = re.compile(r"\bFROM\s+(\w+)", re.I)
+
+
+def _is_lookup(soql: str) -> bool:
+    where = re.split(r"\bWHERE\b", soql or "", maxsplit=1, flags=re.I)
+    return len(where) == 2 and "systemmodstamp" not in where[1].lower()
+
+
+class PullPages:
+    """The Salesforce pull's calls per object, to extrapolate a full pull to other sizes: page
+    calls (REST query pages, first and more; Bulk API 2.0 result pages) with the rows they
+    carried and the page size asked for (`batchSize`, `maxRecords`) or seen (a page another
+    followed was full), and the other calls (a Bulk job's create, polls, delete). Look-ups (a
+    WHERE not on SystemModstamp) are not the pull and are left out."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> dict:
+        with self.lock:
+            self.objects: dict[str, dict] = {}
+            self.cursors: dict[str, str] = {}   # REST query locator or Bulk job id → object
+        return {}
+
+    def view(self) -> dict:
+        with self.lock:
+            return {k: dict(v) for k, v in self.objects.items()}
+
+    def _obj(self, name: str) -> dict:
+        return self.objects.setdefault(name, {"page_calls": 0, "rows": 0, "other_calls": 0, "asked_page": 0,
+                                              "full_page": 0})
+
+    def _page(self, obj: str, rows: int, asked: int, more: bool) -> None:
+        o = self._obj(obj)
+        o["page_calls"] += 1
+        o["rows"] += rows
+        o["asked_page"] = max(o["asked_page"], asked)
+        if more:
+            o["full_page"] = max(o["full_page"], rows)
+
+    def note(self, req, resp) -> None:
+        from sandbox.salesforce.query import page_size
+
+        if resp.status >= 300 or not req.path.startswith("/services/data/"):
+            return
+        parts = [p for p in req.path.split("/") if p][3:]   # after services/data/vNN.N
+        body = resp.body if isinstance(resp.body, dict) else {}
+        with self.lock:
+            if req.method == "GET" and parts[:1] in (["query"], ["queryAll"]):
+                if len(parts) == 1:
+                    soql = req.arg("q") or ""
+                    m = _FROM.search(soql)
+                    if not m or _is_lookup(soql):
+                        return
+                    obj = m.group(1)
+                else:
+                    obj = self.cursors.get(parts[1].rpartition("-")[0])
+                    if obj is None:
+                        return
+                nxt = body.get("nextRecordsUrl")
+                if nxt:
+                    self.cursors[nxt.rstrip("/").rsplit("/", 1)[1].rpartition("-")[0]] = obj
+                self._page(obj, len(body.get("records") or ()), page_size(req.headers.get("sforce-query-options")),
+                           bool(nxt))
+            elif parts[:2] == ["jobs", "query"]:
+                if len(parts) == 2 and req.method == "POST":
+                    try:
+                        soql = (req.json() or {}).get("query") or ""
+                    except ValueError:
+                        return
+                    m = _FROM.search(soql)
+                    if m and not _is_lookup(soql) and body.get("id"):
+                        self.cursors[body["id"]] = m.group(1)
+                        self._obj(m.group(1))["other_calls"] += 1
+                    return
+                obj = self.cursors.get(parts[2]) if len(parts) > 2 else None
+                if obj is None:
+                    return
+                if parts[3:] == ["results"] and req.method == "GET":
+                    from sandbox.salesforce import bulk2  # its page when the client names none
+
+                    locator = resp.headers.get("Sforce-Locator") or ""
+                    self._page(obj, int(resp.headers.get("Sforce-NumberOfRecords") or 0),
+                               int(req.arg("maxRecords") or getattr(bulk2, "DEFAULT_PAGE", 0)),
+                               locator not in ("", "null"))
+                else:
+                    self._obj(obj)["other_calls"] += 1
+
+
+def _track_pull_pages(sb) -> PullPages:
+    tracker = PullPages()
+    handle = sb.salesforce.handle
+
+    def tracked(req):
+        resp = handle(req)
+        tracker.note(req, resp)
+        return resp
+
+    sb.salesforce.handle = tracked
+    return tracker
+
+
 def serve(argv: list[str] | None = None) -> int:
     from sandbox import server as srv
 
@@ -101,6 +207,9 @@ def serve(argv: list[str] | None = None) -> int:
 
     sandbox = srv.Sandbox(seed=args.seed, order=args.order, search_lag=RECOMMENDED)  # HubSpot's index lags
     _label_lookups(sandbox)
+    pages = _track_pull_pages(sandbox)
+    srv._CONTROL.update({("GET", "bench/pull-pages"): lambda sb, body: pages.view(),
+                         ("DELETE", "bench/pull-pages"): lambda sb, body: pages.reset()})
     server = srv.SandboxServer(sandbox, port=args.port).start()
     print(f"Sandbox ready on {server.url} (scenario empty: no records)", flush=True)
     server.serve_until_interrupted()
@@ -202,14 +311,38 @@ class SandboxProcess:
         sf = self.control("POST", "config", {"salesforce": {"daily_limit": UNLIMITED, "token_ttl": 10 ** 7}})
         hs = self.control("POST", "hubspot/limits", {"burst_max": UNLIMITED, "daily_max": UNLIMITED,
                                                      "search_per_second": UNLIMITED, "enabled": False})
+        self.latency("off")
         return {"salesforce": sf["salesforce"], "hubspot": {k: hs[k] for k in ("burst_max", "daily_max",
                                                                                "search_per_second", "enabled")}}
 
+    def real_limits(self, sf_latency="realistic") -> dict:
+        """The limits a real org has: HubSpot's Professional 190 requests per 10 s and 5 searches a
+        second, enforced (the daily quota stays raised: one bench spends a fraction of it anyway),
+        and Salesforce's response times (sandbox/salesforce/latency.py; `sf_latency` as its
+        `parse` takes it). Salesforce's daily allocation stays raised."""
+        from sandbox.hubspot.limits import Limits
+
+        real = Limits()
+        hs = self.control("POST", "hubspot/limits", {"burst_max": real.burst_max, "interval_ms": real.interval_ms,
+                                                     "search_per_second": real.search_per_second,
+                                                     "daily_max": UNLIMITED, "enabled": True})
+        sf = self.control("POST", "config", {"salesforce": {"daily_limit": UNLIMITED, "token_ttl": 10 ** 7,
+                                                            "latency": sf_latency}})
+        return {"salesforce": {**sf["salesforce"], "latency": self.control("GET", "stats")["salesforce"]["latency"]},
+                "hubspot": {k: hs[k] for k in ("burst_max", "interval_ms", "search_per_second", "enabled")}}
+
+    def latency(self, settings) -> dict:
+        """Set Salesforce's response times (sandbox/salesforce/latency.py): "realistic", "off", a dict."""
+        self.control("POST", "config", {"salesforce": {"latency": settings}})
+        return self.control("GET", "stats")["salesforce"]["latency"]   # the config's answer leaves it out
+
     def stats(self) -> dict:
-        return self.control("GET", "stats")
+        """The sandbox's call counts, plus the Salesforce pull's calls per object (`PullPages`)."""
+        return {**self.control("GET", "stats"), "pull_pages": self.control("GET", "bench/pull-pages")}
 
     def reset_stats(self) -> None:
         self.control("DELETE", "stats")
+        self.control("DELETE", "bench/pull-pages")
 
     def load(self, items: Iterable[tuple[str, str, dict]]) -> dict:
         """Stream `(crm, type, record)` into the sandbox, CHUNK records per POST /_sandbox/load."""
