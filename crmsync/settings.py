@@ -263,6 +263,10 @@ except ValueError as exc:
 # Seconds each incremental HubSpot pull re-reads before its watermark: HubSpot's search index
 # shows writes late and out of order (sync/engine/pull.py hubspot_overlap).
 HUBSPOT_SEARCH_OVERLAP = env_int("HUBSPOT_SEARCH_OVERLAP", 30, minimum=0)
+# The longest run of crmsync's own HubSpot writes one search filter group explains (sync/engine/
+# echo.py): an edit someone makes to a record within this span after crmsync wrote it waits for
+# the record's next change or a full sync. Shorter costs more searches after big runs.
+HUBSPOT_ECHO_GROUP_SECONDS = env_int("HUBSPOT_ECHO_GROUP_SECONDS", 10, minimum=1)
 CRM_TIMEOUT = (env_int("CRM_CONNECT_TIMEOUT", 10, minimum=1), env_int("CRM_READ_TIMEOUT", 60, minimum=1))
 
 # --- Background tasks (django-q2) ---

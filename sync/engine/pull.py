@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from simple_salesforce import format_soql
 
-from sync.engine import mirror, schema
+from sync.engine import echo, mirror, schema
 from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson, SyncSettings, Watermark
 
 OVERLAP = timedelta(seconds=2)  # Salesforce: a record can commit a moment after its SystemModstamp
@@ -106,6 +106,9 @@ def save_watermarks(touched: Touched) -> None:
         model.objects.filter(dirty=True).update(dirty=False)
     if touched.everything:
         Watermark.objects.filter(**FULL_PENDING).delete()
+    oldest = Watermark.objects.filter(crm="hubspot").order_by("value").values_list("value", flat=True).first()
+    if oldest is not None:
+        echo.prune(oldest)
 
 
 def touch_dirty(touched: Touched) -> None:
@@ -259,8 +262,12 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
     model, convert = HS_MODELS[object_type]
     since = None if full else _watermark("hubspot", object_type)
     props = schema.hs_properties(object_type, settings)
-    pages = conn.list_pages(object_type, props) if since is None else \
-        conn.modified_since(object_type, since - hubspot_overlap(), props)
+    if since is None:
+        pages = conn.list_pages(object_type, props)
+    else:   # what crmsync's own writes explain is not asked for (echo.py)
+        floor = since - hubspot_overlap()
+        window = echo.window_for(object_type, floor) if conn.ledger is not None else None
+        pages = conn.modified_since(object_type, floor, props, window=window)
     fresh = mirror.is_empty(model)
     newest, changed_total = None, 0
     seen = array("q") if since is None else None   # a listing of every live record: what it did not name is gone

@@ -260,10 +260,11 @@ def targets(r: dict) -> list[dict]:
 
 def cpu_floor(r: dict) -> float | None:
     """The full sync's own CPU time over the baseline's wall time: the CPU of every process doing
-    the sync (`cpu_s`: here the one `manage.py sync --wait` process, from wait4; tests.bench.scale
-    sums its qcluster's workers). However well the sync overlapped its waits with the CRMs' work,
-    it cannot finish in less than its CPU time spread over its processes, so with one process this
-    is the lowest sync ÷ baseline ratio the measured code could reach."""
+    the sync (`cpu_s`: the `manage.py sync --wait` process from wait4, which includes any child
+    process it started and waited for; tests.bench.scale sums its qcluster's processes). However
+    well the sync overlapped its waits with the CRMs' work, it cannot finish in less than its CPU
+    time spread over its processes, so with one process this is the lowest sync ÷ baseline ratio
+    the measured code could reach."""
     full, base = (r.get("phases") or {}).get("full") or {}, r.get("baseline") or {}
     if not full.get("cpu_s") or not base.get("wall_s"):
         return None

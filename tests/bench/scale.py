@@ -15,7 +15,8 @@ of issue 14's CPU target when the sync runs in several processes.
 
 With `--hubspot-limit real` the sandbox keeps HubSpot's Professional limits (190 requests per
 10 s, 5 searches a second) and the report shows whether the workers, together, stayed inside
-them; by default every limit is raised so the figure is the machine's, not the CRM's."""
+them; by default every limit is raised so the figure is the machine's, not the CRM's.
+`--sf-latency realistic` adds Salesforce's response times (sandbox/salesforce/latency.py)."""
 from __future__ import annotations
 
 import argparse
@@ -68,6 +69,8 @@ def one(workers: int, args, out: Path) -> dict:
                 sb.unthrottle()
             else:
                 sb.control("POST", "config", {"salesforce": {"daily_limit": 10 ** 9, "token_ttl": 10 ** 7}})
+            if args.sf_latency != "off":
+                r["sf_latency"] = sb.latency(args.sf_latency)
             log(f"scale w={workers}: loading {args.size:,} people")
             r["counts"] = sb.load(generate(args.size, args.seed))
             base = run_child(["-m", "tests.bench.baseline", "--url", sb.url, "--out", str(logs / "baseline.json")],
@@ -226,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,4", help="comma-separated worker counts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hubspot-limit", choices=("unthrottled", "real"), default="unthrottled")
+    parser.add_argument("--sf-latency", default="off", help="Salesforce's response times (sandbox/salesforce/"
+                        "latency.py): off, realistic, or name=ms pairs")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"),
