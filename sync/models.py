@@ -838,6 +838,29 @@ class Watermark(models.Model):
         return f"{self.crm}.{self.object_type} @ {self.value:%Y-%m-%d %H:%M:%S}"
 
 
+class OwnWrite(models.Model):
+    """One batch write crmsync sent to HubSpot, stamped on every record it wrote with the
+    `crmsync_write` property (the batch's `marker`). Written and committed before the request
+    goes out, `stamp` filled in from HubSpot's answer (the newest `updatedAt` it returned).
+    The next incremental pull asks HubSpot's search only for records modified since its
+    watermark that this ledger does not explain: never written by crmsync, written in an
+    earlier window, or modified after the answer's stamp (by someone else). A batch without a
+    stamp (its answer was lost, its run killed) explains nothing: its records are read."""
+
+    crm = models.CharField(max_length=10, default="hubspot")
+    object_type = models.CharField(max_length=20)   # contacts, companies, deals
+    marker = models.BigIntegerField()               # milliseconds; the value written to crmsync_write
+    stamp = models.DateTimeField(null=True, blank=True)
+    records = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["crm", "object_type", "marker"], name="ownwrite_by_marker")]
+
+    def __str__(self) -> str:
+        return f"{self.crm} {self.object_type} write {self.marker} ({self.records})"
+
+
 class CreateIntent(models.Model):
     """A record the sync is about to create in a CRM, written (and committed) before the request
     goes out. A create whose answer is lost, or whose run is killed before it records the

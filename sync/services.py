@@ -105,6 +105,7 @@ def resync_contacts(*, hs_ids: list[str], actor, hubspot=None) -> list[ResyncRes
     HubSpot is written first (no transaction open); then each link is claimed with a conditional
     update, so the same Resync clicked twice, or during a run, changes and audits it once."""
     from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+    from sync.engine import echo
     from sync.engine.contacts import person_facts, sync_properties
     from sync.engine.rules import resync_target
 
@@ -137,7 +138,7 @@ def resync_contacts(*, hs_ids: list[str], actor, hubspot=None) -> list[ResyncRes
             continue
         plan[hs_id] = SfPerson.objects.get(sf_id=target.sf_id)
     if plan:
-        hs = hubspot or HubSpotConnector(HubSpotConfig.from_settings())
+        hs = hubspot or HubSpotConnector(HubSpotConfig.from_settings(), ledger=echo.Ledger())
         for r in hs.update("contacts", [{"id": hs_id, "properties": sync_properties(p, s)} for hs_id, p in plan.items()]):
             if not r.ok and plan.pop(r.key, None) is not None:
                 results[r.key] = ResyncResult(r.key, False, f"HubSpot refused the update: {r.message}")

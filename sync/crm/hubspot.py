@@ -132,7 +132,9 @@ def translate(exc: Exception) -> CrmError:
 
 class HubSpotConnector:
     def __init__(self, config: HubSpotConfig, *, budget: Budget | None = None,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, ledger=None) -> None:
+        """`ledger` (sync.engine.echo.Ledger, or None): told about every batch write, which then
+        carries the ledger's marker in the `crmsync_write` property (see echo.py)."""
         if not config.access_token:
             raise CrmError("HubSpot is not configured: set HUBSPOT_ACCESS_TOKEN.", crm=CRM, permanent=True)
         require_safe_scheme(config.base_url, crm=CRM)
@@ -150,6 +152,7 @@ class HubSpotConnector:
         self.limiter = Limiter(shared_window(config.redis_url),
                                {self._burst_key: config.rate_limit, self._search_key: SEARCH_RATE})
         self._ensured: set[tuple[str, str]] = set()  # unique properties known to exist (ensure_unique_property)
+        self.ledger = ledger
 
     def _api(self, object_type: str, name: str):
         return getattr(getattr(self.client.crm, object_type), name)
@@ -205,10 +208,34 @@ class HubSpotConnector:
             if not after:
                 return
 
-    def modified_since(self, object_type: str, since: datetime, properties: list[str]) -> Iterator[list[dict]]:
-        """Records modified at or after `since`, oldest change first, 200 a page. When a query
-        reaches HubSpot's 10,000-result cap it restarts from the last timestamp seen
-        (re-reading that instant; callers de-duplicate by id)."""
+    def modified_since(self, object_type: str, since: datetime, properties: list[str], *,
+                       window=None) -> Iterator[list[dict]]:
+        """Records modified at or after `since`, oldest change first, 200 a page. With `window`
+        (echo.Window), only those crmsync's own writes do not explain, in as many searches as
+        the window's groups need (echo.searches). When a query reaches HubSpot's 10,000-result
+        cap it restarts from the last timestamp seen (re-reading that instant; callers
+        de-duplicate by id)."""
+        from sync.engine.echo import MARKER_PROPERTY, searches
+
+        prop = LAST_MODIFIED[object_type]
+        if window is None:
+            yield from self._search_since(object_type, since, properties, lambda floor: [[_gte(prop, floor)]])
+            return
+        for n, groups in enumerate(searches(window)):
+            def filter_groups(floor: int, groups=groups, first=n == 0) -> list[list[dict]]:
+                out = [[_gte(prop, floor), {"propertyName": MARKER_PROPERTY, "operator": "NOT_HAS_PROPERTY"}],
+                       [_gte(prop, floor), {"propertyName": MARKER_PROPERTY, "operator": "LT",
+                                            "value": str(window.first_marker)}]] if first else []
+                for g in groups:
+                    fs = [_gte(prop, floor), {"propertyName": MARKER_PROPERTY, "operator": "BETWEEN",
+                                              "value": str(g.lo), "highValue": str(g.hi)}]
+                    if g.after is not None:
+                        fs.append({"propertyName": prop, "operator": "GT", "value": str(int(g.after.timestamp() * 1000))})
+                    out.append(fs)
+                return out
+            yield from self._search_since(object_type, since, properties, filter_groups)
+
+    def _search_since(self, object_type: str, since: datetime, properties: list[str], groups) -> Iterator[list[dict]]:
         prop = LAST_MODIFIED[object_type]
         api = self._api(object_type, "search_api")
         floor = int(since.timestamp() * 1000)
@@ -216,7 +243,7 @@ class HubSpotConnector:
         while True:
             after, last_ts, restart = 0, floor, False
             while True:
-                body = {"filterGroups": [{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(floor)}]}],
+                body = {"filterGroups": [{"filters": fs} for fs in groups(floor)],
                         "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
                         "properties": properties, "limit": SEARCH_LIMIT, "after": str(after)}
                 page = self._call(api, "do_search", body, describe=f"search {object_type}")
@@ -302,7 +329,8 @@ class HubSpotConnector:
 
         def send(chunk):
             before = self.budget.calls
-            page = self._call(api, "upsert", {"inputs": chunk}, describe=f"upsert {object_type}")
+            page = self._marked(object_type, chunk, lambda c: self._call(api, "upsert", {"inputs": c},
+                                                                         describe=f"upsert {object_type}"))
             if self.budget.calls - before > 1:
                 retried.update(_fold(i["id"]) for i in chunk)
             return page
@@ -316,11 +344,43 @@ class HubSpotConnector:
         """Batch update of `{"id", "properties"}`, 100 a call; one result per input, in order,
         keyed by its id."""
         api = self._api(object_type, "batch_api")
-        answer = self._isolating(lambda chunk: self._call(api, "update", {"inputs": chunk},
-                                                          describe=f"update {object_type}"),
-                                 inputs, key=lambda i: str(i["id"]))
+        answer = self._isolating(lambda chunk: self._marked(object_type, chunk, lambda c: self._call(
+            api, "update", {"inputs": c}, describe=f"update {object_type}")), inputs, key=lambda i: str(i["id"]))
         by_id = {str(r.get("id")): r for r in answer["results"]}
         return [_write_result(str(i["id"]), by_id.get(str(i["id"])), answer["refused"]) for i in inputs]
+
+    def _marked(self, object_type: str, chunk: list[dict], send) -> dict:
+        """One batch write, told to the ledger: its marker goes on every record it writes, and
+        the newest `updatedAt` of the answer becomes the batch's stamp (echo.py)."""
+        if self.ledger is None:
+            return send(chunk)
+        from sync.engine.echo import MARKER_PROPERTY
+
+        self.ensure_marker_property(object_type)
+        marker = self.ledger.begin(object_type, len(chunk))
+        if marker is None:
+            return send(chunk)
+        page = send([{**i, "properties": {**i["properties"], MARKER_PROPERTY: str(marker)}} for i in chunk])
+        stamps = [r.get("updatedAt") for r in (page or {}).get("results", []) if r.get("updatedAt")]
+        self.ledger.end(object_type, marker, max(map(_parse_time, stamps)) if stamps else None)
+        return page
+
+    def ensure_marker_property(self, object_type: str) -> None:
+        """The number property `crmsync_write` each batch write sets (created if missing, once per
+        connector): which of crmsync's writes a record last received."""
+        from sync.engine.echo import MARKER_PROPERTY
+
+        if (object_type, MARKER_PROPERTY) in self._ensured:
+            return
+        if self.property(object_type, MARKER_PROPERTY) is None:
+            self._call(self.client.crm.properties.core_api, "create", object_type, {
+                "name": MARKER_PROPERTY, "label": "crmsync write", "type": "number", "fieldType": "number",
+                "groupName": {"companies": "companyinformation", "deals": "dealinformation"}.get(
+                    object_type, "contactinformation"),
+                "description": "Set by crmsync on every record it writes: which of its writes the record last "
+                               "received, so its next sync does not read its own changes back."},
+                describe=f"create property {MARKER_PROPERTY}")
+        self._ensured.add((object_type, MARKER_PROPERTY))
 
     def _isolating(self, send, inputs: list[dict], *, key) -> dict:
         """Send `inputs` 100 at a time. HubSpot refuses a whole batch for one bad record (an invalid
@@ -427,6 +487,14 @@ def _write_result(key: str, record: dict | None, refused: dict, *, created_key: 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _gte(prop: str, floor: int) -> dict:
+    return {"propertyName": prop, "operator": "GTE", "value": str(floor)}
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _epoch_ms(value: str | None) -> int:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from sync.crm.base import Budget, BudgetExhausted, CrmError
 from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
-from sync.engine import bulk, companies, contacts, deals, fields, groups, intents, new_contacts, pull, removals
+from sync.engine import bulk, companies, contacts, deals, echo, fields, groups, intents, new_contacts, pull, removals
 from sync.engine.context import RunContext
 from sync.engine.tuning import tuned_for_a_run
 from sync.models import AuditEvent, ContactLink, DuplicateGroup, LinkStatus, SyncRun, SyncSettings, Watermark
@@ -104,7 +104,7 @@ def connectors(run: SyncRun, settings: SyncSettings) -> tuple[SalesforceConnecto
     hs_budget = Budget("HubSpot", share=settings.hubspot_api_share,
                        spent_before=_spent_last_day("hs_api_calls", run.pk) + own.get("hs_api_calls", 0))
     return (SalesforceConnector(SalesforceConfig.from_settings(), budget=sf_budget),
-            HubSpotConnector(HubSpotConfig.from_settings(), budget=hs_budget))
+            HubSpotConnector(HubSpotConfig.from_settings(), budget=hs_budget, ledger=echo.Ledger()))
 
 
 def run_cycle(run_id: int) -> SyncRun:
