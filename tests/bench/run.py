@@ -204,7 +204,7 @@ def bench_one(db: str, args, out: Path) -> dict:
                 r["pages"] = {"pages": [], "skipped": "--full-only"}
             else:
                 _guard(r, "later phases", lambda: _later_phases(r, sb, env, picker, sync, logs, args))
-            if args.real_limits:
+            if args.real_limits and not args.full_only:
                 _guard(r, "real-limit full sync", lambda: _real_limit_phase(r, sb, env, sync, logs, args, database_url))
     finally:
         if not args.keep_db:
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL server (no database name); the harness creates crmsync_bench_<size>")
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database afterwards")
     parser.add_argument("--full-only", action="store_true", help="stop after the full sync (no incremental runs, "
-                        "no console pages)")
+                        "no console pages, no real-limit run)")
     parser.add_argument("--no-real-limits", dest="real_limits", action="store_false",
                         help="skip the full sync at HubSpot's real limits and Salesforce's latency")
     parser.add_argument("--sf-latency", default="realistic",
