@@ -243,6 +243,11 @@ SALESFORCE_DOMAIN = os.environ.get("SALESFORCE_DOMAIN", "login")
 SALESFORCE_API_VERSION = os.environ.get("SALESFORCE_API_VERSION", "59.0")
 if not SALESFORCE_API_VERSION.replace(".", "", 1).isdigit() or "." not in SALESFORCE_API_VERSION:
     raise ImproperlyConfigured(f"SALESFORCE_API_VERSION must look like 59.0, not {SALESFORCE_API_VERSION!r}")
+# A full pull of an object with at least this many records (deleted ones in the recycle bin
+# included) reads it through a Bulk API 2.0 query job instead of REST pages of 2,000 (the REST
+# first page's totalSize decides: sync/engine/bulk_pull.py). 0: Bulk always; "off": REST always.
+_bulk_threshold = os.environ.get("SALESFORCE_BULK_THRESHOLD", "").strip().lower()
+SALESFORCE_BULK_THRESHOLD = None if _bulk_threshold == "off" else env_int("SALESFORCE_BULK_THRESHOLD", 10_000, minimum=0)
 if SALESFORCE_USERNAME and not SALESFORCE_PASSWORD:
     raise ImproperlyConfigured("SALESFORCE_USERNAME is set but SALESFORCE_PASSWORD is not")
 if bool(SALESFORCE_CLIENT_ID) != bool(SALESFORCE_CLIENT_SECRET):

@@ -19,8 +19,10 @@ from xml.sax.saxutils import escape
 import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.bulk2 import Operation
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceRefusedRequest
 
+from sync.crm import base, salesforce_bulk
 from sync.crm.base import (
     Budget,
     BudgetExhausted,
@@ -38,6 +40,11 @@ CRM = "salesforce"
 COLLECTION_LIMIT = 200  # sObject Collections take at most 200 records per call
 # Keep GET /query?q=… URIs well under Salesforce's ~16 KB request-line limit (reference §2.9).
 MAX_SOQL_CHARS = 12_000
+# Bulk API 2.0 query jobs: results pages of 50,000 records (simple-salesforce's default), and
+# polls that back off from half a second to every 15 s: a job of a minute costs 8 polls, not 30.
+BULK_PAGE_RECORDS = 50_000
+BULK_POLL_FIRST, BULK_POLL_MAX = 0.5, 15.0
+BULK_JOB_TIMEOUT = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -265,10 +272,15 @@ class SalesforceConnector:
             self.budget.observe(usage.used, usage.total)
 
     # --- reads --------------------------------------------------------------------------------
-    def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[list[dict]]:
+    def query_page(self, soql: str, *, include_deleted: bool = False) -> dict:
+        """A query's first page as Salesforce sent it: `totalSize` counts the whole result."""
+        return self._call(lambda sf: sf.query(soql, include_deleted=include_deleted), describe="query")
+
+    def query_pages(self, soql: str, *, include_deleted: bool = False, first: dict | None = None) -> Iterator[list[dict]]:
         """Yield the records of a SOQL query page by page (2,000 rows a page), in the order
-        Salesforce returned them. A failed page is retried from its own nextRecordsUrl."""
-        page = self._call(lambda sf: sf.query(soql, include_deleted=include_deleted), describe="query")
+        Salesforce returned them, from `first` (query_page's answer) when given. A failed page
+        is retried from its own nextRecordsUrl."""
+        page = first or self.query_page(soql, include_deleted=include_deleted)
         while True:
             yield page["records"]
             if page.get("done", True) or not page.get("nextRecordsUrl"):
@@ -296,6 +308,50 @@ class SalesforceConnector:
     def _query_chunk(self, template: str, chunk: list[str], include_deleted: bool) -> Iterator[dict]:
         for records in self.query_pages(format_soql(template, chunk), include_deleted=include_deleted):
             yield from records
+
+    def bulk_query_pages(self, soql: str, *, include_deleted: bool = True) -> Iterator[list[dict]]:
+        """The records of a SOQL query through a Bulk API 2.0 query job (queryAll with
+        `include_deleted`, so deleted and merged-away rows come as through REST queryAll), in the
+        order Salesforce returned them, shaped as REST query records (salesforce_bulk) in lists
+        of at most 2,000. Each call (create, every poll, every results page) is charged and
+        retried on its own, a page from its own locator; a lost create answer may leave an unread
+        job behind (Salesforce deletes it after 7 days). simple-salesforce's `query_all` would
+        make the same calls, but as one generator nothing can resume halfway."""
+        sobject = salesforce_bulk.sobject_of(soql)
+        types = {name: f.type for name, f in self.describe(sobject).items()}
+
+        def jobs(sf: Salesforce):
+            return getattr(sf.bulk2, sobject)._client
+
+        operation = Operation.query_all if include_deleted else Operation.query
+        job = self._call(lambda sf: jobs(sf).create_job(operation, soql), describe=f"bulk query {sobject}")
+        job_id = job["id"]
+        self._wait_for_job(jobs, job_id, sobject)
+        locator = ""
+        while True:
+            page = self._call(lambda sf, loc=locator: jobs(sf).get_query_results(job_id, loc, BULK_PAGE_RECORDS),
+                              describe=f"bulk results {sobject}")
+            yield from salesforce_bulk.records(page["records"], sobject=sobject, types=types,
+                                               version=self.config.version)
+            locator = page["locator"]
+            if not locator:
+                return
+
+    def _wait_for_job(self, jobs, job_id: str, sobject: str) -> None:
+        delay, deadline = BULK_POLL_FIRST, base.monotonic() + BULK_JOB_TIMEOUT
+        while True:
+            base.sleep(delay)
+            state = self._call(lambda sf: jobs(sf).get_job(job_id, True), describe=f"bulk job {sobject}")
+            if state["state"] == "JobComplete":
+                return
+            if state["state"] in ("Aborted", "Failed"):
+                # A failed query job (a timeout on Salesforce's side, mostly) may well run next time.
+                raise CrmError(f"Salesforce bulk query job {job_id} on {sobject} {state['state'].lower()}: "
+                               f"{state.get('errorMessage') or 'no reason given'}", crm=CRM, code="BULK_JOB_FAILED")
+            if base.monotonic() > deadline:
+                raise CrmError(f"Salesforce bulk query job {job_id} on {sobject} still {state['state']} after "
+                               f"{BULK_JOB_TIMEOUT // 3600} h", crm=CRM, code="BULK_JOB_TIMEOUT")
+            delay = min(BULK_POLL_MAX, delay * 2)
 
     def limits(self) -> dict:
         return self._call(lambda sf: sf.limits(), describe="limits")

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from simple_salesforce import format_soql
 
-from sync.engine import echo, mirror, schema
+from sync.engine import bulk_pull, echo, mirror, schema
 from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson, SyncSettings, Watermark
 
 OVERLAP = timedelta(seconds=2)  # Salesforce: a record can commit a moment after its SystemModstamp
@@ -156,7 +156,9 @@ def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched
     model = {"Account": SfAccount, "Opportunity": SfOpportunity}.get(obj, SfPerson)
     fresh = mirror.is_empty(model)
     newest, changed_total = None, 0
-    for records in prefetch(batched(conn.query_pages(soql, include_deleted=True))):
+    # A full pull may go through Bulk API 2.0 (bulk_pull.py); either way in Salesforce's order.
+    pages = conn.query_pages(soql, include_deleted=True) if since is not None else bulk_pull.full_pages(conn, obj, soql)
+    for records in prefetch(batched(pages)):
         if model is SfPerson:
             rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
             seq += len(records)
