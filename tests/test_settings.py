@@ -126,3 +126,19 @@ def test_production_settings_pass_the_deploy_checks():
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, "10000"), ("0", "0"), ("250000", "250000"), ("off", "None"),
+                                               (" OFF ", "None")])
+def test_salesforce_bulk_threshold(raw, expected):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "DEBUG"))}
+    env = {**base, "DEBUG": "true", **({} if raw is None else {"SALESFORCE_BULK_THRESHOLD": raw})}
+    result = subprocess.run([sys.executable, "-c", "import crmsync.settings as s; print(s.SALESFORCE_BULK_THRESHOLD)"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == expected, result.stderr
+
+
+def test_a_negative_or_wordy_bulk_threshold_stops_startup():
+    for raw, message in (("-1", "must be at least 0"), ("lots", "must be a whole number")):
+        result = load_settings(DEBUG="true", SALESFORCE_BULK_THRESHOLD=raw)
+        assert result.returncode != 0 and f"SALESFORCE_BULK_THRESHOLD {message}" in result.stderr
