@@ -41,9 +41,10 @@ COLLECTION_LIMIT = 200  # sObject Collections take at most 200 records per call
 # Keep GET /query?q=… URIs well under Salesforce's ~16 KB request-line limit (reference §2.9).
 MAX_SOQL_CHARS = 12_000
 # Bulk API 2.0 query jobs: results pages of 50,000 records (simple-salesforce's default), and
-# polls that back off from half a second to every 15 s: a job of a minute costs 8 polls, not 30.
+# polls that back off from half a second to every 30 s: a job of a minute costs 7 polls, one of
+# two minutes 9 (simple-salesforce's own wait_for_job, from wait=0, would poll 29 and 49 times).
 BULK_PAGE_RECORDS = 50_000
-BULK_POLL_FIRST, BULK_POLL_MAX = 0.5, 15.0
+BULK_POLL_FIRST, BULK_POLL_MAX = 0.5, 30.0
 BULK_JOB_TIMEOUT = 6 * 3600
 
 
