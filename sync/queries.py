@@ -71,19 +71,29 @@ def why(link: ContactLink | CompanyLink) -> str:
 ORDER = {"key": ["key"], "-size": ["-size", "key"], "-modified": ["-modified", "key"]}
 
 
+# At most this many group keys found through the members are read into the query as a list;
+# beyond it the search stays a subquery (the count and the page each run it again).
+KEY_LIST_CAP = 1000
+
+
 def _search(kind: str, q: str) -> Q:
-    """Groups whose key, or one of whose members, matches `q`. Email and id matches read the
-    group table or a unique index; name matches read the members of existing groups only (a
-    nested loop over the groups through the key index), never the whole mirror."""
+    """Groups whose key, or one of whose members, matches `q`. The members are searched once,
+    for the keys of their groups (one query per branch of the kind's definition), and the count
+    and the page then read the group table by those keys: as a subquery inside the OR, both
+    would search the members again. Email, id and name matches use a unique index or a trigram
+    index on PostgreSQL (migrations 0005, 0007, 0012); only members of existing groups count."""
     term, key = q.strip(), email_key(q)
     if kind == "r2":
         by_key, where = Q(key__contains=key), Q(sf_id=term) | Q(first_name__icontains=term) | Q(last_name__icontains=term)
     elif kind == "r7":
-        by_key, where = Q(key=term), Q(email_key__contains=key) | Q(hs_id=term) | Q(last_name__icontains=term)
+        # icontains on the (lower-case) key: the expression of 0007's trigram index, as in contact_search.
+        by_key, where = Q(key=term), Q(email_key__icontains=key) | Q(hs_id=term) | Q(last_name__icontains=term)
     else:
         by_key, where = Q(key=term), Q(name__icontains=term) | Q(hs_id=term)
-    for keys in definitions.member_keys(kind, where):
-        by_key |= Q(key__in=keys)
+    branches = definitions.DEFINITIONS[kind].branches
+    for (_, key_field), keys in zip(branches, definitions.member_keys(kind, where), strict=True):
+        found = list(keys.order_by().values_list(key_field, flat=True).distinct()[:KEY_LIST_CAP + 1])
+        by_key |= Q(key__in=found if len(found) <= KEY_LIST_CAP else keys)
     return by_key
 
 

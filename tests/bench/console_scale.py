@@ -8,7 +8,9 @@ pages, sync errors by type, the rules) as a logged-in admin.
 The script migrates the database, which must not be one the tests use (its mirror tables are
 truncated). Rows are made by `INSERT … SELECT generate_series` in the database itself, a few
 seconds per table. Prints a table (p50/p95 of the time Django takes to answer, through the test
-client, and the queries per page) and writes it as JSON (--json)."""
+client, and the queries per page) and writes it as JSON (--json). After refreshing the groups it
+vacuums their table, as autovacuum would after a full refresh rewrote every row (a server with
+autovacuum off would otherwise read more dead groups on every run)."""
 from __future__ import annotations
 
 import argparse
@@ -35,7 +37,7 @@ from sync.engine.pull import Touched  # noqa: E402
 from sync.models import DuplicateGroup, HsCompany, HsContact, HsDeal, RecordError  # noqa: E402
 from sync.roles import ADMIN  # noqa: E402
 
-TARGET_MS = 100
+TARGET_MS = 50   # issue 14: every console page, the duplicate tabs' searches included
 TABLES = ["sync_auditevent", "sync_contactlink", "sync_companylink", "sync_deallink", "sync_duplicategroup",
           "sync_recorderror", "sync_syncrun", "sync_hscontact", "sync_hscompany", "sync_hsdeal", "sync_sfperson",
           "sync_sfaccount", "sync_sfopportunity"]
@@ -210,7 +212,7 @@ def measure(client: Client, url: str, repeat: int, target: bool) -> dict:
     for _ in range(2):  # warm the caches, the session and the role lookups
         assert client.get(url).status_code == 200, url
     times, queries = [], set()
-    for _ in range(repeat if target else min(repeat, 5)):  # searches are slow by design: fewer rounds
+    for _ in range(repeat if target else min(repeat, 5)):  # rows outside the target: fewer rounds
         with CaptureQueriesContext(connection) as ctx:
             start = time.perf_counter()
             response = client.get(url)
@@ -234,10 +236,11 @@ def pages() -> list[tuple[str, str, bool]]:
                    (f"duplicates {kind} -size last", f"/duplicates/?kind={kind}&sort=-size&page={last}", True),
                    (f"duplicates {kind} -modified", f"/duplicates/?kind={kind}&sort=-modified", True)]
     result += [("duplicates r2 mix=mixed", "/duplicates/?kind=r2&mix=mixed", True),
-               ("duplicates r2 search email", "/duplicates/?kind=r2&q=dup123%40", False),
-               ("duplicates r2 search name", "/duplicates/?kind=r2&q=First42", False),
-               ("duplicates r7 search name", "/duplicates/?kind=r7&q=Last9001", False),
-               ("duplicates r9 search name", "/duplicates/?kind=r9&q=Company 4", False),
+               ("duplicates r2 search email", "/duplicates/?kind=r2&q=dup123%40", True),
+               ("duplicates r2 search id", "/duplicates/?kind=r2&q=003000000000000001", True),
+               ("duplicates r2 search name", "/duplicates/?kind=r2&q=First42", True),   # 440 of 7,123 groups
+               ("duplicates r7 search name", "/duplicates/?kind=r7&q=Last9001", True),
+               ("duplicates r9 search name", "/duplicates/?kind=r9&q=Company 4", True),  # trigram index (0012)
                ("audit", "/audit/", True),
                ("audit action=primary_lost", "/audit/?action=primary_lost", True),
                ("contacts", "/contacts/", True)]
@@ -319,6 +322,8 @@ def main() -> None:
     for kind, values in keys.items():
         refresh_keys(kind, values)
     result["refresh_touched_s"] = round(time.perf_counter() - start, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE sync_duplicategroup")
     result["groups"] = {k: DuplicateGroup.objects.filter(kind=k).count() for k in ("r2", "r7", "r9")}
     print(f"refresh_groups: full {result['refresh_full_s']} s, a 600-record incremental run "
           f"{result['refresh_touched_s']} s; groups {result['groups']}")
