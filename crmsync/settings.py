@@ -248,6 +248,10 @@ if not SALESFORCE_API_VERSION.replace(".", "", 1).isdigit() or "." not in SALESF
 # first page's totalSize decides: sync/engine/bulk_pull.py). 0: Bulk always; "off": REST always.
 _bulk_threshold = os.environ.get("SALESFORCE_BULK_THRESHOLD", "").strip().lower()
 SALESFORCE_BULK_THRESHOLD = None if _bulk_threshold == "off" else env_int("SALESFORCE_BULK_THRESHOLD", 10_000, minimum=0)
+# Salesforce collection writes (200 records a call) in flight at once, when no record sets a lookup
+# (sync/crm/salesforce.py _each_chunk): an org answers each in a second or so; one at a time, a
+# full sync's lead and opportunity creates waited for every answer in turn.
+SALESFORCE_WRITE_CONCURRENCY = env_int("SALESFORCE_WRITE_CONCURRENCY", 3, minimum=1)
 if SALESFORCE_USERNAME and not SALESFORCE_PASSWORD:
     raise ImproperlyConfigured("SALESFORCE_USERNAME is set but SALESFORCE_PASSWORD is not")
 if bool(SALESFORCE_CLIENT_ID) != bool(SALESFORCE_CLIENT_SECRET):

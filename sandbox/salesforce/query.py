@@ -8,7 +8,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -46,7 +46,10 @@ class QueryEngine:
     def __init__(self, store: Store, seed: int) -> None:
         self.store = store
         self.seed = seed
-        self.seq = itertools.count()
+        # How many times each query text was run: its n-th run's shuffle. Keyed by the text, not one
+        # counter for all, so queries that arrive side by side (a client's parallel pulls) get the
+        # same orders whichever lands first, and a repeated query still comes back reordered.
+        self.runs: Counter[str] = Counter()
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
         self.locators = itertools.count(1)
 
@@ -71,7 +74,8 @@ class QueryEngine:
         # (pointless when Id is a sort key: there are no ties then).
         total_order = any(col.relationship is None and col.field.name == "Id" for col in c.order_columns)
         if order_mode == "random" and not total_order:
-            random.Random(f"{self.seed}:{next(self.seq)}").shuffle(keep)
+            self.runs[text] += 1
+            random.Random(f"{self.seed}:{text}:{self.runs[text]}").shuffle(keep)
         elif order_mode == "reverse":
             keep.reverse()
         if c.order:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ class BudgetExhausted(CrmError):
         super().__init__(message, crm=crm, permanent=True, code="BUDGET")
 
 
+_CHARGING = threading.Lock()
+
+
 @dataclass
 class Budget:
     """API calls one run may still make against one CRM.
@@ -71,12 +75,13 @@ class Budget:
     spent_before: int = 0
 
     def charge(self) -> None:
-        if self.allowed is not None and self.calls >= self.allowed:
-            raise BudgetExhausted(
-                f"{self.crm} API budget reached: {self.calls} calls this run, {self.spent_before} by earlier runs "
-                f"in the last 24 h; the sync may use {self.share}% of the daily limit of {self.daily_limit}.",
-                crm=self.crm)
-        self.calls += 1
+        with _CHARGING:   # a run's pull streams share one connector (pull.pull_all)
+            if self.allowed is not None and self.calls >= self.allowed:
+                raise BudgetExhausted(
+                    f"{self.crm} API budget reached: {self.calls} calls this run, {self.spent_before} by earlier runs "
+                    f"in the last 24 h; the sync may use {self.share}% of the daily limit of {self.daily_limit}.",
+                    crm=self.crm)
+            self.calls += 1
 
     def observe(self, used: int | None, limit: int | None) -> None:
         """Record the CRM's own usage figures from a response header."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -60,6 +61,7 @@ class SalesforceConfig:
     domain: str = "login"
     version: str = "59.0"
     timeout: tuple[float, float] = (10, 60)
+    write_concurrency: int = 1   # collection calls in flight at once (SfConnector._each_chunk)
 
     @classmethod
     def from_settings(cls) -> SalesforceConfig:
@@ -68,7 +70,8 @@ class SalesforceConfig:
                    username=s.SALESFORCE_USERNAME, password=s.SALESFORCE_PASSWORD,
                    security_token=s.SALESFORCE_SECURITY_TOKEN, client_id=s.SALESFORCE_CLIENT_ID,
                    client_secret=s.SALESFORCE_CLIENT_SECRET, domain=s.SALESFORCE_DOMAIN,
-                   version=s.SALESFORCE_API_VERSION, timeout=s.CRM_TIMEOUT)
+                   version=s.SALESFORCE_API_VERSION, timeout=s.CRM_TIMEOUT,
+                   write_concurrency=s.SALESFORCE_WRITE_CONCURRENCY)
 
     @property
     def configured(self) -> bool:
@@ -370,27 +373,42 @@ class SalesforceConnector:
         """sObject Collections upsert, 200 records a call, one result per record in order, keyed
         by its external-id value. Creating by external id means a response lost after Salesforce
         applied it cannot make a second record on retry (the retry answers `created: false`)."""
-        out: list[WriteResult] = []
-        for chunk in _chunks(records, COLLECTION_LIMIT):
+        def send(chunk: list[dict]) -> list[WriteResult]:
             body = {"allOrNone": False, "records": [{"attributes": {"type": sobject}, **r} for r in chunk]}
-            before = self.budget.calls
-            answers = self._call(lambda sf, b=body: sf.restful(f"composite/sobjects/{sobject}/{external_field}",
-                                                               method="PATCH", json=b), describe=f"upsert {sobject}")
-            retried = self.budget.calls - before > 1
-            out += [replace(_result(str(r.get(external_field) or ""), a), retried=retried)
+            tries: list[int] = []   # one entry per attempt (this call's own: others may be in flight)
+
+            def call(sf: Salesforce):
+                tries.append(1)
+                return sf.restful(f"composite/sobjects/{sobject}/{external_field}", method="PATCH", json=body)
+
+            answers = self._call(call, describe=f"upsert {sobject}")
+            return [replace(_result(str(r.get(external_field) or ""), a), retried=len(tries) > 1)
                     for r, a in zip(chunk, answers, strict=True)]
-        return out
+
+        return self._each_chunk(records, send)
 
     def update(self, records: list[dict]) -> list[WriteResult]:
         """sObject Collections update (each record carries attributes.type and Id), 200 a call,
         one result per record in order, keyed by Id."""
-        out: list[WriteResult] = []
-        for chunk in _chunks(records, COLLECTION_LIMIT):
-            body = {"allOrNone": False, "records": chunk}
-            answers = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b),
+        def send(chunk: list[dict]) -> list[WriteResult]:
+            answers = self._call(lambda sf: sf.restful("composite/sobjects", method="PATCH",
+                                                       json={"allOrNone": False, "records": chunk}),
                                  describe="update collection")
-            out += [_result(r["Id"], a) for r, a in zip(chunk, answers, strict=True)]
-        return out
+            return [_result(r["Id"], a) for r, a in zip(chunk, answers, strict=True)]
+
+        return self._each_chunk(records, send)
+
+    def _each_chunk(self, records: list[dict], send: Callable[[list[dict]], list[WriteResult]]) -> list[WriteResult]:
+        """Collections of 200, their answers in the records' order. Up to `write_concurrency`
+        calls in flight when no record sets a lookup (a field ending in Id): Salesforce locks the
+        parent a child's lookup names, and two calls writing children of one account at once
+        fail with UNABLE_TO_LOCK_ROW; records without one lock only themselves."""
+        chunks = list(_chunks(records, COLLECTION_LIMIT))
+        workers = min(self.config.write_concurrency, len(chunks))
+        if workers <= 1 or any(_sets_lookup(r) for r in records):
+            return [result for chunk in chunks for result in send(chunk)]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sf-write") as pool:
+            return [result for answers in pool.map(send, chunks) for result in answers]
 
     def merge(self, sobject: str, master_id: str, merge_ids: list[str], values: dict | None = None) -> dict:
         """SOAP merge(): a master and up to two records; `values` are set on the master by the
@@ -442,6 +460,10 @@ def _result(key: str, answer: dict) -> WriteResult:
     first = errors[0] if errors else {}
     return failed(key, "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors) or "refused",
                   code=first.get("statusCode", ""), fields=tuple(first.get("fields") or ()))
+
+
+def _sets_lookup(record: dict) -> bool:
+    return any(k.endswith("Id") and k != "Id" and v for k, v in record.items())
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

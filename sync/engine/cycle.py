@@ -176,9 +176,8 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
     ctx.progress(phase=SyncRun.Phase.PULL)
     if full:
         pull.begin_full()
-    pull.pull_salesforce(ctx.sf, full=full, seq_base=ctx.run.pk << 32, touched=touched, tick=tick,
-                         reject=ctx.reject_row)
-    pull.pull_hubspot(ctx.hs, full=full, settings=ctx.settings, touched=touched, tick=tick, reject=ctx.reject_row)
+    pull.pull_all(ctx.sf, ctx.hs, full=full, seq_base=ctx.run.pk << 32, settings=ctx.settings, touched=touched,
+                  tick=tick, reject=ctx.reject_row)
     ctx.counts["pulled"] += touched.pulled
     ctx.flush()
     pull.touch_dirty(touched)

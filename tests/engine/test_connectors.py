@@ -169,14 +169,17 @@ def test_budget_share_stops_the_run(crm):
 
 
 def test_daily_limit_spent_stops_the_run(crm):
-    """Salesforce 403 REQUEST_LIMIT_EXCEEDED (TotalRequests) → stopped, not retried."""
+    """Salesforce 403 REQUEST_LIMIT_EXCEEDED (TotalRequests) → stopped, not retried: one refused
+    call per object type, whose pulls start side by side (pull.pull_all), and no other."""
+    from sync.engine.schema import SF_PULL_ORDER
+
     crm.configure(salesforce={"daily_limit": 1000})
     total(sf_conn())                                   # the sandbox's API day starts
     crm.configure(salesforce={"api_used": 1000})
     crm.reset_stats()
     run = sync()
     assert run.status == SyncRun.Status.STOPPED and "TotalRequests" in run.error
-    assert crm.stats()["salesforce"]["calls"] == 1
+    assert crm.stats()["salesforce"]["calls"] <= len(SF_PULL_ORDER)
 
 
 def test_salesforce_concurrency_limit_is_retried(crm):
@@ -233,3 +236,24 @@ def test_record_errors_carry_their_family_and_resolve_once_the_record_syncs(crm,
     assert sync().status == SyncRun.Status.SUCCEEDED
     error.refresh_from_db()
     assert error.resolved_at is not None
+
+
+def test_salesforce_collections_go_out_side_by_side_and_answer_in_order(crm):
+    """Leads (no lookup) in three collection calls at once; every answer lines up with its record.
+    Records that set a lookup go one call at a time (the parent's lock)."""
+    conn = sf_conn(write_concurrency=3)
+    leads = [{"HubSpot_Contact_Id__c": f"c{i}", "LastName": f"L{i}", "Company": "Acme", "Email": f"l{i}@example.com"}
+             for i in range(450)]
+    results = conn.upsert("Lead", "HubSpot_Contact_Id__c", leads)
+    assert [r.key for r in results] == [f"c{i}" for i in range(450)] and all(r.ok and r.created for r in results)
+    assert sf_calls(crm, "PATCH composite/sobjects/Lead/HubSpot_Contact_Id__c") == 3
+    found = {r["HubSpot_Contact_Id__c"]: r["Id"] for r in conn.client.query_all(
+        "SELECT Id, HubSpot_Contact_Id__c FROM Lead")["records"]}
+    assert [found[r.key] for r in results] == [r.id for r in results]
+
+
+def test_records_that_set_a_lookup_are_written_one_call_at_a_time():
+    from sync.crm.salesforce import _sets_lookup
+
+    assert _sets_lookup({"LastName": "A", "AccountId": "001Gn00000000001AA"})
+    assert not _sets_lookup({"LastName": "A", "AccountId": None, "HubSpot_Contact_Id__c": "1", "Id": "003"})
