@@ -84,8 +84,10 @@ def test_a_full_sync_through_bulk_ends_where_rest_does(crm, sf, hs, settings):
 
 def mirror() -> dict:
     """The Salesforce mirror: each row's payload and flags, and people in the order they were
-    numbered (R3's "first returned"), by Salesforce id (the scenario's, identical in both runs)."""
-    people = list(SfPerson.objects.order_by("pull_seq").values_list("sf_id", "raw", "is_deleted", "master_record_id",
+    numbered (R3's "first returned"), by Salesforce id (the scenario's, identical in both runs).
+    Leads the sync created share pull_seq 0 until a pull numbers them: their id breaks the tie
+    (PostgreSQL returns tied rows in any order)."""
+    people = list(SfPerson.objects.order_by("pull_seq", "sf_id").values_list("sf_id", "raw", "is_deleted", "master_record_id",
                                                                    "system_modstamp", "object_type"))
     return {"people": people,
             "accounts": sorted(SfAccount.objects.values_list("sf_id", "raw", "is_deleted", "system_modstamp")),
