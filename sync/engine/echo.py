@@ -33,6 +33,7 @@ from django.conf import settings
 MARKER_PROPERTY = "crmsync_write"
 FIRST_SEARCH_GROUPS = 3   # with the two "not ours" groups: HubSpot allows five per search
 MORE_SEARCH_GROUPS = 5    # three filters each: 15 of the 18 filters a search may hold
+LAST = 2 ** 62            # the last group runs on: a marker beyond the window's belongs to a later write
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ def windows(entries: list[Entry], *, floor: datetime, span: timedelta) -> Window
 
     The window's batches are those with a stamp at or after `floor` or none at all; every
     later marker is grouped too, so the groups cover the markers from the first one on without
-    a gap (a record carries the marker of crmsync's last write to it, whichever that was).
+    a gap (a record carries the marker of crmsync's last write to it, whichever that was). The
+    last group has no end: a write another process made after this window was read carries a
+    newer marker and happened after the group's stamp, so its records are read.
     Batches are cut into runs at the longest pauses between stamps (a run's sync writes in
     phases), then any group longer than `span` is cut again."""
     entries = sorted(entries, key=lambda e: e.marker)
@@ -78,7 +81,7 @@ def windows(entries: list[Entry], *, floor: datetime, span: timedelta) -> Window
         groups[-1].append(e)
     out = []
     for k, g in enumerate(groups):
-        hi = groups[k + 1][0].marker - 1 if k + 1 < len(groups) else g[-1].marker
+        hi = groups[k + 1][0].marker - 1 if k + 1 < len(groups) else LAST
         stamps = [e.stamp for e in g]
         out.append(Group(lo=g[0].marker, hi=hi, after=None if None in stamps else max(stamps)))
     return Window(first_marker=inside[0].marker, groups=tuple(out))

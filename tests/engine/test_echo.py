@@ -29,7 +29,7 @@ def test_groups_cover_every_marker_from_the_windows_first_without_a_gap():
     w = windows(entries, floor=at(0), span=SPAN)
     assert w.first_marker == 200                       # 100 is older than the window: "not ours" here
     # cut at the two longest pauses (a first search holds three groups at no extra cost)
-    assert [(g.lo, g.hi) for g in w.groups] == [(200, 399), (400, 499), (500, 500)]
+    assert [(g.lo, g.hi) for g in w.groups] == [(200, 399), (400, 499), (500, echo.LAST)]
     assert [g.after for g in w.groups] == [at(1.2), at(30), at(30.5)]
 
 
@@ -37,13 +37,13 @@ def test_a_group_never_spans_more_than_the_setting():
     entries = [Entry(i, at(i)) for i in range(1, 40)]   # one batch a second, no pause to cut at
     w = windows(entries, floor=at(0), span=SPAN)
     assert all(g.after - at(g.lo) <= SPAN for g in w.groups)
-    assert w.groups[0].lo == 1 and w.groups[-1].hi == 39
+    assert w.groups[0].lo == 1 and w.groups[-1].hi == echo.LAST
     assert all(a.hi + 1 == b.lo for a, b in zip(w.groups, w.groups[1:], strict=False))
 
 
 def test_a_batch_without_an_answer_explains_nothing_in_its_group():
     w = windows([Entry(1, at(1)), Entry(2, None), Entry(3, at(1.5))], floor=at(0), span=SPAN)
-    assert w.groups == (Group(1, 3, None),)             # every record of the group is read
+    assert w.groups == (Group(1, echo.LAST, None),)     # every record of the group is read
 
 
 def test_no_window_when_nothing_was_written_since_the_floor():
