@@ -70,11 +70,19 @@ def test_full_pull_extrapolation_per_object_from_the_page_size_asked_for():
     pages = {"Contact": {"page_calls": 3, "rows": 5_000, "other_calls": 0, "asked_page": 2_000, "full_page": 2_000},
              "Account": {"page_calls": 1, "rows": 900, "other_calls": 2, "asked_page": 50_000, "full_page": 0},
              "Lead": {"page_calls": 1, "rows": 300, "other_calls": 0, "asked_page": 0, "full_page": 0}}
-    out = report.sf_pull_calls(_phase(pull_pages=pages), 10_000)
+    out = report.sf_pull_calls(_phase(pull_pages=pages), 10_000, threshold=None)   # REST at any size
     # ×100: Contact 500,000 ÷ 2,000 = 250; Account 90,000 ÷ 50,000 → 2 + 2 job calls; Lead 30,000 ÷ 300 (its largest page) = 100
     assert out["measured"] == 7
     assert out["per_object"] == {"Account": 4, "Contact": 250, "Lead": 100}
     assert out["extrapolated"] == 354 and out["upper_bound"] is True
+
+
+def test_objects_that_reach_the_bulk_threshold_at_a_million_are_counted_as_bulk_pulls():
+    pages = {"Contact": {"page_calls": 3, "rows": 5_000, "other_calls": 0, "asked_page": 2_000, "full_page": 2_000},
+             "Lead": {"page_calls": 1, "rows": 50, "other_calls": 0, "asked_page": 2_000, "full_page": 0}}
+    out = report.sf_pull_calls(_phase(pull_pages=pages), 10_000, threshold=10_000)
+    # ×100: Contact 500,000 rows, past the threshold: 3 + 2 polls + 10 result pages; Lead 5,000: REST, 3 pages
+    assert out["per_object"] == {"Contact": 15, "Lead": 3}
 
 
 def test_echo_rows_compare_each_settle_run_with_no_change():

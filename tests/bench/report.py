@@ -118,7 +118,12 @@ def api_bound(phase: dict) -> dict | None:
             "hubspot_searches": searches, "seconds": took, "ratio": round(took / bound, 3) if bound else None}
 
 
-def sf_pull_calls(phase: dict, size: int, to: int = MILLION) -> dict | None:
+BULK_PAGE = 50_000      # sync.crm.salesforce.BULK_PAGE_RECORDS
+BULK_FIXED = 3          # a Bulk pull's first REST page (which decides), the describe, the job's create
+BULK_POLLS = 2          # the sandbox's polls per job (a real org's job polls 5-9 times: see the README)
+
+
+def sf_pull_calls(phase: dict, size: int, to: int = MILLION, threshold: int | None = 10_000) -> dict | None:
     """The Salesforce calls of a full pull at this size, and at `to` people.
 
     Per object (tests/bench/sandbox_proc.PullPages): page calls carry rows, the rest (a Bulk 2.0
@@ -127,7 +132,10 @@ def sf_pull_calls(phase: dict, size: int, to: int = MILLION) -> dict | None:
     being the page size the pull asked for (REST batchSize, Bulk maxRecords), else the largest
     page another page followed (a full one), else — nothing to go on — the largest page it got
     (then the figure is an upper bound). The other calls are taken as they were (one job per
-    object; polls do not grow with the rows, which a slower job at a million would break)."""
+    object; polls do not grow with the rows, which a slower job at a million would break). An
+    object read through REST here whose rows at `to` reach the Bulk threshold
+    (SALESFORCE_BULK_THRESHOLD) would go through Bulk there: BULK_FIXED + BULK_POLLS +
+    ⌈rows ÷ 50,000⌉ calls."""
     pages = (phase or {}).get("pull_pages")
     if not _ok(phase) or not pages:
         return None
@@ -141,7 +149,11 @@ def sf_pull_calls(phase: dict, size: int, to: int = MILLION) -> dict | None:
         if not page:
             page = max(1, math.ceil(o["rows"] / max(1, o["page_calls"])))
             bound = True
-        n = o["other_calls"] + max(1 if o["page_calls"] else 0, math.ceil(o["rows"] * scale / page))
+        rows = o["rows"] * scale
+        if not o["other_calls"] and threshold is not None and rows >= threshold:
+            n = BULK_FIXED + BULK_POLLS + math.ceil(rows / BULK_PAGE)
+        else:
+            n = o["other_calls"] + max(1 if o["page_calls"] else 0, math.ceil(rows / page))
         per[obj] = n
         extrapolated += n
     return {"measured": measured, "extrapolated": extrapolated, "to": to, "per_object": per, "upper_bound": bound}
@@ -190,12 +202,12 @@ def targets(r: dict) -> list[dict]:
 
     # 3. Salesforce calls of a full pull -----------------------------------------------------------
     full = phases.get("full")
-    pull = sf_pull_calls(full, size) if full else None
+    pull = sf_pull_calls(full, size, threshold=r.get("bulk_threshold", 10_000)) if full else None
     if pull:
         add("full pull SF calls (Bulk target ≤ 60 at 1,000,000)", f"{pull['measured']} at {size:,}", "—", True, False,
             "measured at this size")
         add("  extrapolated to 1,000,000 people", f"{'≤ ' if pull['upper_bound'] else ''}{pull['extrapolated']:,}",
-            "≤ 60", pull["extrapolated"] <= 60, True, "rows × 10⁶/size ÷ page size, per object")
+            "≤ 60", pull["extrapolated"] <= 60, True, "per object: REST pages, or Bulk above the threshold")
 
     # 7. Kept: pull ≤ 1.05 × minimum ----------------------------------------------------------------
     if _ok(full):

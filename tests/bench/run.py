@@ -146,7 +146,9 @@ def bench_one(db: str, args, out: Path) -> dict:
     tag = f"{size}-{db}"
     logs = out / f"logs-{tag}"
     logs.mkdir(parents=True, exist_ok=True)
+    threshold = os.environ.get("SALESFORCE_BULK_THRESHOLD", "").strip().lower()
     r: dict = {"size": size, "db": db, "seed": args.seed, "fraction": args.fraction, "phases": {},
+               "bulk_threshold": None if threshold == "off" else int(threshold or 10_000),
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     database_url = create_database(db, size, out, args.pg_url)
     try:
