@@ -14,7 +14,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 
-PAGE = 2000   # records handed on at a time: a REST page, so the engine's batches stay the same size
+PAGE = 1000   # records handed on at a time (the engine joins them into its batches: pull.batched)
 _FROM = re.compile(r"\bfrom\s+([A-Za-z_][A-Za-z0-9_]*)", re.I)
 
 

@@ -26,6 +26,7 @@ def full_pages(conn, obj: str, soql: str) -> Iterator[list[dict]]:
         return
     first = conn.query_page(soql, include_deleted=True)
     if threshold is not None and not first.get("done", True) and first.get("totalSize", 0) >= threshold:
+        first = None   # its 2,000 records are not kept for as long as the job's pages take
         yield from conn.bulk_query_pages(soql, include_deleted=True)
     else:
         yield from conn.query_pages(soql, include_deleted=True, first=first)

@@ -47,6 +47,7 @@ def hubspot_overlap() -> timedelta:
 STORE = threading.RLock()
 MIRROR_MODELS = (SfPerson, SfAccount, SfOpportunity, HsContact, HsCompany, HsDeal)
 BATCH_ROWS = 2000
+LANE_BATCH_ROWS = 1000
 _DONE = object()
 
 
@@ -159,7 +160,7 @@ def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: 
 
 
 def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched: Touched,
-                           tick: Callable[[int], None], reject: mirror.Reject | None = None) -> int:
+                           tick: Callable[[int], None], reject: mirror.Reject | None = None, depth: int = 2) -> int:
     """One object's records into the mirror; returns the next pull sequence number (R3 keeps
     the order Salesforce returned people in)."""
     seq = seq_base
@@ -174,7 +175,7 @@ def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched
     newest, changed_total = None, 0
     # A full pull may go through Bulk API 2.0 (bulk_pull.py); either way in Salesforce's order.
     pages = conn.query_pages(soql, include_deleted=True) if since is not None else bulk_pull.full_pages(conn, obj, soql)
-    for records in prefetch(batched(pages)):
+    for records in prefetch(batched(pages, BATCH_ROWS if depth > 1 else LANE_BATCH_ROWS), depth):
         with STORE:
             if model is SfPerson:
                 rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
@@ -277,7 +278,7 @@ def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
 
 
 def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSettings, touched: Touched,
-                        tick: Callable[[int], None], reject: mirror.Reject | None = None) -> None:
+                        tick: Callable[[int], None], reject: mirror.Reject | None = None, depth: int = 2) -> None:
     model, convert = HS_MODELS[object_type]
     props = schema.hs_properties(object_type, settings)
     with STORE:
@@ -291,7 +292,9 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
         fresh = mirror.is_empty(model)
     newest, changed_total = None, 0
     seen = array("q") if since is None else None   # a listing of every live record: what it did not name is gone
-    for records in prefetch(batched(pages)):
+    # Side by side (depth 1, pull_all) HubSpot's 100-record pages are stored 1,000 at a time:
+    # every lane's batches are in memory at once.
+    for records in prefetch(batched(pages, BATCH_ROWS if depth > 1 else LANE_BATCH_ROWS), depth):
         with STORE:
             rows = [convert(r, settings) for r in records]
             if seen is not None:
@@ -361,29 +364,37 @@ def _contains(sorted_ids: array, hs_id: str) -> bool:
 # sequential pull's order, so R3's "first returned" means the same thing either way.
 STREAMS = tuple(f"salesforce:{o}" for o in schema.SF_PULL_ORDER) + tuple(f"hubspot:{t}" for t in HS_MODELS)
 SEQ_BLOCK = 1 << 26
+LANES = tuple((s,) for s in STREAMS if s.startswith("salesforce:")) + (
+    tuple(s for s in STREAMS if s.startswith("hubspot:")),)
 
 
 def pull_stream(name: str, *, sf, hs, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
-                tick: Callable[[int], None], reject: mirror.Reject | None = None) -> None:
+                tick: Callable[[int], None], reject: mirror.Reject | None = None, depth: int = 2) -> None:
     crm, _, obj = name.partition(":")
     if crm == "salesforce":
         block = seq_base + schema.SF_PULL_ORDER.index(obj) * SEQ_BLOCK
-        pull_salesforce_object(sf, obj, full=full, seq_base=block, touched=touched, tick=tick, reject=reject)
+        pull_salesforce_object(sf, obj, full=full, seq_base=block, touched=touched, tick=tick, reject=reject, depth=depth)
     elif crm == "hubspot" and obj in HS_MODELS:
-        pull_hubspot_object(hs, obj, full=full, settings=settings, touched=touched, tick=tick, reject=reject)
+        pull_hubspot_object(hs, obj, full=full, settings=settings, touched=touched, tick=tick, reject=reject,
+                            depth=depth)
     else:
         raise ValueError(f"unknown pull stream {name!r}")
 
 
 def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
              tick: Callable[[int], None], reject: mirror.Reject | None = None) -> None:
-    """Both CRMs, every object type at once (one thread per stream, STREAMS): a run waits for
-    the slowest object's pages, not for all of them one after another (at HubSpot's and
-    Salesforce's real pace, 10,000 people: the pull took 8.9 s in turn). Each stream numbers
+    """Both CRMs side by side, each Salesforce object in a thread of its own and HubSpot's three
+    in one more (LANES): a run waits for the slowest object's pages, not for all of them one
+    after another (at HubSpot's and Salesforce's real pace, 10,000 people: the pull took 8.9 s
+    in turn, 2.6 s so). HubSpot's objects share one rate window, so more threads would not
+    fetch them sooner, only hold more pages in memory. Each stream numbers
     its Salesforce people from its own block (pull_stream), so R3's order is the one a
     sequential pull gives. Inside a transaction (a caller's, or a test's) the threads' own
-    connections would not see its rows: the streams then run one after another."""
-    if connection.in_atomic_block:
+    connections would not see its rows, and with SYNC_PULL_SIDE_BY_SIDE off memory is the
+    scarcer: the streams then run one after another."""
+    from django.conf import settings as django_settings
+
+    if connection.in_atomic_block or not django_settings.SYNC_PULL_SIDE_BY_SIDE:
         for name in STREAMS:
             pull_stream(name, sf=sf, hs=hs, full=full, seq_base=seq_base, settings=settings, touched=touched,
                         tick=tick, reject=reject)
@@ -396,11 +407,14 @@ def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touch
         with STORE:
             tick(n)
 
-    def one(name: str) -> Touched:
+    def one(lane: tuple[str, ...]) -> Touched:
         part = Touched(everything=touched.everything, listed_all=touched.listed_all)
         try:
-            pull_stream(name, sf=sf, hs=hs, full=full, seq_base=seq_base, settings=settings, touched=part,
-                        tick=guarded, reject=reject)
+            # One batch ahead per stream, not two: the lanes already overlap the CRMs' answers
+            # with storing, and each batch held is 2,000 records in memory.
+            for name in lane:
+                pull_stream(name, sf=sf, hs=hs, full=full, seq_base=seq_base, settings=settings, touched=part,
+                            tick=guarded, reject=reject, depth=1)
         except BaseException:
             stop.set()   # the others stop at their next batch
             raise
@@ -408,8 +422,8 @@ def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touch
             connections.close_all()   # this thread's own
         return part
 
-    with ThreadPoolExecutor(max_workers=len(STREAMS), thread_name_prefix="pull") as pool:
-        futures = [pool.submit(one, name) for name in STREAMS]
+    with ThreadPoolExecutor(max_workers=len(LANES), thread_name_prefix="pull") as pool:
+        futures = [pool.submit(one, lane) for lane in LANES]
         wait(futures)
     errors = [f.exception() for f in futures if f.exception() is not None]
     real = [e for e in errors if not isinstance(e, _Stopped)]
