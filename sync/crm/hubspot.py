@@ -327,6 +327,10 @@ class HubSpotConnector:
         wire = [{"idProperty": id_property, "id": i["id"], "properties": i["properties"]} for i in inputs]
         retried: set[str] = set()
 
+        if self.ledger is not None:
+            # Before any chunk: its own calls must not pass for a retried upsert (`retried`).
+            self.ensure_marker_property(object_type)
+
         def send(chunk):
             before = self.budget.calls
             page = self._marked(object_type, chunk, lambda c: self._call(api, "upsert", {"inputs": c},

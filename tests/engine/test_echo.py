@@ -127,3 +127,21 @@ def test_records_of_a_write_whose_answer_was_lost_are_read(synced, hs):
     run = sync_ok()         # nobody changed it: only the missing stamp makes it read
     read = set(HsContact.objects.filter(mirrored_at__gte=run.started_at).values_list("hs_id", flat=True))
     assert hs_id in read
+
+
+@needs_db
+def test_creating_the_marker_property_does_not_pass_for_a_retried_upsert(crm, transactional_db):
+    """The first write of a connector also reads (and creates) `crmsync_write`: those calls must
+    not make an upsert that found its record look retried, which would audit the record as one
+    crmsync created (intents.settle)."""
+    from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+
+    def conn() -> HubSpotConnector:
+        c = HubSpotConnector(HubSpotConfig.from_settings(), ledger=echo.Ledger())
+        c.ensure_unique_property("companies", "crmsync_salesforce_account_id", "Salesforce account (crmsync)")
+        return c
+
+    row = {"id": "001Gn000000TEST1AA", "properties": {"name": "Acme"}}
+    [made] = conn().upsert("companies", "crmsync_salesforce_account_id", [row])
+    [again] = conn().upsert("companies", "crmsync_salesforce_account_id", [row])   # a fresh connector
+    assert made.created and not again.created and not again.retried
