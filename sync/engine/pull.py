@@ -251,6 +251,11 @@ def prefetch(pages: Iterator[list[dict]], depth: int = 2) -> Iterator[list[dict]
     finally:
         stop.set()
         worker.join()
+        # Closed here, not whenever the garbage collector gets to it: a page source may hold a
+        # lock while it is suspended (one Bulk results page at a time, SalesforceConnector).
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
 
 
 def _note_sf(obj: str, rows, touched: Touched) -> None:

@@ -48,3 +48,20 @@ def test_the_fetching_thread_runs_ahead_by_at_most_depth_batches_and_stops_with_
     stream.close()
     assert not [t for t in threading.enumerate() if t.name == "pull-prefetch"]
     assert len(fetched) <= 41
+
+
+def test_a_source_left_half_read_is_closed_when_the_consumer_stops():
+    """A page source may hold a lock while suspended (one Bulk results page at a time): stopping
+    the consumer part-way closes the source at once, so its lock is free for the next reader."""
+    lock = threading.Lock()
+
+    def source():
+        for i in range(10):
+            with lock:
+                yield [i]
+
+    src = source()              # still referenced (as a traceback's frames would keep it)
+    pages = prefetch(src, 1)
+    assert next(pages) == [0]
+    pages.close()
+    assert lock.acquire(timeout=1)
