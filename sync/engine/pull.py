@@ -392,11 +392,11 @@ def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touch
     in one more (LANES): a run waits for the slowest object's pages, not for all of them one
     after another (at HubSpot's and Salesforce's real pace, 10,000 people: the pull took 8.9 s
     in turn, 2.6 s so). HubSpot's objects share one rate window, so more threads would not
-    fetch them sooner, only hold more pages in memory. Each stream numbers
-    its Salesforce people from its own block (pull_stream), so R3's order is the one a
-    sequential pull gives. Inside a transaction (a caller's, or a test's) the threads' own
-    connections would not see its rows, and with SYNC_PULL_SIDE_BY_SIDE off memory is the
-    scarcer: the streams then run one after another."""
+    fetch them sooner, only hold more pages in memory. Each stream numbers its Salesforce
+    people from its own block (pull_stream), so R3's order is the one a sequential pull gives.
+    Inside a transaction (a caller's, or a test's) the threads' own connections would not see
+    its rows, and with SYNC_PULL_SIDE_BY_SIDE off memory is the scarcer: the streams then run
+    one after another."""
     from django.conf import settings as django_settings
 
     if connection.in_atomic_block or not django_settings.SYNC_PULL_SIDE_BY_SIDE:
@@ -416,7 +416,7 @@ def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touch
         part = Touched(everything=touched.everything, listed_all=touched.listed_all)
         try:
             # One batch ahead per stream, not two: the lanes already overlap the CRMs' answers
-            # with storing, and each batch held is 2,000 records in memory.
+            # with storing, and every batch held is up to 2,000 records in memory.
             for name in lane:
                 pull_stream(name, sf=sf, hs=hs, full=full, seq_base=seq_base, settings=settings, touched=part,
                             tick=guarded, reject=reject, depth=1)
