@@ -377,14 +377,17 @@ class HubSpotConnector:
         if (object_type, MARKER_PROPERTY) in self._ensured:
             return
         if self.property(object_type, MARKER_PROPERTY) is None:
-            self._call(self.client.crm.properties.core_api, "create", object_type, {
+            self._create_property(object_type, {
                 "name": MARKER_PROPERTY, "label": "crmsync write", "type": "number", "fieldType": "number",
-                "groupName": {"companies": "companyinformation", "deals": "dealinformation"}.get(
-                    object_type, "contactinformation"),
                 "description": "Set by crmsync on every record it writes: which of its writes the record last "
-                               "received, so its next sync does not read its own changes back."},
-                describe=f"create property {MARKER_PROPERTY}")
+                               "received, so its next sync does not read its own changes back."})
         self._ensured.add((object_type, MARKER_PROPERTY))
+
+    def _create_property(self, object_type: str, definition: dict) -> dict:
+        """A property crmsync needs, in the object's own information group (the schema write scope)."""
+        group = {"companies": "companyinformation", "deals": "dealinformation"}.get(object_type, "contactinformation")
+        return self._call(self.client.crm.properties.core_api, "create", object_type, {**definition, "groupName": group},
+                          describe=f"create property {definition['name']}")
 
     def _isolating(self, send, inputs: list[dict], *, key) -> dict:
         """Send `inputs` 100 at a time. HubSpot refuses a whole batch for one bad record (an invalid
@@ -429,14 +432,10 @@ class HubSpotConnector:
         Upserts by it are what make creating companies and deals idempotent."""
         if (object_type, name) in self._ensured:
             return
-        found = self.property(object_type, name)
-        if found is None:
-            found = self._call(self.client.crm.properties.core_api, "create", object_type, {
-                "name": name, "label": label, "type": "string", "fieldType": "text", "hasUniqueValue": True,
-                "groupName": {"companies": "companyinformation", "deals": "dealinformation"}.get(
-                    object_type, "contactinformation"),
-                "description": "Set by crmsync: the Salesforce record this one was created from (unique, so a "
-                               "retried create can never make a second record)."}, describe=f"create property {name}")
+        found = self.property(object_type, name) or self._create_property(object_type, {
+            "name": name, "label": label, "type": "string", "fieldType": "text", "hasUniqueValue": True,
+            "description": "Set by crmsync: the Salesforce record this one was created from (unique, so a "
+                           "retried create can never make a second record)."})
         if not (found or {}).get("hasUniqueValue"):
             raise CrmError(f"The HubSpot {object_type} property {name!r} exists but does not require unique values; "
                            "crmsync needs it unique to create records safely. Delete it in HubSpot (crmsync "

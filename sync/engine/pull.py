@@ -152,13 +152,6 @@ def _keep_watermark(touched: Touched, crm: str, object_type: str, value: datetim
         touched.watermarks[(crm, object_type)] = value
 
 
-def pull_salesforce(conn, *, full: bool, seq_base: int, touched: Touched, tick: Callable[[int], None],
-                    reject: mirror.Reject | None = None) -> None:
-    seq = seq_base
-    for obj in schema.SF_PULL_ORDER:
-        seq = pull_salesforce_object(conn, obj, full=full, seq_base=seq, touched=touched, tick=tick, reject=reject)
-
-
 def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched: Touched,
                            tick: Callable[[int], None], reject: mirror.Reject | None = None, depth: int = 2) -> int:
     """One object's records into the mirror; returns the next pull sequence number (R3 keeps
@@ -274,12 +267,6 @@ def _note_sf(obj: str, rows, touched: Touched) -> None:
 
 HS_MODELS = {"companies": (HsCompany, schema.hs_company), "contacts": (HsContact, schema.hs_contact),
              "deals": (HsDeal, schema.hs_deal)}
-
-
-def pull_hubspot(conn, *, full: bool, settings: SyncSettings, touched: Touched,
-                 tick: Callable[[int], None], reject: mirror.Reject | None = None) -> None:
-    for object_type in HS_MODELS:
-        pull_hubspot_object(conn, object_type, full=full, settings=settings, touched=touched, tick=tick, reject=reject)
 
 
 def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSettings, touched: Touched,
