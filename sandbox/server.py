@@ -6,6 +6,7 @@ Routing: `/_sandbox/…` → control endpoints, `/services/…` → Salesforce, 
 """
 from __future__ import annotations
 
+import email.utils
 import itertools
 import socket
 import struct
@@ -203,6 +204,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     sandbox: Sandbox  # set on the subclass made by SandboxServer
+
+    def date_time_string(self, timestamp=None) -> str:
+        """Every response's Date header, in sandbox time as the CRMs' servers send their own: a
+        client that dates its writes by the answer (Salesforce's write results carry no stamp)
+        sees the clock the records are stamped with."""
+        return email.utils.format_datetime(self.sandbox.clock.now(), usegmt=True)
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sandbox import ids
 from sandbox.core import Request, Response
 from sandbox.salesforce.query import QueryEngine, compiled
-from sandbox.salesforce.schema import format_datetime
+from sandbox.salesforce.schema import SYSTEM_USER_ID, format_datetime
 from sandbox.salesforce.store import ApiError
 from sandbox.soql import Column, Compiled, SoqlError
 
@@ -55,7 +55,7 @@ class Job:
 
     def view(self) -> dict:
         out = {"id": self.id, "operation": self.operation, "object": self.sobject,
-               "createdById": "005Sb0000000001AAA", "createdDate": format_datetime(self.created),
+               "createdById": SYSTEM_USER_ID, "createdDate": format_datetime(self.created),
                "systemModstamp": format_datetime(self.modstamp or self.created), "state": self.state,
                "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(self.version),
                "jobType": "V2Query", "lineEnding": self.line_ending, "columnDelimiter": self.delimiter}

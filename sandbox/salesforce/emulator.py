@@ -15,7 +15,17 @@ from sandbox.core import Request, Response
 from sandbox.salesforce import composite, describe, lead_convert, picklists, request_size, soap, writes
 from sandbox.salesforce.bulk2 import Bulk2Jobs
 from sandbox.salesforce.query import QueryEngine, full_record, page_size
-from sandbox.salesforce.schema import SOBJECTS, SObject, format_datetime, parse_datetime, sobject, to_seconds
+from sandbox.salesforce.schema import (
+    PERSON_TOKEN,
+    PERSON_USER_ID,
+    SOBJECTS,
+    SYSTEM_USER_ID,
+    SObject,
+    format_datetime,
+    parse_datetime,
+    sobject,
+    to_seconds,
+)
 from sandbox.salesforce.store import ID, IS_DELETED, MODSTAMP, ApiError, Store
 
 API_VERSION = "59.0"
@@ -62,10 +72,18 @@ class SalesforceEmulator:
     def token_valid(self, token: str | None) -> bool:
         if not token:
             return False
-        if token == self.token:
+        if token in (self.token, PERSON_TOKEN):
             return True
         expiry = self.tokens.get(token)
         return expiry is not None and self.sandbox.clock.now().timestamp() < expiry
+
+    def user_for(self, token: str | None) -> str:
+        """The user a valid token acts as: the integration user, or the person's static token."""
+        return PERSON_USER_ID if token == PERSON_TOKEN else SYSTEM_USER_ID
+
+    def acting(self, token: str | None):
+        """Stamp the writes of one API call (sandbox.lock held) with its token's user."""
+        return _Acting(self.store, self.user_for(token))
 
     def _bearer(self, req: Request) -> str | None:
         scheme, _, token = (req.headers.get("authorization") or "").partition(" ")
@@ -104,6 +122,8 @@ class SalesforceEmulator:
                                    "version": v} for v in VERSIONS])
         if path.rstrip("/") == "/services/oauth2/token":
             return self._oauth(req)
+        if path.rstrip("/") == "/services/oauth2/userinfo":
+            return self._userinfo(req)
         if path.startswith("/services/Soap/u/"):
             with self.sandbox.lock:
                 return soap.handle(self, req)
@@ -113,7 +133,7 @@ class SalesforceEmulator:
         version = m.group(1)
         if not self.token_valid(self._bearer(req)):
             return Response(401, INVALID_SESSION)
-        with self.sandbox.lock:
+        with self.sandbox.lock, self.acting(self._bearer(req)):
             refused = self.spend_call()
             if refused:
                 resp = _error(refused, version)
@@ -337,9 +357,27 @@ class SalesforceEmulator:
         host = req.headers.get("host", "127.0.0.1")
         instance = f"http://{host}"
         return Response(200, {
-            "access_token": token, "instance_url": instance, "id": f"{instance}/id/{ORG_ID}/005Sb0000000001AAA",
+            "access_token": token, "instance_url": instance, "id": f"{instance}/id/{ORG_ID}/{SYSTEM_USER_ID}",
             "token_type": "Bearer", "issued_at": str(int(issued.timestamp() * 1000)),
             "signature": base64.b64encode(hashlib.sha256(token.encode()).digest()).decode()})
+
+    def _userinfo(self, req: Request) -> Response:
+        """OpenID Connect userinfo: who the token acts as. Not counted against the daily API
+        allowance (UNCONFIRMED: Salesforce documents it among the OAuth endpoints, not the REST
+        API). A bad token: 403 "Bad_OAuth_Token" as plain text (UNCONFIRMED wording)."""
+        token = self._bearer(req)
+        if req.method not in ("GET", "POST"):
+            return Response(405, {"error": "invalid_request", "error_description": "must use HTTP GET or POST"})
+        if not self.token_valid(token):
+            return Response(403, "Bad_OAuth_Token", content_type="text/plain")
+        user = self.user_for(token)
+        host = req.headers.get("host", "127.0.0.1")
+        username = self.credentials["username"] if user == SYSTEM_USER_ID else "person@example.com"
+        return Response(200, {
+            "sub": f"http://{host}/id/{ORG_ID}/{user}", "user_id": user, "organization_id": ORG_ID,
+            "preferred_username": username, "email": username, "email_verified": True,
+            "name": "Integration User" if user == SYSTEM_USER_ID else "A Person", "active": True,
+            "user_type": "STANDARD", "language": "en_US", "locale": "en_US", "utcOffset": 0})
 
     # -- sandbox plumbing -------------------------------------------------------------------------------
 
@@ -424,3 +462,14 @@ class SalesforceEmulator:
 
 
 __all__ = ["SalesforceEmulator", "API_VERSION"]
+
+
+class _Acting:
+    def __init__(self, store: Store, user: str) -> None:
+        self.store, self.user = store, user
+
+    def __enter__(self) -> None:
+        self.store.actor = self.user
+
+    def __exit__(self, *exc) -> None:
+        self.store.actor = PERSON_USER_ID

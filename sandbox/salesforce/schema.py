@@ -16,7 +16,9 @@ from sandbox.ids import KEY_PREFIXES
 from sandbox.salesforce import picklists as pv
 
 UTC = timezone.utc
-SYSTEM_USER_ID = "005Sb0000000001AAA"
+SYSTEM_USER_ID = "005Sb0000000001IAA"   # the integration user every API token acts as
+PERSON_USER_ID = "005Sb0000000002IAA"   # a person: the UI, an admin's other tools, scenario loads
+PERSON_TOKEN = "sandbox-person"         # a static token whose calls act as that person
 
 
 @dataclass

@@ -69,6 +69,11 @@ def _handle(emu, req: Request) -> Response:
     session = _find(root, "sessionId")
     if session is None or not emu.token_valid((session.text or "").strip()):
         raise SoapFault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session")
+    with emu.acting((session.text or "").strip()):
+        return _call(emu, root)
+
+
+def _call(emu, root) -> Response:
     body = _find(root, "Body")
     op = next(iter(body), None) if body is not None else None
     call = _CALLS.get(_local(op.tag)) if op is not None else None

@@ -9,8 +9,8 @@ from sandbox import ids
 from sandbox.salesforce.picklists import metadata_rows
 from sandbox.salesforce.schema import (
     NUMERIC,
+    PERSON_USER_ID,
     SOBJECTS,
-    SYSTEM_USER_ID,
     SObject,
     email_key,
     parse_datetime,
@@ -80,6 +80,9 @@ class Store:
         self.by_ext: dict[str, dict[str, dict]] = {
             name: {f.name: {} for f in obj.external_ids()} for name, obj in SOBJECTS.items()}
         self.id_factory = ids.IdFactory(seed)
+        # Who writes now: the emulator sets the token's user for the length of an API call; the
+        # sandbox's own controls (touch, convert, scenario loads) write as a person.
+        self.actor = PERSON_USER_ID
         self._email_pos = {name: obj.by_lower["email"].pos for name, obj in SOBJECTS.items() if "email" in obj.by_lower}
         self._ext_pos = {name: [(f.name, f.pos) for f in obj.external_ids()] for name, obj in SOBJECTS.items()}
         # LeadStatus and OpportunityStage share a key prefix, so their ids carry no type: the few
@@ -151,7 +154,7 @@ class Store:
         rec = [f.default for f in obj.fields]
         rec[ID] = rid or self.id_factory.new(obj.name)
         rec[CREATED] = rec[MODIFIED] = rec[MODSTAMP] = now
-        rec[CREATED_BY] = rec[MODIFIED_BY] = SYSTEM_USER_ID
+        rec[CREATED_BY] = rec[MODIFIED_BY] = self.actor
         for name, value in values.items():
             rec[obj.by_lower[name.lower()].pos] = value
         self.records[rec[ID]] = rec
@@ -167,7 +170,7 @@ class Store:
         if now is not None:
             rec[MODSTAMP] = now
             if user:
-                rec[MODIFIED] = now
+                rec[MODIFIED], rec[MODIFIED_BY] = now, self.actor
         self._index(obj.name, rec)
 
     def restore(self, obj: SObject, rec: list, snapshot: list | None) -> None:
@@ -187,6 +190,7 @@ class Store:
     def delete(self, obj: SObject, rec: list, now: int, master: str | None = None) -> None:
         rec[IS_DELETED] = True
         rec[MODSTAMP] = rec[MODIFIED] = now
+        rec[MODIFIED_BY] = self.actor
         if master is not None:
             rec[obj.by_lower["masterrecordid"].pos] = master
 
@@ -196,6 +200,7 @@ class Store:
         read as a merge loser to every sync that follows the documented queryAll pattern)."""
         rec[IS_DELETED] = False
         rec[MODSTAMP] = rec[MODIFIED] = now
+        rec[MODIFIED_BY] = self.actor
         if obj.mergeable:
             rec[obj.by_lower["masterrecordid"].pos] = None
 

@@ -22,7 +22,7 @@ def _soap(crm, call: str, inner: str) -> str:
 
     envelope = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
                 'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com">'
-                '<soapenv:Header><urn:SessionHeader><urn:sessionId>sandbox</urn:sessionId></urn:SessionHeader>'
+                '<soapenv:Header><urn:SessionHeader><urn:sessionId>sandbox-person</urn:sessionId></urn:SessionHeader>'
                 f"</soapenv:Header><soapenv:Body><urn:{call}>{inner}</urn:{call}></soapenv:Body></soapenv:Envelope>")
     response = requests.post(f"{crm.url}/services/Soap/u/59.0", data=envelope.encode(),
                              headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": call}, timeout=10)
