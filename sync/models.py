@@ -838,6 +838,36 @@ class Watermark(models.Model):
         return f"{self.crm}.{self.object_type} @ {self.value:%Y-%m-%d %H:%M:%S}"
 
 
+class CrmUser(models.Model):
+    """The CRM user crmsync's credentials act as (Salesforce: OAuth userinfo's `user_id`), kept so
+    a run does not ask again: `key` is a SHA-256 of the instance and the credential's identity
+    (the username, the client id, or the access token itself), never the credential."""
+
+    crm = models.CharField(max_length=10)
+    key = models.CharField(max_length=64, unique=True)
+    user_id = models.CharField(max_length=18)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.crm} user {self.user_id}"
+
+
+class SfReread(models.Model):
+    """A Salesforce record crmsync changed outside a run's own writes (a console merge's master, a
+    converted lead and its contact), whose new state the mirror cannot tell exactly from what was
+    sent. Written in the transaction that records the change; the next pull reads it by id
+    (with SALESFORCE_SKIP_OWN_WRITES its own change would not come back) and a finished run
+    removes it."""
+
+    sf_id = models.CharField(max_length=18)
+    object_type = models.CharField(max_length=20)   # Lead, Contact, Account, Opportunity
+    reason = models.CharField(max_length=60)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"re-read {self.object_type} {self.sf_id} ({self.reason})"
+
+
 class OwnWrite(models.Model):
     """One batch write crmsync sent to HubSpot, stamped on every record it wrote with the
     `crmsync_write` property (the batch's `marker`). Written and committed before the request

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -43,6 +44,9 @@ class WriteResult:
     message: str = ""
     record: dict | None = None  # HubSpot's answer for the record (its properties), when it sends one
     retried: bool = False       # the request carrying it was sent more than once (an earlier try may have applied it)
+    # Salesforce: its clock before the write (SalesforceConnector.answered_before), never later than
+    # the stamp the record got
+    at: datetime | None = None
 
 
 def failed(key: str, message: str, *, code: str = "", fields: tuple[str, ...] = ()) -> WriteResult:

@@ -8,11 +8,14 @@ in "direct" mode, so a 401 INVALID_SESSION_ID can be answered by one refresh and
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree import ElementTree
@@ -187,6 +190,9 @@ class SalesforceConnector:
         self._instance_url = config.instance_url
         self._client: Salesforce | None = None
         self._described: dict[str, dict[str, FieldInfo]] = {}
+        self._user_id = ""
+        self._user_lock = threading.Lock()
+        self._answered: str | None = None   # the Date header of the latest answer (answered_before)
 
     # --- auth ---------------------------------------------------------------------------------
     @property
@@ -195,9 +201,45 @@ class SalesforceConnector:
             if not self._token:
                 self._login()
             require_safe_scheme(self._instance_url, crm=CRM)
+            session = _session_for(self._instance_url, self.config.timeout)
+            session.hooks["response"].append(self._note_answer)
             self._client = Salesforce(instance_url=self._instance_url, session_id=self._token,
-                                      session=_session_for(self._instance_url, self.config.timeout), version=self.config.version)
+                                      session=session, version=self.config.version)
         return self._client
+
+    def _note_answer(self, response: requests.Response, *args, **kwargs) -> None:
+        self._answered = response.headers.get("Date") or self._answered
+
+    def answered_before(self) -> datetime | None:
+        """Salesforce's clock at an answer already received (the Date header, whole seconds, cut
+        down): a write sent after it gets a SystemModstamp no earlier than this. The mirror stamps
+        what crmsync wrote with it instead of reading the records back: never later than the
+        stamp Salesforce gave them, so a person's edit right after is still newer, and news."""
+        value = self._answered
+        try:
+            at = parsedate_to_datetime(value) if value else None
+        except (TypeError, ValueError):
+            return None
+        return at.astimezone(timezone.utc) if at is not None and at.tzinfo else None
+
+    def identity_key(self) -> str:
+        """Names the user these credentials act as without holding them: a SHA-256 of the
+        instance and the username, client id or access token (CrmUser.key)."""
+        cfg = self.config
+        who = cfg.username or cfg.client_id or cfg.access_token
+        return hashlib.sha256(f"{cfg.instance_url or cfg.domain}\n{who}".encode()).hexdigest()
+
+    def own_user_id(self) -> str:
+        """The id of the Salesforce user crmsync is logged in as (OAuth userinfo, which Salesforce
+        does not count against the API allowance), asked once per connector."""
+        with self._user_lock:
+            if not self._user_id:
+                info = self._call(lambda sf: sf.oauth2("userinfo"), describe="userinfo") or {}
+                user_id = str(info.get("user_id") or "") if isinstance(info, dict) else ""
+                if not user_id:
+                    raise CrmError("Salesforce's userinfo named no user", crm=CRM, code="NO_USER_ID")
+                self._user_id = user_id
+            return self._user_id
 
     def _can_login(self) -> bool:
         return bool(self.config.username or self.config.client_id)
@@ -387,8 +429,9 @@ class SalesforceConnector:
                 tries.append(1)
                 return sf.restful(f"composite/sobjects/{sobject}/{external_field}", method="PATCH", json=body)
 
+            at = self.answered_before()
             answers = self._call(call, describe=f"upsert {sobject}")
-            return [replace(_result(str(r.get(external_field) or ""), a), retried=len(tries) > 1)
+            return [replace(_result(str(r.get(external_field) or ""), a), retried=len(tries) > 1, at=at)
                     for r, a in zip(chunk, answers, strict=True)]
 
         return self._each_chunk(records, send)
@@ -397,10 +440,11 @@ class SalesforceConnector:
         """sObject Collections update (each record carries attributes.type and Id), 200 a call,
         one result per record in order, keyed by Id."""
         def send(chunk: list[dict]) -> list[WriteResult]:
+            at = self.answered_before()
             answers = self._call(lambda sf: sf.restful("composite/sobjects", method="PATCH",
                                                        json={"allOrNone": False, "records": chunk}),
                                  describe="update collection")
-            return [_result(r["Id"], a) for r, a in zip(chunk, answers, strict=True)]
+            return [replace(_result(r["Id"], a), at=at) for r, a in zip(chunk, answers, strict=True)]
 
         return self._each_chunk(records, send)
 

@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from sync.crm.explain import in_words
-from sync.engine import bulk, intents, rules, schema
+from sync.engine import bulk, intents, mirror, rules, schema
 from sync.engine.context import RunContext
 from sync.engine.fit import fit
-from sync.engine.mirror import upsert
 from sync.engine.pull import Touched
 from sync.engine.rules import Kind
 from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson
@@ -327,11 +326,15 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
                                   lambda: ctx.sf.upsert("Lead", schema.EXT_CONTACT_ID, list(records.values())),
                                   record_type="Lead", operation="create lead",
                                   what=lambda key: f"Creating a lead for HubSpot contact {key}")
-    rows = [schema.sf_person({**records[r.key], "Id": r.id, "attributes": {"type": "Lead"}}, 0) for r in written]
     created: dict[str, SfPerson] = {}
     with transaction.atomic():
-        # The pull's own fields (order, stamp) stay as the pull set them; the next pull fills them.
-        upsert(SfPerson, rows, update=bulk.concrete(SfPerson, skip=("sf_id", "pull_seq", "system_modstamp")))
+        # Each lead's row as Salesforce now holds it, stamped from the write (schema.sf_written),
+        # numbered after every record pulled so far, as a pull would return it: last (R3).
+        known = mirror.payloads(SfPerson, [r.id for r in written])
+        seq = (SfPerson.objects.aggregate(last=Max("pull_seq"))["last"] or 0) + 1
+        rows = [schema.sf_written("Lead", {**known.get(r.id, {}), **records[r.key], "Id": r.id}, r.at, seq=seq + i,
+                                  created=r.id not in known) for i, r in enumerate(written)]
+        mirror.upsert_written(SfPerson, rows)
         for row in SfPerson.objects.filter(sf_id__in=[r.sf_id for r in rows]).only(*PERSON_COLUMNS):
             people[row.sf_id] = row
             created[row.hubspot_contact_id] = row

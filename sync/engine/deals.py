@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from sync.engine import bulk, intents, rules, schema, stages
+from sync.engine import bulk, intents, mirror, rules, schema, stages
 from sync.engine.context import RunContext
 from sync.engine.fit import fit
 from sync.engine.mirror import upsert
@@ -131,10 +131,11 @@ def _opportunities_from_deals(ctx: RunContext, deals: list[HsDeal]) -> None:
                                   lambda: ctx.sf.upsert("Opportunity", schema.EXT_DEAL_ID, list(records.values())),
                                   record_type="Opportunity", operation="create",
                                   what=lambda key: f"Creating an opportunity for deal {key}")
-    made = [(by_id[r.key], schema.sf_opportunity({**records[r.key], "Id": r.id, "attributes": {"type": "Opportunity"}}))
-            for r in written]
     with transaction.atomic():
-        upsert(SfOpportunity, [o for _, o in made])
+        known = mirror.payloads(SfOpportunity, [r.id for r in written])
+        made = [(by_id[r.key], schema.sf_written("Opportunity", {**known.get(r.id, {}), **records[r.key], "Id": r.id},
+                                                 r.at, created=r.id not in known)) for r in written]
+        mirror.upsert_written(SfOpportunity, [o for _, o in made])
         intents.settle(ctx, "salesforce", "Opportunity", written, prior)
         ctx.flush()
     if not made:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Min
 
 from sync.crm.explain import in_words
-from sync.engine import bulk, schema, stages
+from sync.engine import bulk, mirror, schema, stages
 from sync.engine.context import RunContext
 from sync.engine.fit import fit
 from sync.engine.pull import Touched
@@ -282,12 +282,19 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mappi
     failed, stamps = _push(ctx, hs_writes, sf_writes)
     patched: dict[tuple[type, int], dict] = {}
     hs_stamps: dict[tuple[type, int], object] = {}
+    sf_rows: dict[type, dict[int, object]] = {}
     for pair, rule, side, before, value, cut in changes:
         record_id = pair.hs_record.hs_id if side == "hubspot" else pair.sf_record.sf_id
         if record_id in failed:
             continue
         record = _patch_mirror(pair, side, rule, value)
-        patched[record.model, record.pk] = record.raw
+        if side == "salesforce":
+            # The whole row follows the payload (an email written is the row's email key too), stamped
+            # from the write: with SALESFORCE_SKIP_OWN_WRITES no pull brings this write back.
+            sf_rows.setdefault(record.model, {})[record.pk] = schema.sf_written(
+                pair.sf_type, {**record.raw, "Id": record_id}, stamps.get(record_id))
+        else:
+            patched[record.model, record.pk] = record.raw
         if side == "hubspot" and stamps.get(record_id):
             hs_stamps[record.model, record.pk] = stamps[record_id]
         ctx.counts["field_changes"] += 1
@@ -307,12 +314,15 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mappi
             # version that HubSpot's lagging search may still show is never taken for news.
             stamped = [(pk, raw, hs_stamps[m, pk]) for (m, pk), raw in patched.items() if m is model and (m, pk) in hs_stamps]
             bulk.update(model, stamped, fields=("raw", "last_modified"))
+        for model, rows in sf_rows.items():
+            mirror.upsert_written(model, list(rows.values()))
         ctx.flush()
 
 
 def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> tuple[set[str], dict]:
     """Send one chunk's changes (the connectors batch them): the ids of the records refused, and
-    when HubSpot says it wrote each of its records."""
+    when each CRM wrote each of its records (HubSpot's `updatedAt`; Salesforce's clock before the
+    write, WriteResult.at)."""
     failed: set[str] = set()
     stamps: dict = {}
     by_type: dict[str, list] = {}
@@ -330,6 +340,7 @@ def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> tuple[set[str], 
     types = {record["Id"]: record["attributes"]["type"] for record in sf_writes.values()}
     for r in ctx.sf.update(list(sf_writes.values())) if sf_writes else []:
         if r.ok:
+            stamps[r.key] = r.at
             ctx.wrote("field sync", [r.key])
         else:
             failed.add(r.key)

@@ -20,8 +20,22 @@ STAMP = {SfPerson: "system_modstamp", SfAccount: "system_modstamp", SfOpportunit
 NOT_PULLED = {HsContact: {"primary_company_id"}}
 
 
-def _update_fields(model: type[models.Model]) -> tuple[str, ...]:
-    return bulk.concrete(model, skip=(KEYS[model], *NOT_PULLED.get(model, ())))
+def pulled_fields(model: type[models.Model], keep: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The columns a pulled row overwrites, but for `keep`."""
+    return bulk.concrete(model, skip=(KEYS[model], *keep, *NOT_PULLED.get(model, ())))
+
+
+def payloads(model: type[models.Model], keys: list[str]) -> dict[str, dict]:
+    """The mirror's payloads of these records, by key (what a write lays its fields over)."""
+    key = KEYS[model]
+    return {k: raw or {} for k, raw in model.objects.filter(**{f"{key}__in": keys}).values_list(key, "raw")}
+
+
+def upsert_written(model: type[models.Model], objs: list[models.Model]) -> None:
+    """Rows of records crmsync has just written (schema.sf_written): new ones inserted, known ones
+    overwritten except what the pull owns: its order (R3) and whether the run still has to
+    reconcile the row."""
+    upsert(model, objs, update=pulled_fields(model, keep=("dirty", "pull_seq") if model is SfPerson else ("dirty",)))
 
 
 def is_empty(model: type[models.Model]) -> bool:
@@ -85,7 +99,7 @@ def upsert(model: type[models.Model], objs: list[models.Model], *, update: tuple
     now = timezone.now()
     for o in objs:
         o.mirrored_at = now
-    fields = _update_fields(model) if update is None else update
+    fields = pulled_fields(model) if update is None else update
     try:
         with transaction.atomic():
             bulk.insert(model, objs, conflict=KEYS[model], update=fields)

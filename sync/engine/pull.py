@@ -24,11 +24,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, connections
+from django.db.models import Max
 from django.utils import timezone
 from simple_salesforce import format_soql
 
 from sync.engine import bulk_pull, echo, mirror, schema
-from sync.models import HsCompany, HsContact, HsDeal, SfAccount, SfOpportunity, SfPerson, SyncSettings, Watermark
+from sync.models import (
+    CrmUser,
+    HsCompany,
+    HsContact,
+    HsDeal,
+    SfAccount,
+    SfOpportunity,
+    SfPerson,
+    SfReread,
+    SyncSettings,
+    Watermark,
+)
 
 OVERLAP = timedelta(seconds=2)  # Salesforce: a record can commit a moment after its SystemModstamp
 
@@ -85,6 +97,11 @@ class Touched:
     # a run that stops, fails or is killed after pulling leaves them where they were, so the
     # next run pulls the same window again and nothing it pulled goes unreconciled.
     watermarks: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    # Per Salesforce object, the newest SfReread the pull has read (or needed not to): a finished
+    # run removes it and the older ones.
+    rereads: dict[str, int] = field(default_factory=dict)
+    # Accounts that merged-away accounts pulled in this run were merged into (_reread_reparented).
+    account_masters: set[str] = field(default_factory=set)
 
     def merge(self, other: Touched) -> None:
         """Fold a part's findings into this one (pull_all's parts each keep their own)."""
@@ -93,6 +110,8 @@ class Touched:
             getattr(self, name).update(getattr(other, name))
         self.pulled += other.pulled
         self.watermarks.update(other.watermarks)
+        self.rereads.update(other.rereads)
+        self.account_masters.update(other.account_masters)
 
     def any(self) -> bool:
         return self.everything or any((self.sf_ids, self.email_keys, self.hs_contact_ids, self.account_ids,
@@ -121,6 +140,8 @@ def save_watermarks(touched: Touched) -> None:
         model.objects.filter(dirty=True).update(dirty=False)
     if touched.everything:
         Watermark.objects.filter(**FULL_PENDING).delete()
+    for obj, upto in touched.rereads.items():
+        SfReread.objects.filter(object_type=obj, pk__lte=upto).delete()
     oldest = Watermark.objects.filter(crm="hubspot").order_by("value").values_list("value", flat=True).first()
     if oldest is not None:
         echo.prune(oldest)
@@ -159,32 +180,116 @@ def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched
     seq = seq_base
     with STORE:
         since = None if full else _watermark("salesforce", obj)
-    soql = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
+    select = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
+    soql = select
     if since is not None:
-        soql += format_soql(" WHERE SystemModstamp >= {}", since - OVERLAP)
-    model = {"Account": SfAccount, "Opportunity": SfOpportunity}.get(obj, SfPerson)
+        soql += format_soql(" WHERE SystemModstamp >= {}", since - OVERLAP) + _not_own(conn)
     with STORE:
-        fresh = mirror.is_empty(model)
+        fresh = mirror.is_empty(SF_MODELS[obj])
+        # Records queued to be read again (SfReread) before this pull: read by it (a full or an
+        # unfiltered pull reads them anyway), removed when the run finishes.
+        queued = SfReread.objects.filter(object_type=obj).aggregate(upto=Max("pk"))["upto"]
     newest, changed_total = None, 0
     # A full pull may go through Bulk API 2.0 (bulk_pull.py); either way in Salesforce's order.
     pages = conn.query_pages(soql, include_deleted=True) if since is not None else bulk_pull.full_pages(conn, obj, soql)
     for records in prefetch(batched(pages, BATCH_ROWS if depth > 1 else LANE_BATCH_ROWS), depth):
         with STORE:
-            if model is SfPerson:
-                rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
-                seq += len(records)
-            elif model is SfAccount:
-                rows = [schema.sf_account(r) for r in records]
-            else:
-                rows = [schema.sf_opportunity(r) for r in records]
-            changed = rows if fresh else mirror.changed_only(model, rows)
-            mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed), reject=reject)
-            _note_sf(obj, changed, touched)
+            seq, rows, changed = _store_sf(obj, records, seq, touched, fresh=fresh, reject=reject)
             newest = _newest(newest, (r.system_modstamp for r in rows))
-            touched.pulled += len(changed)
             changed_total += len(changed)
             tick(len(records))
+    if queued is not None:
+        if since is not None and own_writes_skipped():
+            seq = _reread_queued(conn, obj, select, seq, queued, touched, reject)
+        touched.rereads[obj] = queued
     _keep_watermark(touched, "salesforce", obj, _next_watermark(since, newest, changed_total))
+    return seq
+
+
+SF_MODELS = {"Account": SfAccount, "Opportunity": SfOpportunity, "Contact": SfPerson, "Lead": SfPerson}
+
+
+def _store_sf(obj: str, records: list[dict], seq: int, touched: Touched, *, fresh: bool = False,
+              reject: mirror.Reject | None = None, keep_order: bool = False) -> tuple[int, list, list]:
+    """One batch of pulled Salesforce records into the mirror: the next sequence number, the
+    rows, and those that were news. `keep_order`: a re-read of records the mirror holds keeps
+    the order the pull gave them (R3)."""
+    model = SF_MODELS[obj]
+    if model is SfPerson:
+        rows = [schema.sf_person(r, seq + i) for i, r in enumerate(records)]
+        seq += len(records)
+    elif model is SfAccount:
+        rows = [schema.sf_account(r) for r in records]
+    else:
+        rows = [schema.sf_opportunity(r) for r in records]
+    changed = rows if fresh else mirror.changed_only(model, rows)
+    marked = changed if touched.everything else mirror.mark_dirty(changed)
+    if keep_order and model is SfPerson:
+        mirror.upsert(model, marked, update=mirror.pulled_fields(model, keep=("pull_seq",)), reject=reject)
+    else:
+        mirror.upsert(model, marked, reject=reject)
+    _note_sf(obj, changed, touched)
+    if model is SfAccount:
+        touched.account_masters.update(r.master_record_id for r in changed if r.is_deleted and r.master_record_id)
+    touched.pulled += len(changed)
+    return seq, rows, changed
+
+
+def own_writes_skipped() -> bool:
+    from django.conf import settings
+
+    return settings.SALESFORCE_SKIP_OWN_WRITES
+
+
+def _not_own(conn) -> str:
+    """With SALESFORCE_SKIP_OWN_WRITES, an incremental pull leaves out the records whose last
+    change crmsync's own user made: the mirror already holds what it wrote (schema.sf_written).
+    Deletions are read whoever made them (a console merge's losers). What that leaves unread:
+    records whose change crmsync made but could not record exactly (SfReread, read by id) and
+    children a person's account merge moved to another account without changing who last
+    modified them (pull_all: _reread_reparented)."""
+    if not own_writes_skipped():
+        return ""
+    return format_soql(" AND (LastModifiedById != {} OR IsDeleted = true)", own_user(conn))
+
+
+def own_user(conn) -> str:
+    """crmsync's Salesforce user id: kept in CrmUser for these credentials, asked of Salesforce
+    (userinfo) only the first time, so a quiet run still costs one query per object."""
+    key = conn.identity_key()
+    with STORE:
+        known = CrmUser.objects.filter(key=key).values_list("user_id", flat=True).first()
+    if known:
+        return known
+    user_id = conn.own_user_id()
+    with STORE:
+        CrmUser.objects.update_or_create(key=key, defaults={"crm": "salesforce", "user_id": user_id,
+                                                            "checked_at": timezone.now()})
+    return user_id
+
+
+def _reread_reparented(conn, touched: Touched, seq: int, reject) -> None:
+    """A merge of accounts moves the losers' contacts and opportunities to the master, changing
+    their SystemModstamp but not who last modified them: a child crmsync wrote last is left out
+    by _not_own, so after an incremental pull that saw accounts merged away, their masters'
+    children that crmsync's user modified last are read by account (one query per object type)."""
+    if not touched.account_masters or not own_writes_skipped():
+        return
+    me, masters = own_user(conn), sorted(touched.account_masters)
+    for obj in ("Contact", "Opportunity"):
+        select = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
+        records = list(conn.query_in(select + format_soql(" WHERE LastModifiedById = {}", me) + " AND AccountId IN {}",
+                                     masters))
+        with STORE:
+            seq, _, _ = _store_sf(obj, records, seq, touched, reject=reject, keep_order=True)
+
+
+def _reread_queued(conn, obj: str, select: str, seq: int, upto: int, touched: Touched, reject) -> int:
+    with STORE:
+        ids = sorted(set(SfReread.objects.filter(object_type=obj, pk__lte=upto).values_list("sf_id", flat=True)))
+    records = list(conn.query_in(select + " WHERE Id IN {}", ids, include_deleted=True))
+    with STORE:
+        seq, _, _ = _store_sf(obj, records, seq, touched, reject=reject, keep_order=True)
     return seq
 
 
@@ -390,7 +495,15 @@ def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touch
         for name in STREAMS:
             pull_stream(name, sf=sf, hs=hs, full=full, seq_base=seq_base, settings=settings, touched=touched,
                         tick=tick, reject=reject)
-        return
+    else:
+        _side_by_side(sf, hs, full=full, seq_base=seq_base, settings=settings, touched=touched, tick=tick,
+                      reject=reject)
+    if not full:
+        _reread_reparented(sf, touched, seq_base + len(schema.SF_PULL_ORDER) * SEQ_BLOCK, reject)
+
+
+def _side_by_side(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
+                  tick: Callable[[int], None], reject: mirror.Reject | None) -> None:
     stop = threading.Event()
 
     def guarded(n: int) -> None:

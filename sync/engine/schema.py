@@ -149,6 +149,30 @@ def sf_opportunity(record: dict) -> SfOpportunity:
         system_modstamp=parse_dt(record.get("SystemModstamp")), raw=_raw(record)))
 
 
+def sf_stamp(at: datetime) -> str:
+    """A datetime as Salesforce writes one (`2024-01-01T00:00:00.000+0000`)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+
+
+def sf_written(obj: str, record: dict, at: datetime | None, *, seq: int = 0, created: bool = False):
+    """The mirror row of a record crmsync has just written: `record` is the record as Salesforce
+    now holds it (the mirror's payload with the written fields laid over it), stamped with
+    Salesforce's clock before the write (`at`, WriteResult.at), so the mirror needs no echo of
+    its own write (SALESFORCE_SKIP_OWN_WRITES)."""
+    record = {**record, "attributes": {"type": obj}}
+    if at is not None:
+        record["LastModifiedDate"] = record["SystemModstamp"] = sf_stamp(at)
+        if created:
+            record["CreatedDate"] = record["LastModifiedDate"]
+    if created:
+        record.setdefault("IsDeleted", False)
+    if obj == "Account":
+        return sf_account(record)
+    if obj == "Opportunity":
+        return sf_opportunity(record)
+    return sf_person(record, seq)
+
+
 def hs_contact(record: dict, s: SyncSettings) -> HsContact:
     p = record.get("properties") or {}
     email = _s(p.get("email"), 255)

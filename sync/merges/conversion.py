@@ -14,7 +14,7 @@ from sync.audit import record_event
 from sync.crm.base import CrmError
 from sync.engine import groups
 from sync.merges.salesforce import group_members
-from sync.models import AuditEvent, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson
+from sync.models import AuditEvent, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SfReread
 
 
 @dataclass
@@ -79,7 +79,13 @@ def convert_lead(*, key: str, lead_id: str, contact_id: str, actor, connector=No
 
 @transaction.atomic
 def _record(p: ConversionPreview, actor) -> None:
-    SfPerson.objects.filter(pk=p.lead.pk).update(is_converted=True, converted_contact_id=p.contact.sf_id)
+    lead = SfPerson.objects.get(pk=p.lead.pk)
+    lead.is_converted, lead.converted_contact_id = True, p.contact.sf_id
+    lead.raw = {**(lead.raw or {}), "IsConverted": True, "ConvertedContactId": p.contact.sf_id}
+    lead.save(update_fields=["is_converted", "converted_contact_id", "raw"])
+    # Salesforce also filled the contact's blank fields from the lead: the next pull reads both.
+    SfReread.objects.bulk_create([SfReread(sf_id=p.lead.sf_id, object_type="Lead", reason="lead conversion"),
+                                  SfReread(sf_id=p.contact.sf_id, object_type="Contact", reason="lead conversion")])
     follower = p.lead_follower.hs_id if p.lead_follower else None
     record_event(actor=actor, action=AuditEvent.Action.RECORD_MERGED, rule="R2", target_type="salesforce.Contact",
                  target_id=p.contact.sf_id, target_repr=f"{p.contact.name} <{p.contact.email}>",

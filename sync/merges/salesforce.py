@@ -12,7 +12,7 @@ from django.db import transaction
 from sync.audit import record_event
 from sync.crm.base import CrmError
 from sync.engine import groups, rules
-from sync.models import AuditEvent, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SyncSettings
+from sync.models import AuditEvent, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SfReread, SyncSettings
 
 A = AuditEvent.Action
 # The mirrored fields a merge can keep from any record, as Salesforce's merge screen offers them:
@@ -164,7 +164,14 @@ def _record_salesforce_merge(preview: MergePreview, merged: list[SfPerson], acto
     kept = [f for f in preview.fields if f.changes]
     attrs = {name: attr for name, attr, _, _ in FIELDS}
     if kept:   # the mirror says what Salesforce now holds, before the next pull confirms it
-        SfPerson.objects.filter(pk=preview.primary.pk).update(**{attrs[f.name]: f.value for f in kept})
+        master = SfPerson.objects.get(pk=preview.primary.pk)
+        for f in kept:
+            setattr(master, attrs[f.name], f.value)
+        master.raw = {**(master.raw or {}), **{f.name: f.value for f in kept}}
+        master.save(update_fields=[*(attrs[f.name] for f in kept), "raw"])
+    # The next pull reads the master by id: with SALESFORCE_SKIP_OWN_WRITES crmsync's own merge
+    # would not come back, and Salesforce may have changed more than the fields kept.
+    SfReread.objects.create(sf_id=preview.primary.sf_id, object_type=preview.object_type, reason="console merge")
     fields_before = {f"{f.label.lower()} of {preview.primary.sf_id}": f.primary_value for f in kept}
     fields_after = {f"{f.label.lower()} of {preview.primary.sf_id}": f"{f.value} (from {f.keep})" for f in kept}
     affected = [a.contact.hs_id for a in preview.affected if a.record in merged]

@@ -80,6 +80,9 @@ def child_env(database_url: str, sandbox_url: str) -> dict:
                 "SECRET_KEY": env.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(40),
                 "SALESFORCE_INSTANCE_URL": sandbox_url, "SALESFORCE_ACCESS_TOKEN": "sandbox",
                 "HUBSPOT_BASE_URL": sandbox_url, "HUBSPOT_ACCESS_TOKEN": "sandbox", "PYTHONUNBUFFERED": "1"})
+    # The sandbox's integration user is crmsync's alone (the benchmark's edits are a person's):
+    # its own Salesforce writes are left out of incremental pulls unless the caller says otherwise.
+    env.setdefault("SALESFORCE_SKIP_OWN_WRITES", "true")
     return env
 
 

@@ -5,6 +5,8 @@ first page; a failed results page is asked again from its locator. The real conn
 sandbox over HTTP throughout."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from sandbox.salesforce.schema import SOBJECTS
@@ -78,6 +80,8 @@ def test_a_full_sync_through_bulk_ends_where_rest_does(crm, sf, hs, settings):
     assert bulk_calls["GET jobs/query/{id}/results"] == len(SF_OBJECTS)   # < 50,000 rows each: one page
     assert bulk_crms == rest_crms
     assert bulk_mirror == rest_mirror
+    stamps = [p[4] for p in bulk_mirror["people"]]
+    assert "written by the sync" in stamps and any(isinstance(s, datetime) for s in stamps)   # both kinds compared
     assert (bulk_run.pulled, bulk_run.created, bulk_run.linked) == (rest_run.pulled, rest_run.created, rest_run.linked)
     print(f"\nSalesforce calls of a full sync of 400 people: REST {rest_run.sf_api_calls}, Bulk {bulk_run.sf_api_calls}")
 
@@ -85,13 +89,28 @@ def test_a_full_sync_through_bulk_ends_where_rest_does(crm, sf, hs, settings):
 def mirror() -> dict:
     """The Salesforce mirror: each row's payload and flags, and people in the order they were
     numbered (R3's "first returned"), by Salesforce id (the scenario's, identical in both runs).
-    Leads the sync created share pull_seq 0 until a pull numbers them: their id breaks the tie
-    (PostgreSQL returns tied rows in any order)."""
-    people = list(SfPerson.objects.order_by("pull_seq", "sf_id").values_list("sf_id", "raw", "is_deleted", "master_record_id",
-                                                                   "system_modstamp", "object_type"))
+    What the sync wrote itself is stamped with Salesforce's clock at the write
+    (schema.sf_written), which differs from run to run: those stamps are compared as "written"."""
+    def stamp(value):
+        return "written by the sync" if value is not None and value >= WRITTEN_AFTER else value
+
+    def payload(raw: dict) -> dict:
+        return {k: "written by the sync" if k in STAMPS and v and v >= SF_WRITTEN_AFTER else v for k, v in raw.items()}
+
+    people = [(i, payload(raw), gone, master, stamp(at), kind) for i, raw, gone, master, at, kind in
+              SfPerson.objects.order_by("pull_seq", "sf_id").values_list("sf_id", "raw", "is_deleted",
+                                                                         "master_record_id", "system_modstamp",
+                                                                         "object_type")]
     return {"people": people,
-            "accounts": sorted(SfAccount.objects.values_list("sf_id", "raw", "is_deleted", "system_modstamp")),
-            "opportunities": sorted(SfOpportunity.objects.values_list("sf_id", "raw", "amount", "close_date"))}
+            "accounts": sorted((i, payload(raw), gone, stamp(at)) for i, raw, gone, at in
+                               SfAccount.objects.values_list("sf_id", "raw", "is_deleted", "system_modstamp")),
+            "opportunities": sorted((i, payload(raw), amount, close) for i, raw, amount, close in
+                                    SfOpportunity.objects.values_list("sf_id", "raw", "amount", "close_date"))}
+
+
+WRITTEN_AFTER = datetime(2026, 11, 1, tzinfo=UTC)      # the scenario's records are all older
+SF_WRITTEN_AFTER = "2026-11-01"
+STAMPS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
 
 
 def test_the_first_rest_page_decides(crm, settings):
