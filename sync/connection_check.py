@@ -1,8 +1,10 @@
-""""Test connection" on the Settings page: one cheap authenticated call to each CRM, reporting
+""""Test connection" on the Settings page: cheap authenticated calls to each CRM, reporting
 what it found (org / portal, API usage) or the exact error. Never shows a credential."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from django.conf import settings
 
 from sync.crm.base import CrmError
 
@@ -30,10 +32,17 @@ def _salesforce() -> CheckResult:
     limits = conn.limits()
     daily = limits.get("DailyApiRequests", {})
     used = int(daily.get("Max", 0)) - int(daily.get("Remaining", 0))
+    user = conn.user_info()
+    name = user.get("preferred_username") or user.get("name") or "?"
+    echo = ("its own changes are left out of incremental pulls (SALESFORCE_SKIP_OWN_WRITES): nobody else may log in "
+            "as this user" if settings.SALESFORCE_SKIP_OWN_WRITES else
+            "the records it writes are read back once by the next run (SALESFORCE_SKIP_OWN_WRITES is off)")
     return CheckResult("salesforce", True,
                        f"Salesforce: connected to {conn.client.sf_instance} (API {config.version}); "
-                       f"{used:,} of {int(daily.get('Max', 0)):,} daily API requests used.",
-                       {"instance": conn.client.sf_instance, "used": used, "limit": daily.get("Max")})
+                       f"{used:,} of {int(daily.get('Max', 0)):,} daily API requests used. "
+                       f"Logged in as {name} ({user['user_id']}): {echo}.",
+                       {"instance": conn.client.sf_instance, "used": used, "limit": daily.get("Max"),
+                        "user": name, "user_id": user["user_id"]})
 
 
 def _hubspot() -> CheckResult:

@@ -190,7 +190,7 @@ class SalesforceConnector:
         self._instance_url = config.instance_url
         self._client: Salesforce | None = None
         self._described: dict[str, dict[str, FieldInfo]] = {}
-        self._user_id = ""
+        self._user: dict = {}
         self._user_lock = threading.Lock()
         self._answered: str | None = None   # the Date header of the latest answer (answered_before)
 
@@ -229,17 +229,19 @@ class SalesforceConnector:
         who = cfg.username or cfg.client_id or cfg.access_token
         return hashlib.sha256(f"{cfg.instance_url or cfg.domain}\n{who}".encode()).hexdigest()
 
-    def own_user_id(self) -> str:
-        """The id of the Salesforce user crmsync is logged in as (OAuth userinfo, which Salesforce
-        does not count against the API allowance), asked once per connector."""
+    def user_info(self) -> dict:
+        """Who crmsync is logged in as (OAuth userinfo: `user_id`, `preferred_username`, …, which
+        Salesforce does not count against the API allowance), asked once per connector."""
         with self._user_lock:
-            if not self._user_id:
-                info = self._call(lambda sf: sf.oauth2("userinfo"), describe="userinfo") or {}
-                user_id = str(info.get("user_id") or "") if isinstance(info, dict) else ""
-                if not user_id:
+            if not self._user:
+                info = self._call(lambda sf: sf.oauth2("userinfo"), describe="userinfo")
+                if not isinstance(info, dict) or not info.get("user_id"):
                     raise CrmError("Salesforce's userinfo named no user", crm=CRM, code="NO_USER_ID")
-                self._user_id = user_id
-            return self._user_id
+                self._user = info
+            return self._user
+
+    def own_user_id(self) -> str:
+        return str(self.user_info()["user_id"])
 
     def _can_login(self) -> bool:
         return bool(self.config.username or self.config.client_id)

@@ -19,8 +19,9 @@ and never span more than HUBSPOT_ECHO_GROUP_SECONDS; each further search holds f
 A batch whose answer never came (a lost response, a killed run) has no stamp and explains
 nothing: its group asks for every record modified in the window.
 
-Salesforce needs none of this: its incremental query leaves out the rows whose last change was
-made by crmsync's own user (pull.pull_salesforce_object), which SOQL can say exactly."""
+Salesforce needs none of this: SOQL can say "not last modified by crmsync's user" exactly, so
+with SALESFORCE_SKIP_OWN_WRITES (a user crmsync alone logs in as) its incremental query leaves
+those rows out (pull._not_own)."""
 from __future__ import annotations
 
 import threading

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from sandbox.salesforce.schema import SYSTEM_USER_ID
 from sync.models import AuditEvent, FieldRule, SyncSettings
 from tests.conftest import client_for
 from tests.console.conftest import HX
@@ -157,6 +158,15 @@ def test_salesforce_connection_reports_the_org_and_usage(crm, admin_client_):
     host = crm.url.split("://")[1]
     assert f"Salesforce: connected to {host} (API 59.0); 1 of 100,000 daily API requests used." in html
     assert 'class="ok-text"' in html
+    # who crmsync is in Salesforce, and what that means for reading its own writes back
+    assert f"Logged in as sandbox@example.com ({SYSTEM_USER_ID}): the records it writes are read back once" in html
+
+
+def test_salesforce_connection_warns_when_own_writes_are_skipped(crm, admin_client_, settings):
+    settings.SALESFORCE_SKIP_OWN_WRITES = True
+    html = admin_client_.post(conn_url("salesforce"), headers=HX).content.decode()
+    assert ("its own changes are left out of incremental pulls (SALESFORCE_SKIP_OWN_WRITES): nobody else may log in "
+            "as this user.") in html
 
 
 def test_without_htmx_the_result_is_a_message_on_the_settings_page(crm, admin_client_):

@@ -86,7 +86,9 @@ class Command(BaseCommand):
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         env = {**os.environ, "DEBUG": "true", "REDIS_URL": "",
                "SALESFORCE_INSTANCE_URL": sandbox_url, "SALESFORCE_ACCESS_TOKEN": "sandbox",
-               "HUBSPOT_BASE_URL": sandbox_url, "HUBSPOT_ACCESS_TOKEN": "sandbox"}
+               "HUBSPOT_BASE_URL": sandbox_url, "HUBSPOT_ACCESS_TOKEN": "sandbox",
+               # The sandbox's integration user is crmsync's alone (its screens edit as a person).
+               "SALESFORCE_SKIP_OWN_WRITES": os.environ.get("SALESFORCE_SKIP_OWN_WRITES", "true")}
         manage = [sys.executable, "manage.py"]
         # HubSpot's search index lags behind writes in the demo too, as the real one does.
         procs = [subprocess.Popen([*manage, "sandbox", "--port", str(sandbox_port), "--scenario", scenario,
