@@ -322,20 +322,11 @@ class SearchApi:
         if fast is not None:
             return fast
         groups = q["groups"]
-        if not groups:
-            ids = self._everything(store)
-        else:
-            seen: set[int] = set()
-            ids = []
-            for g in groups:
-                cand = self._candidates(otype, g)
-                if cand is None:
-                    ids, seen = self._everything(store), None
-                    break
-                for rid in cand:
-                    if rid not in seen:
-                        seen.add(rid)
-                        ids.append(rid)
+        # Each group over its own candidates (a search's groups are ORed): the echo filter's groups
+        # of crmsync's own writes are narrow, and a record none of them names is checked once.
+        per_group = [self._candidates(otype, g) for g in groups] if groups else None
+        if per_group is not None and any(c is None for c in per_group):
+            per_group = None
         compiled = [[_Compiled(self._prop(otype, f["propertyName"]), f) for f in g] for g in groups]
         view = store.view
         query = str(q["query"]).lower().strip() if q.get("query") else None
@@ -351,31 +342,40 @@ class SearchApi:
                 return rec.id
             return rec.props.get(name)
 
+        def passes(rec, rid, g) -> bool:
+            for c in g:
+                name = c.name
+                if name.startswith("associations."):
+                    if not self._assoc_match(otype, rid, name, c.f):
+                        return False
+                elif not _match_filter(c.p, c.op, value(rec, name), c.f, c):
+                    return False
+            return True
+
+        def wanted(rec, rid) -> bool:
+            return not query or any(query in (rec.props.get(n) or "").lower() for n in QUERY_PROPS[otype]) \
+                or query == str(rid)
+
         matched = []
-        for rid in ids:
-            rec = view(rid)  # the indexed version: what search sees, which may lag the record
-            if rec is None:
-                continue
-            if compiled:
-                ok = False
-                for g in compiled:
-                    for c in g:
-                        name = c.name
-                        if name.startswith("associations."):
-                            if not self._assoc_match(otype, rid, name, c.f):
-                                break
-                            continue
-                        if not _match_filter(c.p, c.op, value(rec, name), c.f, c):
-                            break
-                    else:
-                        ok = True
-                        break
-                if not ok:
+        if per_group is not None:
+            seen: set[int] = set()
+            for g, cand in zip(compiled, per_group, strict=True):
+                for rid in cand:
+                    if rid in seen:
+                        continue
+                    rec = view(rid)  # the indexed version: what search sees, which may lag the record
+                    if rec is None or not passes(rec, rid, g):
+                        continue
+                    seen.add(rid)
+                    if wanted(rec, rid):
+                        matched.append(rec)
+        else:
+            for rid in self._everything(store):
+                rec = view(rid)
+                if rec is None or (compiled and not any(passes(rec, rid, g) for g in compiled)):
                     continue
-            if query and not any(query in (rec.props.get(n) or "").lower() for n in QUERY_PROPS[otype]) \
-                    and query != str(rid):
-                continue
-            matched.append(rec)
+                if wanted(rec, rid):
+                    matched.append(rec)
         if q["sort"]:
             name, desc = q["sort"]
             p = self._prop(otype, name)

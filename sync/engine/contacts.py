@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from sync.crm.explain import in_words
@@ -331,7 +331,7 @@ def _create_leads(ctx: RunContext, contacts: list[HsContact], people: dict[str, 
         # Each lead's row as Salesforce now holds it, stamped from the write (schema.sf_written),
         # numbered after every record pulled so far, as a pull would return it: last (R3).
         known = mirror.payloads(SfPerson, [r.id for r in written])
-        seq = (SfPerson.objects.aggregate(last=Max("pull_seq"))["last"] or 0) + 1
+        seq = ctx.created_person_seq(len(written))
         rows = [schema.sf_written("Lead", {**known.get(r.id, {}), **records[r.key], "Id": r.id}, r.at, seq=seq + i,
                                   created=r.id not in known) for i, r in enumerate(written)]
         mirror.upsert_written(SfPerson, rows)

@@ -30,7 +30,17 @@ class RunContext:
     stages_refreshed: bool = False  # the deal-stage mapping was brought up to date this run (stages.refresh)
     _open_errors: bool | None = None  # does any record error wait for resolution (wrote)
     _sf_flushed: int = 0  # API calls already added to the run's figures
+    _created_people: int = 0  # Salesforce people this run created so far (created_person_seq)
     _hs_flushed: int = 0
+
+    def created_person_seq(self, n: int) -> int:
+        """The first of `n` pull sequence numbers for people this run creates in Salesforce: after
+        every record this run's pull numbered (pull.CREATED_BLOCK), where a pull would return them (R3)."""
+        from sync.engine.pull import CREATED_BLOCK, SEQ_BLOCK
+
+        first = (self.run.pk << 32) + CREATED_BLOCK * SEQ_BLOCK + self._created_people
+        self._created_people += n
+        return first
 
     def event(self, **kwargs) -> None:
         self.events.append(event_fields(run=self.run, **kwargs))

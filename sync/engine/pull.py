@@ -461,6 +461,9 @@ def _contains(sorted_ids: array, hs_id: str) -> bool:
 # sequential pull's order, so R3's "first returned" means the same thing either way.
 STREAMS = tuple(f"salesforce:{o}" for o in schema.SF_PULL_ORDER) + tuple(f"hubspot:{t}" for t in HS_MODELS)
 SEQ_BLOCK = 1 << 26
+# Blocks after the pull's own (one per Salesforce object): people a pull re-reads that it had not
+# numbered (_reread_reparented), and people the run itself creates (RunContext.created_person_seq).
+REREAD_BLOCK, CREATED_BLOCK = len(schema.SF_PULL_ORDER), len(schema.SF_PULL_ORDER) + 1
 LANES = tuple((s,) for s in STREAMS if s.startswith("salesforce:")) + (
     tuple(s for s in STREAMS if s.startswith("hubspot:")),)
 
@@ -491,6 +494,10 @@ def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touch
     one after another."""
     from django.conf import settings as django_settings
 
+    if own_writes_skipped():
+        # Known before the first write, and kept (CrmUser): a full run, among its thousand
+        # requests, asks once; the quiet runs after it ask nothing but their queries.
+        own_user(sf)
     if connection.in_atomic_block or not django_settings.SYNC_PULL_SIDE_BY_SIDE:
         for name in STREAMS:
             pull_stream(name, sf=sf, hs=hs, full=full, seq_base=seq_base, settings=settings, touched=touched,
@@ -499,7 +506,7 @@ def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touch
         _side_by_side(sf, hs, full=full, seq_base=seq_base, settings=settings, touched=touched, tick=tick,
                       reject=reject)
     if not full:
-        _reread_reparented(sf, touched, seq_base + len(schema.SF_PULL_ORDER) * SEQ_BLOCK, reject)
+        _reread_reparented(sf, touched, seq_base + REREAD_BLOCK * SEQ_BLOCK, reject)
 
 
 def _side_by_side(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
