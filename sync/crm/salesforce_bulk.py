@@ -10,7 +10,6 @@ or null when every one of its cells is empty (CSV cannot tell an empty parent fi
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Callable, Iterator
 
@@ -39,9 +38,23 @@ CONVERT: dict[str, Callable[[str], object]] = {
 }
 
 
+def _lines(text: str) -> Iterator[str]:
+    """The page's lines, ends kept (a quoted cell may hold a line break: csv.reader joins them),
+    sliced one at a time: io.StringIO copies the page into a buffer of four bytes a character
+    (42 MB for a 50,000-row page of 10 MB, measured), on top of the page itself."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end + 1]
+        start = end + 1
+
+
 def records(page: str, *, sobject: str, types: dict[str, str], version: str) -> Iterator[list[dict]]:
     """One CSV results page (header row first) as lists of at most PAGE REST-shaped records."""
-    reader = csv.reader(io.StringIO(page))
+    reader = csv.reader(_lines(page))
     header = next(reader, None)
     if not header:
         return

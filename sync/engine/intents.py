@@ -117,13 +117,18 @@ Finder = Callable[[list[str]], dict[str, str]]
 def finders(ctx: RunContext) -> dict[tuple[str, str], Finder]:
     """How each kind of create is found again by its key: Salesforce by the external-id fields,
     HubSpot by email or the unique properties (batch reads: consistent, unlike search)."""
-    from sync.engine import schema
+    from sync.engine import pull, schema
 
     def salesforce(sobject: str, field: str) -> Finder:
         def find(keys: list[str]) -> dict[str, str]:
             # Queried with queryAll: a record created and deleted since was created all the same.
-            found = {str(r[field]).lower(): r["Id"] for r in ctx.sf.query_in(
-                f"SELECT Id, {field} FROM {sobject} WHERE {field} IN {{}}", keys, include_deleted=True)}
+            # Every pulled field comes along and the records go into the mirror as a pull stores
+            # them: the run that made them never recorded them, and with SALESFORCE_SKIP_OWN_WRITES
+            # no pull would bring crmsync's own creation back.
+            records = list(ctx.sf.query_in(f"SELECT {', '.join(schema.SF_FIELDS[sobject])} FROM {sobject} "
+                                           f"WHERE {field} IN {{}}", keys, include_deleted=True))
+            pull.store_found(sobject, records, ctx.created_person_seq(len(records)))
+            found = {str(r[field]).lower(): r["Id"] for r in records}
             return {k: found[k.lower()] for k in keys if k.lower() in found}
         return find
 

@@ -268,6 +268,12 @@ def own_user(conn) -> str:
     return user_id
 
 
+def store_found(obj: str, records: list[dict], seq: int) -> None:
+    """Records found outside a pull (intents.recover) into the mirror as a pull stores them, dirty
+    until the run finishes; people keep an order the mirror gave them, else `seq` on."""
+    _store_sf(obj, records, seq, Touched(), keep_order=True)
+
+
 def _reread_reparented(conn, touched: Touched, seq: int, reject) -> None:
     """A merge of accounts moves the losers' contacts and opportunities to the master, changing
     their SystemModstamp but not who last modified them: a child crmsync wrote last is left out

