@@ -7,7 +7,8 @@ import base64
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from urllib.parse import parse_qs
 
 from sandbox import ids
@@ -81,9 +82,15 @@ class SalesforceEmulator:
         """The user a valid token acts as: the integration user, or the person's static token."""
         return PERSON_USER_ID if token == PERSON_TOKEN else SYSTEM_USER_ID
 
-    def acting(self, token: str | None):
-        """Stamp the writes of one API call (sandbox.lock held) with its token's user."""
-        return _Acting(self.store, self.user_for(token))
+    @contextmanager
+    def acting(self, token: str | None) -> Iterator[None]:
+        """Stamp the writes of one API call (sandbox.lock held) with its token's user; between
+        calls the sandbox's own controls write as a person."""
+        self.store.actor = self.user_for(token)
+        try:
+            yield
+        finally:
+            self.store.actor = PERSON_USER_ID
 
     def _bearer(self, req: Request) -> str | None:
         scheme, _, token = (req.headers.get("authorization") or "").partition(" ")
@@ -462,14 +469,3 @@ class SalesforceEmulator:
 
 
 __all__ = ["SalesforceEmulator", "API_VERSION"]
-
-
-class _Acting:
-    def __init__(self, store: Store, user: str) -> None:
-        self.store, self.user = store, user
-
-    def __enter__(self) -> None:
-        self.store.actor = self.user
-
-    def __exit__(self, *exc) -> None:
-        self.store.actor = PERSON_USER_ID

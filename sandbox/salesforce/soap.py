@@ -67,9 +67,10 @@ def _handle(emu, req: Request) -> Response:
     except ET.ParseError as e:
         raise SoapFault("INVALID_XML", f"Unable to parse the request: {e}", "UnexpectedErrorFault") from None
     session = _find(root, "sessionId")
-    if session is None or not emu.token_valid((session.text or "").strip()):
+    token = (session.text or "").strip() if session is not None else ""
+    if not token or not emu.token_valid(token):
         raise SoapFault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session")
-    with emu.acting((session.text or "").strip()):
+    with emu.acting(token):
         return _call(emu, root)
 
 

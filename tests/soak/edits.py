@@ -161,7 +161,7 @@ def _sf_delete(sandbox, rid: str) -> None:
 
     version = "59.0"
     obj = {"00Q": "Lead", "003": "Contact"}[rid[:3]]
-    token = PERSON_TOKEN    # a person's call: crmsync's own user would be left out of its reads
+    token = PERSON_TOKEN    # a person's call: with SALESFORCE_SKIP_OWN_WRITES the sync leaves crmsync's own out
     req = Request.build("DELETE", f"/services/data/v{version}/sobjects/{obj}/{rid}", "",
                        {"Authorization": f"Bearer {token}"}, b"")
     response = sandbox.salesforce.handle(req)
