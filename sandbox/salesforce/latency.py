@@ -12,6 +12,10 @@ call was:
   `write_row_ms` per record in the body (a collections call carries up to 200);
 * anything else (describe, limits, a record by id, OAuth): `call_ms`.
 
+A write that sets a lookup (AccountId, …) holds its parents' locks while it runs: another write
+naming one of them waits for it (`wait`), which is why callers send those one at a time or
+keep each parent's children to one call.
+
 OFF by default. The reference (shared/reference/salesforce-api.md) gives no response times, so
 `REALISTIC` is an ASSUMPTION, not a measurement: ~100 ms for a small call is a round trip from a
 cloud host to a Salesforce pod; a 2,000-row REST page of a dozen fields in 0.5-1 s, a 200-record
@@ -82,9 +86,25 @@ def _records_in_body(body: bytes) -> int:
     return 1
 
 
+def _parents(req) -> set[str]:
+    """The records a write's lookups name (fields ending in `Id` but `Id`: AccountId, OwnerId…),
+    which Salesforce locks while the write's transaction runs."""
+    body = req.body
+    if not body or body[:1] not in (b"{", b"["):
+        return set()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return set()
+    records = data.get("records") if isinstance(data, dict) and isinstance(data.get("records"), list) else [data]
+    return {str(v) for r in records if isinstance(r, dict) for k, v in r.items()
+            if k.endswith("Id") and k != "Id" and isinstance(v, str) and v}
+
+
 class Latency:
     def __init__(self, settings=None) -> None:
         self._lock = threading.Lock()
+        self._held: dict[str, float] = {}   # parent id → when the write holding its lock is done
         self.configure(settings)
 
     @classmethod
@@ -97,8 +117,7 @@ class Latency:
             self.settings = parse(settings)
         if fields:
             self.settings.update({k: v for k, v in parse(fields).items() if k in fields})
-        with self._lock:
-            self.slept_s, self.calls = 0.0, 0
+        self.reset_counts()
         return self.view()
 
     @property
@@ -107,11 +126,15 @@ class Latency:
 
     def view(self) -> dict:
         with self._lock:
-            return {**self.settings, "enabled": self.enabled, "slept_s": round(self.slept_s, 3), "calls": self.calls}
+            return {**self.settings, "enabled": self.enabled, "slept_s": round(self.slept_s, 3), "calls": self.calls,
+                    "lock_waits": self.lock_waits, "writes_at_once": self.writes_at_once}
 
     def reset_counts(self) -> None:
         with self._lock:
             self.slept_s, self.calls = 0.0, 0
+            # writes that set a lookup: how many waited for another's parent lock, and the most
+            # that were in flight at once
+            self.lock_waits, self.writes_at_once, self._writing = 0, 0, 0
 
     def seconds(self, req, resp) -> float:
         """The delay for one answered request (see the module docstring for the cases)."""
@@ -132,12 +155,32 @@ class Latency:
         return ms / 1000
 
     def wait(self, req, resp) -> None:
-        """Sleep this request's delay (call outside any sandbox lock) and count it."""
+        """Sleep this request's delay (call outside any sandbox lock) and count it. A write that
+        sets a lookup holds its parent records' locks for its whole delay, as an org's transaction
+        does: a write naming a parent another write in flight holds waits for it first (that wait
+        is the caller's doing, not counted in `slept_s`). An org that waits more than 10 s for a
+        lock answers UNABLE_TO_LOCK_ROW instead; the sandbox has applied the write already and
+        only waits (NOT emulated: the failure)."""
         if not self.enabled:
             return
         delay = self.seconds(req, resp)
+        parents = _parents(req) if req.method in ("POST", "PATCH", "PUT") else set()
         with self._lock:
             self.slept_s += delay
             self.calls += 1
-        if delay > 0:
-            time.sleep(delay)
+            now = time.monotonic()
+            start = max([now] + [self._held[p] for p in parents if self._held.get(p, 0) > now])
+            self.lock_waits += start > now
+            for p in parents:
+                self._held[p] = start + delay
+            if len(self._held) > 10_000:
+                self._held = {p: t for p, t in self._held.items() if t > now}
+            self._writing += bool(parents)
+            self.writes_at_once = max(self.writes_at_once, self._writing)
+        try:
+            if start + delay - now > 0:
+                time.sleep(start + delay - now)
+        finally:
+            if parents:
+                with self._lock:
+                    self._writing -= 1

@@ -451,16 +451,33 @@ class SalesforceConnector:
         return self._each_chunk(records, send)
 
     def _each_chunk(self, records: list[dict], send: Callable[[list[dict]], list[WriteResult]]) -> list[WriteResult]:
-        """Collections of 200, their answers in the records' order. Up to `write_concurrency`
-        calls in flight when no record sets a lookup (a field ending in Id): Salesforce locks the
-        parent a child's lookup names, and two calls writing children of one account at once
-        fail with UNABLE_TO_LOCK_ROW; records without one lock only themselves."""
-        chunks = list(_chunks(records, COLLECTION_LIMIT))
+        """Collections of 200, their answers in the records' order, up to `write_concurrency`
+        calls in flight. Salesforce locks the parent a child's lookup names (a field ending in Id)
+        while the write runs, and two calls writing children of one account at once wait for each
+        other or fail with UNABLE_TO_LOCK_ROW: records that set lookups go into calls whose parents
+        no other call names (`_disjoint_chunks`), or one call at a time when a parent has more
+        children than one call holds."""
+        if any(_sets_lookup(r) for r in records):
+            chunks = _disjoint_chunks(records, COLLECTION_LIMIT)
+            if chunks is None:
+                return [result for chunk in _chunks(records, COLLECTION_LIMIT) for result in send(chunk)]
+        else:
+            chunks = [list(range(i, min(i + COLLECTION_LIMIT, len(records))))
+                      for i in range(0, len(records), COLLECTION_LIMIT)]
         workers = min(self.config.write_concurrency, len(chunks))
-        if workers <= 1 or any(_sets_lookup(r) for r in records):
-            return [result for chunk in chunks for result in send(chunk)]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sf-write") as pool:
-            return [result for answers in pool.map(send, chunks) for result in answers]
+        out: list[WriteResult | None] = [None] * len(records)
+
+        def one(chunk: list[int]) -> None:
+            for i, result in zip(chunk, send([records[i] for i in chunk]), strict=True):
+                out[i] = result
+
+        if workers <= 1:
+            for chunk in chunks:
+                one(chunk)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sf-write") as pool:
+                list(pool.map(one, chunks))
+        return out  # type: ignore[return-value]
 
     def merge(self, sobject: str, master_id: str, merge_ids: list[str], values: dict | None = None) -> dict:
         """SOAP merge(): a master and up to two records; `values` are set on the master by the
@@ -514,8 +531,48 @@ def _result(key: str, answer: dict) -> WriteResult:
                   code=first.get("statusCode", ""), fields=tuple(first.get("fields") or ()))
 
 
+def _lookups(record: dict) -> set[str]:
+    return {str(v) for k, v in record.items() if k.endswith("Id") and k != "Id" and v}
+
+
 def _sets_lookup(record: dict) -> bool:
-    return any(k.endswith("Id") and k != "Id" and v for k, v in record.items())
+    return bool(_lookups(record))
+
+
+def _disjoint_chunks(records: list[dict], size: int) -> list[list[int]] | None:
+    """The records' positions in calls of at most `size` such that no two calls name one parent:
+    the records that share a parent (through any lookup, transitively) stay in one call. None when
+    such a family is larger than a call: then the calls go one at a time, in order."""
+    parent_of: dict[str, int] = {}
+    family = list(range(len(records)))
+
+    def root(i: int) -> int:
+        while family[i] != i:
+            family[i] = family[family[i]]
+            i = family[i]
+        return i
+
+    for i, r in enumerate(records):
+        for p in _lookups(r):
+            if p in parent_of:
+                family[root(i)] = root(parent_of[p])
+            else:
+                parent_of[p] = i
+    members: dict[int, list[int]] = {}
+    for i in range(len(records)):
+        members.setdefault(root(i), []).append(i)
+    if any(len(m) > size for m in members.values()):
+        return None
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    for m in members.values():   # in order of each family's first record
+        if len(current) + len(m) > size:
+            chunks.append(current)
+            current = []
+        current.extend(m)
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -239,8 +239,7 @@ def test_record_errors_carry_their_family_and_resolve_once_the_record_syncs(crm,
 
 
 def test_salesforce_collections_go_out_side_by_side_and_answer_in_order(crm):
-    """Leads (no lookup) in three collection calls at once; every answer lines up with its record.
-    Records that set a lookup go one call at a time (the parent's lock)."""
+    """Leads (no lookup) in three collection calls at once; every answer lines up with its record."""
     conn = sf_conn(write_concurrency=3)
     leads = [{"HubSpot_Contact_Id__c": f"c{i}", "LastName": f"L{i}", "Company": "Acme", "Email": f"l{i}@example.com"}
              for i in range(450)]
@@ -252,8 +251,44 @@ def test_salesforce_collections_go_out_side_by_side_and_answer_in_order(crm):
     assert [found[r.key] for r in results] == [r.id for r in results]
 
 
-def test_records_that_set_a_lookup_are_written_one_call_at_a_time():
+def test_a_lookup_is_any_id_field_but_the_records_own():
     from sync.crm.salesforce import _sets_lookup
 
     assert _sets_lookup({"LastName": "A", "AccountId": "001Gn00000000001AA"})
     assert not _sets_lookup({"LastName": "A", "AccountId": None, "HubSpot_Contact_Id__c": "1", "Id": "003"})
+
+
+def test_records_that_set_a_lookup_go_out_side_by_side_when_no_two_calls_share_a_parent(crm):
+    """Opportunities of 40 accounts, 3 calls at once: each account's opportunities in one call, so
+    no call waits for another's parent lock (the sandbox holds a parent for a write's whole
+    latency), and every answer still lines up with its record."""
+    from sandbox.ids import IdFactory
+
+    crm.salesforce_latency.configure({"write_ms": 20})
+    ids = IdFactory(seed=5)
+    accounts = [ids.new("Account") for _ in range(40)]
+    crm.load({"salesforce": {"Account": [{"Id": a, "Name": f"A{i}"} for i, a in enumerate(accounts)]}})
+    conn = sf_conn(write_concurrency=3)
+    opps = [{"HubSpot_Deal_Id__c": f"d{i}", "Name": f"O{i}", "StageName": "Prospecting", "CloseDate": "2027-01-01",
+             "AccountId": accounts[i % 40]} for i in range(600)]
+    results = conn.upsert("Opportunity", "HubSpot_Deal_Id__c", opps)
+    assert [r.key for r in results] == [f"d{i}" for i in range(600)] and all(r.ok and r.created for r in results)
+    view = crm.salesforce_latency.view()
+    assert view["lock_waits"] == 0 and view["writes_at_once"] > 1
+    found = {r["HubSpot_Deal_Id__c"]: (r["Id"], r["AccountId"]) for r in conn.client.query_all(
+        "SELECT Id, HubSpot_Deal_Id__c, AccountId FROM Opportunity")["records"]}
+    assert [found[r.key] for r in results] == [(r.id, accounts[i % 40]) for i, r in enumerate(results)]
+
+
+def test_calls_share_no_parent_and_a_family_too_big_for_one_call_goes_in_turn():
+    from sync.crm.salesforce import _disjoint_chunks
+
+    # a0 and a1 are one family through c0 (29 records); the other accounts' are 14 each
+    records = [{"AccountId": f"a{i % 7}", "ContactId": "c0" if i < 2 else None} for i in range(100)]
+    records += [{"Name": "no lookup"}] * 5
+    chunks = _disjoint_chunks(records, 40)
+    assert sorted(i for c in chunks for i in c) == list(range(len(records))) and all(len(c) <= 40 for c in chunks)
+    assert len(chunks) > 2
+    parents = [{p for i in c for k, p in records[i].items() if k.endswith("Id") and p} for c in chunks]
+    assert all(not (x & y) for n, x in enumerate(parents) for y in parents[n + 1:])
+    assert _disjoint_chunks([{"AccountId": "a"}] * 41, 40) is None

@@ -63,7 +63,31 @@ def test_writes_cost_a_call_plus_their_records_and_reads_a_call(sf, slow):
     sf.Contact.get(rid)
     sf.Contact.update(rid, {"Title": "T"})
     assert slow.stats()["salesforce"]["latency"] == {**slow.salesforce_latency.settings, "enabled": True,
-                                                     "slept_s": pytest.approx(0.03 + 0.051), "calls": 2}
+                                                     "slept_s": pytest.approx(0.03 + 0.051), "calls": 2,
+                                                     "lock_waits": 0, "writes_at_once": 0}
+
+
+def test_writes_naming_one_parent_wait_for_each_others_lock(sf, slow):
+    """Two collection calls at once, each creating contacts of one account: the second waits for
+    the first's transaction (as an org's record lock makes it), so they take twice as long as one;
+    calls naming different accounts run side by side, neither waiting."""
+    slow.salesforce_latency.configure({"write_ms": 300})
+    a, b = (sf.Account.create({"Name": n})["id"] for n in ("A", "B"))
+
+    def write(account: str) -> None:
+        sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": [
+            {"attributes": {"type": "Contact"}, "LastName": "C", "AccountId": account}]})
+
+    def both(first: str, second: str) -> float:
+        slow.salesforce_latency.reset_counts()
+        threads = [threading.Thread(target=write, args=(x,)) for x in (first, second)]
+        return _timed(lambda: [t.start() for t in threads] and [t.join() for t in threads])
+
+    assert both(a, a) >= 0.6
+    assert slow.salesforce_latency.view()["lock_waits"] == 1
+    both(a, b)
+    view = slow.salesforce_latency.view()
+    assert (view["lock_waits"], view["writes_at_once"]) == (0, 2)
 
 
 def test_hubspot_is_not_held_up_by_a_slow_salesforce_page(sf, slow, sandbox_server):
