@@ -58,8 +58,10 @@ def sync_deals(ctx: RunContext, touched: Touched) -> None:
             elif decision.kind == DealKind.CREATE:
                 fresh.append(d)
         _record(ctx, existing, DealLink.Origin.EXISTING)
-        for i in range(0, len(fresh), 200):
-            _opportunities_from_deals(ctx, fresh[i:i + 200])
+        # The page's new deals in one go: the connector's calls of 200 go out side by side
+        # (SALESFORCE_WRITE_CONCURRENCY), each account's opportunities in one of them.
+        if fresh:
+            _opportunities_from_deals(ctx, fresh)
     for opps in _pages(_unlinked(SfOpportunity, touched.opportunity_ids, touched.everything, "sf_id").defer("raw")):
         wanted = [o for o in opps if rules.decide_opportunity(linked=False, live=not o.is_deleted).kind == DealKind.CREATE]
         for i in range(0, len(wanted), BATCH):
