@@ -125,8 +125,8 @@ def finders(ctx: RunContext) -> dict[tuple[str, str], Finder]:
             # Every pulled field comes along and the records go into the mirror as a pull stores
             # them: the run that made them never recorded them, and with SALESFORCE_SKIP_OWN_WRITES
             # no pull would bring crmsync's own creation back.
-            records = list(ctx.sf.query_in(f"SELECT {', '.join(schema.SF_FIELDS[sobject])} FROM {sobject} "
-                                           f"WHERE {field} IN {{}}", keys, include_deleted=True))
+            records = list(ctx.sf.query_in(schema.sf_select(sobject) + f" WHERE {field} IN {{}}", keys,
+                                           include_deleted=True))
             pull.store_found(sobject, records, ctx.created_person_seq(len(records)))
             found = {str(r[field]).lower(): r["Id"] for r in records}
             return {k: found[k.lower()] for k in keys if k.lower() in found}

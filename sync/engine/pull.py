@@ -180,7 +180,7 @@ def pull_salesforce_object(conn, obj: str, *, full: bool, seq_base: int, touched
     seq = seq_base
     with STORE:
         since = None if full else _watermark("salesforce", obj)
-    select = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
+    select = schema.sf_select(obj)
     soql = select
     if since is not None:
         soql += format_soql(" WHERE SystemModstamp >= {}", since - OVERLAP) + _not_own(conn)
@@ -283,9 +283,8 @@ def _reread_reparented(conn, touched: Touched, seq: int, reject) -> None:
         return
     me, masters = own_user(conn), sorted(touched.account_masters)
     for obj in ("Contact", "Opportunity"):
-        select = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
-        records = list(conn.query_in(select + format_soql(" WHERE LastModifiedById = {}", me) + " AND AccountId IN {}",
-                                     masters))
+        mine = schema.sf_select(obj) + format_soql(" WHERE LastModifiedById = {}", me)
+        records = list(conn.query_in(mine + " AND AccountId IN {}", masters))
         with STORE:
             seq, _, _ = _store_sf(obj, records, seq, touched, reject=reject, keep_order=True)
 

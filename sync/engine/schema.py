@@ -32,6 +32,13 @@ SF_FIELDS = {
     "Opportunity": ["Id", "Name", "AccountId", "StageName", "CloseDate", "Amount", "IsDeleted", EXT_DEAL_ID,
                     "LastModifiedDate", "SystemModstamp"],
 }
+
+
+def sf_select(obj: str) -> str:
+    """`SELECT <every pulled field> FROM obj`: what a pull, a re-read and a recovery look-up ask."""
+    return f"SELECT {', '.join(SF_FIELDS[obj])} FROM {obj}"
+
+
 # Contacts before leads: the pull order is what "first record returned" (R3) refers to.
 SF_PULL_ORDER = ("Account", "Contact", "Lead", "Opportunity")
 

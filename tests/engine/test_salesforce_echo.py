@@ -42,8 +42,7 @@ def synced(crm, settings):
 
 
 def _salesforce(sf, obj: str) -> list[dict]:
-    soql = f"SELECT {', '.join(schema.SF_FIELDS[obj])} FROM {obj}"
-    return sf.query_all(soql, include_deleted=True)["records"]
+    return sf.query_all(schema.sf_select(obj), include_deleted=True)["records"]
 
 
 def _convert(obj: str, record: dict):
