@@ -281,6 +281,17 @@ HUBSPOT_SEARCH_OVERLAP = env_int("HUBSPOT_SEARCH_OVERLAP", 30, minimum=0)
 # echo.py): an edit someone makes to a record within this span after crmsync wrote it waits for
 # the record's next change or a full sync. Shorter costs more searches after big runs.
 HUBSPOT_ECHO_GROUP_SECONDS = env_int("HUBSPOT_ECHO_GROUP_SECONDS", 10, minimum=1)
+# Live sync (sync/webhooks.py): HubSpot signs each webhook batch with the app's client secret
+# (X-HubSpot-Signature-v3). Set, the endpoint /hooks/hubspot/ accepts batches and queues a sync of
+# just the records they name; unset, it answers 503 and only the scheduled sweep syncs. A secret:
+# read here, used to check signatures, never shown.
+HUBSPOT_WEBHOOK_SECRET = os.environ.get("HUBSPOT_WEBHOOK_SECRET", "")
+# The endpoint's URL exactly as entered in HubSpot's app settings: the signature covers it, and
+# behind a proxy the URL Django sees (http://, an inner host) is not the one HubSpot called.
+# Unset: the URL of the request as Django sees it.
+HUBSPOT_WEBHOOK_URL = os.environ.get("HUBSPOT_WEBHOOK_URL", "").strip() if env_url("HUBSPOT_WEBHOOK_URL", "") else ""
+# The largest webhook request accepted (bytes): HubSpot sends at most 100 events per request.
+HUBSPOT_WEBHOOK_MAX_BYTES = env_int("HUBSPOT_WEBHOOK_MAX_BYTES", 256 * 1024, minimum=1024)
 CRM_TIMEOUT = (env_int("CRM_CONNECT_TIMEOUT", 10, minimum=1), env_int("CRM_READ_TIMEOUT", 60, minimum=1))
 
 # --- Background tasks (django-q2) ---

@@ -195,6 +195,9 @@ _CONTROL = {
                                                      mode=body.get("mode", "after")),
     ("DELETE", "kill"): lambda sb, body: sb.killer.disarm(),
     ("POST", "salesforce/convert-lead"): lambda sb, body: sb.salesforce.convert_lead_request(body),
+    ("GET", "hubspot/webhooks"): lambda sb, body: sb.hubspot.webhooks.view(),
+    ("POST", "hubspot/webhooks"): lambda sb, body: sb.hubspot.webhooks.configure(body),
+    ("POST", "hubspot/webhooks/flush"): lambda sb, body: sb.hubspot.webhooks.flush(float(body.get("timeout", 10))),
     ("POST", "salesforce/touch"): lambda sb, body: sb.salesforce.touch(body["id"], body.get("fields") or {}),
 }
 

@@ -534,6 +534,8 @@ class SyncRun(models.Model):
     status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
     phase = models.CharField(max_length=10, choices=Phase, default=Phase.QUEUED)
     full = models.BooleanField(default=False)
+    # A live run syncs only the records HubSpot's webhooks named (sync/engine/live.py).
+    live = models.BooleanField(default=False)
     # "Retry these records" on a run page queues a run that re-checks the records that failed there.
     retry_of = models.ForeignKey("self", models.SET_NULL, null=True, blank=True, related_name="retries")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
@@ -981,3 +983,28 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events cannot be deleted.")
+
+
+class HubSpotEvent(models.Model):
+    """One event of a HubSpot webhook batch (sync/webhooks.py), kept until a live run has synced
+    the record it names (sync/engine/live.py). HubSpot retries a batch it thinks failed and may
+    send an event twice: `event_id` is unique, a second copy is dropped on arrival."""
+
+    event_id = models.BigIntegerField(unique=True)
+    subscription_type = models.CharField(max_length=60)     # contact.propertyChange, deal.deletion, …
+    object_type = models.CharField(max_length=10)           # contacts, companies, deals
+    object_id = models.CharField(max_length=40)
+    property_name = models.CharField(max_length=100, blank=True)
+    property_value = models.TextField(blank=True)
+    # contact.merge / company.merge / deal.merge: the record the merge made and the ids it absorbed
+    related_ids = models.TextField(blank=True)              # ";"-separated: primary, merged, new
+    change_source = models.CharField(max_length=40, blank=True)
+    occurred_at = models.DateTimeField()
+    attempt = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at"], name="hsevent_by_received")]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_type} {self.object_id} (event {self.event_id})"

@@ -73,6 +73,48 @@ def request_sync(*, full: bool, actor, enqueue: bool = True) -> SyncRun:
     return run
 
 
+def request_live_sync() -> SyncRun | None:
+    """Queue a live run (engine/live.py) unless one is already waiting: webhooks arriving while it
+    waits are synced by it. None when one was waiting."""
+    if SyncRun.objects.filter(live=True, status=SyncRun.Status.PENDING).exists():
+        return None
+    run = SyncRun.objects.create(live=True)
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("sync.tasks.run_sync", run.pk, task_name=f"sync-run-{run.pk}",
+                                             group="sync"))
+    return run
+
+
+@dataclass
+class Received:
+    stored: int       # new events, waiting for a live run
+    duplicates: int   # sent before (HubSpot's retries and duplicates): dropped
+    ignored: int      # objects crmsync does not sync
+
+
+@transaction.atomic
+def receive_hubspot_events(events) -> Received:
+    """Keep a signed webhook batch's events (sync/webhooks.py) and queue a live run for them.
+    An event already received (by eventId) is dropped; so is one about an object crmsync does not
+    sync. Not audited one by one: the live run audits what it decides, as a sweep does."""
+    from sync.models import HubSpotEvent
+
+    wanted = [e for e in events if e.object_type]
+    known = set(HubSpotEvent.objects.filter(event_id__in=[e.event_id for e in wanted])
+                .values_list("event_id", flat=True))
+    fresh = {e.event_id: e for e in wanted if e.event_id not in known}   # a batch may repeat one, too
+    HubSpotEvent.objects.bulk_create([
+        HubSpotEvent(event_id=e.event_id, subscription_type=e.subscription_type[:60], object_type=e.object_type,
+                     object_id=e.object_id, property_name=e.property_name, property_value=e.property_value,
+                     related_ids=";".join(e.related_ids), change_source=e.change_source,
+                     occurred_at=e.occurred_at, attempt=e.attempt)
+        for e in fresh.values()], ignore_conflicts=True)   # a concurrent copy of the batch: stored once
+    if fresh:
+        request_live_sync()
+    return Received(stored=len(fresh), duplicates=len(wanted) - len(fresh), ignored=len(events) - len(wanted))
+
+
 def ensure_schedule() -> None:
     """Create or update the django-q2 schedules for the configured intervals (idempotent)."""
     from django.conf import settings

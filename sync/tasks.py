@@ -8,14 +8,27 @@ def run_sync(run_id: int) -> str:
     """Run one queued sync cycle, or split a full one across the workers (engine/parallel.py).
     A redelivered task finds the run no longer pending and stops."""
     from sync.engine import parallel
-    from sync.engine.cycle import run_cycle
+    from sync.engine.cycle import run_cycle, run_live_cycle
 
     run = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).first()
     if run is None:
         return "not pending"
+    if run.live:
+        return run_live_cycle(run_id).status
     if parallel.wanted(run):
         return parallel.start(run_id)
-    return run_cycle(run_id).status
+    status = run_cycle(run_id).status
+    _events_left()
+    return status
+
+
+def _events_left() -> None:
+    """Webhook events that arrived while a sweep ran (their live run was skipped) get one now."""
+    from sync import services
+    from sync.models import HubSpotEvent
+
+    if HubSpotEvent.objects.exists():
+        services.request_live_sync()
 
 
 def pull_chunk(run_id: int, name: str) -> str:

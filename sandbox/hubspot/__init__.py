@@ -21,6 +21,7 @@ from sandbox.hubspot.routes import allowed
 from sandbox.hubspot.search import SearchApi
 from sandbox.hubspot.search_lag import SearchLag
 from sandbox.hubspot.store import ObjectStore, Record
+from sandbox.hubspot.webhooks import Webhooks
 from sandbox.hubspot.util import (
     LASTMOD,
     OBJECT_TYPES,
@@ -66,6 +67,7 @@ class HubSpotEmulator:
         self.search_lag = SearchLag(search_lag, getattr(sandbox, "seed", 0))
         self.stores: dict[str, ObjectStore] = {}
         self.usage: dict[str, int] = {}
+        self.webhooks = Webhooks(PORTAL_ID, getattr(sandbox, "seed", 0))   # off until configured
         self.reset()
 
     # ---- sandbox-side API ----------------------------------------------------------------------------
@@ -78,6 +80,9 @@ class HubSpotEmulator:
             self.search_lag.reset()  # back to the constructor's lag, RNG re-seeded
             self.stores = {t: ObjectStore(t, self.props.unique_names(t), FIRST_IDS[t], self.search_lag)
                            for t in OBJECT_TYPES}
+            self.webhooks.reset()
+            for store in self.stores.values():
+                store.webhooks = self.webhooks
             self.ratelimits.configure(reset=True)
             self.merge_mode = "new_id"
             self.usage = {}
@@ -199,7 +204,11 @@ class HubSpotEmulator:
             changes = self.props.normalize(otype, properties)
             self.check_write(otype, changes, rec)
             self.objects._conflict(otype, changes, rec.id)
-            self.stores[otype].apply(rec, changes, self.now_ms())
+            self.webhooks.source = "CRM_UI"   # a person's edit, as webhooks tell it
+            try:
+                self.stores[otype].apply(rec, changes, self.now_ms())
+            finally:
+                self.webhooks.source = "INTEGRATION"
             return self.objects.render(otype, rec, self.objects.names(otype, list(properties)))
 
     def record(self, object_type: str, id) -> dict | None:

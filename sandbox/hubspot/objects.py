@@ -466,6 +466,16 @@ class ObjectsApi:
                     uniq.append(e)
             if uniq:
                 props["hs_additional_emails"] = ";".join(uniq)
+        store.muted = True   # one merge event (and deletions), not the writes it is made of
+        try:
+            survivor = self._merge_into(otype, store, prim, sec, props, merged_ids, now)
+        finally:
+            store.muted = False
+        self.emu.webhooks.emit(otype, "merge", survivor.id, now, primaryObjectId=prim.id,
+                               mergedObjectIds=[sec.id], newObjectId=survivor.id)
+        return json_response(200, self.render(otype, survivor, self._merge_names(otype)))
+
+    def _merge_into(self, otype, store, prim, sec, props, merged_ids, now):
         if self.emu.merge_mode == "legacy":
             # Older behaviour: the primary keeps its id; the secondary is archived and resolves to it.
             merged_ids.append(str(sec.id))
@@ -476,7 +486,7 @@ class ObjectsApi:
             changes = {k: v for k, v in props.items()}
             store.apply(prim, changes, now)
             self._carry_links(otype, prim.id, sec_links, (prim.id, sec.id))
-            return json_response(200, self.render(otype, prim, self._merge_names(otype)))
+            return prim
         merged_ids += [str(prim.id), str(sec.id)]
         props["hs_merged_object_ids"] = ";".join(dict.fromkeys(merged_ids))
         prim_links = self.emu.assoc.drop_record(otype, prim.id)
@@ -489,7 +499,7 @@ class ObjectsApi:
         prim.merged_into = sec.merged_into = new.id
         self._carry_links(otype, new.id, prim_links, (prim.id, sec.id))
         self._carry_links(otype, new.id, sec_links, (prim.id, sec.id))
-        return json_response(200, self.render(otype, new, self._merge_names(otype)))
+        return new
 
     @staticmethod
     def _merge_names(otype: str) -> list[str]:

@@ -63,6 +63,11 @@ class ObjectStore:
         self.queue: dict[int, list[list]] = {}
         self.heap: list[tuple[int, int, int]] = []
         self._seq = 0
+        self.webhooks = None   # webhooks.Webhooks: each API write and UI edit becomes an event
+        self.muted = False     # a merge sends its own events, not those of the writes it is made of
+
+    def _hooked(self) -> bool:
+        return self.webhooks is not None and self.webhooks.on and not self.muted
 
     # ---- ids ----------------------------------------------------------------------------
     def new_id(self) -> int:
@@ -155,6 +160,8 @@ class ObjectStore:
             insort(self.archived_ids, rec.id)
             return
         queued = written_at is not None and self._queue_write(rec, written_at, new=True)
+        if written_at is not None and self._hooked():
+            self.webhooks.emit(self.otype, "creation", rec.id, written_at)
         if not self.live or rec.id > self.live[-1]:
             self.live.append(rec.id)
         else:
@@ -243,6 +250,7 @@ class ObjectStore:
             if not queued:
                 self._mod_remove(rec)
         props = rec.props
+        before = {k: props.get(k) for k in changes if k != "createdate"} if self._hooked() else None
         for k, v in changes.items():
             if k == "createdate":
                 if v is not None:
@@ -257,6 +265,8 @@ class ObjectStore:
             if not queued:
                 self._mod_add(rec)
             self._index(rec)
+        if before is not None:
+            self.webhooks.property_changes(self.otype, rec.id, before, {k: props.get(k) for k in before}, now_ms)
 
     def archive(self, rec: Record, now_ms: int) -> None:
         if rec.archived:
@@ -270,6 +280,8 @@ class ObjectStore:
         rec.archived = True
         rec.archived_at = now_ms
         insort(self.archived_ids, rec.id)
+        if self.webhooks is not None and self.webhooks.on:   # a merge's merged-away ids get one too (reference §2.7)
+            self.webhooks.emit(self.otype, "deletion", rec.id, now_ms)
 
     def purge(self, rec: Record) -> None:
         """Remove an archived record for good (GDPR delete); it leaves the search index at once."""

@@ -280,6 +280,16 @@ class HubSpotConnector:
             out.extend((self._call(api, "read", body, describe=f"batch read {object_type}") or {}).get("results", []))
         return out
 
+    def read_ids(self, object_type: str, ids: list[str], properties: list[str]) -> list[dict]:
+        """Batch read by record id, ≤ 100 a call. A deleted id is left out; a merged-away id comes
+        back as the record it was merged into, under that record's id."""
+        out: list[dict] = []
+        api = self._api(object_type, "batch_api")
+        for chunk in _chunks(ids, BATCH_LIMIT):
+            body = {"properties": properties, "propertiesWithHistory": [], "inputs": [{"id": v} for v in chunk]}
+            out.extend((self._call(api, "read", body, describe=f"batch read {object_type}") or {}).get("results", []))
+        return out
+
     def associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
         """The ids each `from` record is associated with (v4 batch read, ≤ 1,000 ids a call),
         the primary association first. Records with none are left out."""

@@ -404,7 +404,7 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
             changed = rows if fresh else mirror.changed_only(model, rows)
             mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed), reject=reject)
             if not touched.everything:
-                _note_hs(object_type, changed, touched)
+                note_hs(object_type, changed, touched)
             newest = _newest(newest, (r.last_modified for r in rows))
             touched.pulled += len(changed)
             changed_total += len(changed)
@@ -413,7 +413,7 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
     _keep_watermark(touched, "hubspot", object_type, _next_watermark(since, newest, changed_total, hubspot_overlap()))
 
 
-def _note_hs(object_type: str, rows, touched: Touched) -> None:
+def note_hs(object_type: str, rows, touched: Touched) -> None:
     {"contacts": touched.hs_contact_ids, "companies": touched.company_ids,
      "deals": touched.deal_ids}[object_type].update(r.hs_id for r in rows)
     if object_type == "contacts":
@@ -436,7 +436,7 @@ def _pull_archived(conn, object_type: str, props: list[str], *, settings: SyncSe
             mirror.upsert(model, changed if touched.everything else mirror.mark_dirty(changed), reject=reject)
             touched.pulled += len(changed)
             if not touched.everything:
-                _note_hs(object_type, changed, touched)
+                note_hs(object_type, changed, touched)
     if seen is None:
         return
     # Both listings come in id order (HubSpot pages by id); sorted once more only if not. Arrays
@@ -487,7 +487,8 @@ def pull_stream(name: str, *, sf, hs, full: bool, seq_base: int, settings: SyncS
 
 
 def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
-             tick: Callable[[int], None], reject: mirror.Reject | None = None) -> None:
+             tick: Callable[[int], None], reject: mirror.Reject | None = None,
+             crms: tuple[str, ...] = ("salesforce", "hubspot")) -> None:
     """Both CRMs side by side, each Salesforce object in a thread of its own and HubSpot's three
     in one more (LANES): a run waits for the slowest object's pages, not for all of them one
     after another (at HubSpot's and Salesforce's real pace, 10,000 people: the pull took 8.9 s
@@ -496,25 +497,27 @@ def pull_all(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touch
     people from its own block (pull_stream), so R3's order is the one a sequential pull gives.
     Inside a transaction (a caller's, or a test's) the threads' own connections would not see
     its rows, and with SYNC_PULL_SIDE_BY_SIDE off memory is the scarcer: the streams then run
-    one after another."""
+    one after another. `crms` narrows the pull to one CRM's objects (a live run reads HubSpot's
+    by the ids its webhooks named, engine/live.py)."""
     from django.conf import settings as django_settings
 
-    if own_writes_skipped():
+    lanes = tuple(lane for lane in LANES if lane[0].partition(":")[0] in crms)
+    if "salesforce" in crms and own_writes_skipped():
         # Known before the first write, and kept (CrmUser): a full run, among its thousand
         # requests, asks once; the quiet runs after it ask nothing but their queries.
         own_user(sf)
     if connection.in_atomic_block or not django_settings.SYNC_PULL_SIDE_BY_SIDE:
-        for name in STREAMS:
+        for name in (s for lane in lanes for s in lane):
             pull_stream(name, sf=sf, hs=hs, full=full, seq_base=seq_base, settings=settings, touched=touched,
                         tick=tick, reject=reject)
     else:
-        _side_by_side(sf, hs, full=full, seq_base=seq_base, settings=settings, touched=touched, tick=tick,
+        _side_by_side(sf, hs, lanes, full=full, seq_base=seq_base, settings=settings, touched=touched, tick=tick,
                       reject=reject)
-    if not full:
+    if not full and "salesforce" in crms:
         _reread_reparented(sf, touched, seq_base + REREAD_BLOCK * SEQ_BLOCK, reject)
 
 
-def _side_by_side(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
+def _side_by_side(sf, hs, lanes, *, full: bool, seq_base: int, settings: SyncSettings, touched: Touched,
                   tick: Callable[[int], None], reject: mirror.Reject | None) -> None:
     stop = threading.Event()
 
@@ -540,7 +543,7 @@ def _side_by_side(sf, hs, *, full: bool, seq_base: int, settings: SyncSettings, 
         return part
 
     with ThreadPoolExecutor(max_workers=len(LANES), thread_name_prefix="pull") as pool:
-        futures = [pool.submit(one, lane) for lane in LANES]
+        futures = [pool.submit(one, lane) for lane in lanes]
         wait(futures)
     errors = [f.exception() for f in futures if f.exception() is not None]
     real = [e for e in errors if not isinstance(e, _Stopped)]

@@ -427,3 +427,40 @@ def merge_keeps(fields: list[str], primary: tuple[str, dict], merged: list[tuple
         donor = next((sf_id for sf_id, values in merged if values.get(name)), None)
         keeps[name] = primary[0] if primary[1].get(name) or donor is None else donor
     return keeps
+
+
+# -- Live sync: which records a batch of HubSpot webhook events asks to read (engine/live.py) ------
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    object_type: str            # contacts, companies, deals
+    object_id: str
+    kind: str                   # creation, propertyChange, deletion, merge, restore, associationChange, …
+    property_name: str = ""
+    occurred_ms: int = 0
+    related_ids: tuple[str, ...] = ()
+
+
+def webhook_reads(events: list[WebhookEvent], *, synced: dict[str, set[str]], marker: str) -> dict[str, list[str]]:
+    """The ids to read, per object type, for a batch of webhook events (in any order, with repeats).
+
+    * A change crmsync made itself is not read back: HubSpot sends one event per property a write
+      changed, all with the write's time, and each crmsync write sets `marker`; every event of a
+      record at the time of a `marker` change is crmsync's own echo.
+    * A property change to a property the sync does not use (`synced`, per object type) reads nothing.
+    * A deletion or a merge is always read: what HubSpot answers (nothing, or the merged record
+      under another id) is what removals.py follows. A merge also reads the ids it names.
+    * Anything else (creation, restore, association change, privacy deletion) reads the record."""
+    own = {(e.object_type, e.object_id, e.occurred_ms) for e in events
+           if e.kind == "propertyChange" and e.property_name == marker}
+    reads: dict[str, set[str]] = {}
+    for e in events:
+        if e.kind in ("deletion", "merge"):
+            reads.setdefault(e.object_type, set()).update((e.object_id, *e.related_ids))
+            continue
+        if (e.object_type, e.object_id, e.occurred_ms) in own:
+            continue
+        if e.kind == "propertyChange" and e.property_name not in synced.get(e.object_type, set()):
+            continue
+        reads.setdefault(e.object_type, set()).add(e.object_id)
+    return {t: sorted(ids, key=lambda i: (len(i), i)) for t, ids in sorted(reads.items()) if ids}
