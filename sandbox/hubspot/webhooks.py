@@ -63,6 +63,7 @@ class Webhooks:
             self.max_attempts = 10
             self.timeout = 5.0
             self.source = "INTEGRATION"
+            self.paused = False
             self._rng = random.Random(self.seed)
             self._queue: list[tuple[float, int, dict]] = []
             self._seq = itertools.count()
@@ -97,6 +98,8 @@ class Webhooks:
                     setattr(self, key, int(value))
                 elif key == "timeout":
                     self.timeout = float(value)
+                elif key == "paused":   # events wait until unpaused (a receiver that is down, or a test's turn)
+                    self.paused = bool(value)
                 else:
                     raise ValueError(f"unknown webhooks setting {key!r}")
             if self.on and (self._thread is None or not self._thread.is_alive()):
@@ -106,7 +109,7 @@ class Webhooks:
 
     def view(self) -> dict:
         with self._cond:
-            return {"url": self.url, "on": self.on, "delay_ms": list(self.delay_ms),
+            return {"url": self.url, "on": self.on, "paused": self.paused, "delay_ms": list(self.delay_ms),
                     "duplicate_rate": self.duplicate_rate, "max_batch": self.max_batch, "pending": len(self._queue),
                     "in_flight": self._in_flight, "sent": dict(self.sent)}
 
@@ -141,9 +144,11 @@ class Webhooks:
 
     # ---- delivery ------------------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> dict:
-        """Wait until every event has been delivered or given up (tests)."""
+        """Wait until every event has been delivered or given up (tests); a pause ends for it."""
         end = time.monotonic() + timeout
         with self._cond:
+            self.paused = False
+            self._cond.notify_all()
             while (self._queue or self._in_flight) and time.monotonic() < end:
                 self._cond.wait(0.05)
             return self.view()
@@ -154,7 +159,7 @@ class Webhooks:
                 if not self.on:
                     return
                 now = time.monotonic()
-                if not self._queue or self._queue[0][0] > now:
+                if self.paused or not self._queue or self._queue[0][0] > now:
                     self._cond.wait(0.05 if not self._queue else min(0.05, self._queue[0][0] - now))
                     continue
                 batch = []

@@ -13,6 +13,9 @@ from tests.conftest import client_for, project_paths
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"/login/"}
+# Called by HubSpot, not a person: no login or CSRF token, HubSpot's v3 signature instead
+# (tests/console/test_webhook_endpoint.py; here: unsigned, it is refused and changes nothing).
+SIGNED = {"/hooks/hubspot/"}
 # What each role may POST to; everything else must be refused (403) for that role.
 ALLOWED_POSTS = {
     "viewer": {"/logout/"},
@@ -50,7 +53,18 @@ def test_the_crawl_covers_every_page():
     assert "<" not in "".join(ROUTES), ROUTES
 
 
-@pytest.mark.parametrize("path", [r for r in ROUTES if r not in PUBLIC])
+@pytest.mark.parametrize("secret", ["", "set"])
+def test_the_signed_url_refuses_an_unsigned_request_and_changes_nothing(world, settings, secret):
+    settings.HUBSPOT_WEBHOOK_SECRET = secret
+    for path in SIGNED:
+        before = _counts()
+        assert Client().get(path).status_code == 405
+        response = Client(enforce_csrf_checks=True).post(path, b"[]", content_type="application/json")
+        assert response.status_code == (401 if secret else 503), (path, response.status_code)
+        assert _counts() == before, path
+
+
+@pytest.mark.parametrize("path", [r for r in ROUTES if r not in PUBLIC | SIGNED])
 def test_anonymous_users_are_sent_to_login_for_every_method(world, path):
     client = Client()
     for method in ("get", "post"):
@@ -74,7 +88,7 @@ def test_forbidden_posts_are_refused_and_change_nothing(request, world, role):
     client = client_for(request.getfixturevalue(role))
     allowed = ALLOWED_POSTS.get(role, set())
     for path in ROUTES:
-        if path in allowed or path in PUBLIC:
+        if path in allowed or path in PUBLIC | SIGNED:
             continue
         before = _counts()
         response = client.post(path, {"schedule_minutes": "1", "ids": ["101"], "all": "1", "key": "x",
@@ -86,7 +100,7 @@ def test_forbidden_posts_are_refused_and_change_nothing(request, world, role):
 def test_every_post_needs_the_csrf_token(world, admin_user):
     client = client_for(admin_user, csrf=True)
     for path in ROUTES:
-        if path in PUBLIC:
+        if path in PUBLIC | SIGNED:
             continue
         before = _counts()
         response = client.post(path, {"schedule_minutes": "1"})
