@@ -21,7 +21,6 @@ from sandbox.hubspot.routes import allowed
 from sandbox.hubspot.search import SearchApi
 from sandbox.hubspot.search_lag import SearchLag
 from sandbox.hubspot.store import ObjectStore, Record
-from sandbox.hubspot.webhooks import Webhooks
 from sandbox.hubspot.util import (
     LASTMOD,
     OBJECT_TYPES,
@@ -33,6 +32,7 @@ from sandbox.hubspot.util import (
     to_ms,
     validation_error,
 )
+from sandbox.hubspot.webhooks import Webhooks
 
 __all__ = ["HubSpotEmulator"]
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import heapq
+import hmac
 import itertools
 import json
 import random
@@ -180,7 +180,8 @@ class Webhooks:
                             self.sent["gave_up"] += 1
                             continue
                         self.sent["retried"] += 1
-                        self._push(time.monotonic() + self.retry_ms / 1000, {**event, "attemptNumber": event["attemptNumber"] + 1})
+                        again = {**event, "attemptNumber": event["attemptNumber"] + 1}
+                        self._push(time.monotonic() + self.retry_ms / 1000, again)
                 self._cond.notify_all()
 
     @staticmethod
