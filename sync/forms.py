@@ -21,7 +21,7 @@ class SyncSettingsForm(forms.ModelForm):
     class Meta:
         model = SyncSettings
         fields = ["delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts",
-                  "schedule_minutes", "salesforce_api_share", "hubspot_api_share",
+                  "schedule_minutes", "live_poll_minutes", "salesforce_api_share", "hubspot_api_share",
                   "prop_salesforce_contact_id", "prop_salesforce_lead_id", "prop_salesforce_account_id",
                   "prop_salesforce_opportunity_id"]
         labels = {
@@ -29,6 +29,7 @@ class SyncSettingsForm(forms.ModelForm):
             "create_salesforce_leads": "Create Salesforce leads for new HubSpot contacts",
             "create_hubspot_contacts": "Create HubSpot contacts for new Salesforce leads and contacts",
             "schedule_minutes": "Minutes between sync runs",
+            "live_poll_minutes": "Live poll of Salesforce",
             "salesforce_api_share": "Salesforce API budget (% of the daily limit)",
             "hubspot_api_share": "HubSpot API budget (% of the daily limit)",
             "prop_salesforce_contact_id": "Contact property holding the Salesforce contact ID",
@@ -37,8 +38,11 @@ class SyncSettingsForm(forms.ModelForm):
             "prop_salesforce_opportunity_id": "Deal property holding the Salesforce opportunity ID",
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, sf_daily_limit: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        poll = self.fields["live_poll_minutes"]
+        poll.choices = poll_choices(sf_daily_limit)
+        poll.required = False   # a post from before live sync leaves it as it is
         for name, (low, high, what, unit) in BOUNDS.items():
             field = self.fields[name]
             field.widget.attrs.update(min=low, max=high, step=1, inputmode="numeric")
@@ -57,6 +61,10 @@ class SyncSettingsForm(forms.ModelForm):
         if value is not None and not low <= value <= high:
             raise forms.ValidationError(f"{what} is a whole number from {low} to {high} {unit}.")
         return value
+
+    def clean_live_poll_minutes(self):
+        value = self.cleaned_data.get("live_poll_minutes")
+        return self.instance.live_poll_minutes if value in (None, "") else int(value)
 
     def clean_schedule_minutes(self):
         return self._bounded("schedule_minutes")
@@ -91,3 +99,22 @@ class FieldRuleForm(forms.ModelForm):
 
 
 FieldRuleFormSet = forms.modelformset_factory(FieldRule, form=FieldRuleForm, extra=0, can_delete=False)
+
+
+def poll_calls_per_day(minutes: int) -> int:
+    """Salesforce API calls a day a live poll every `minutes` costs when nothing changes: one
+    query per object it pulls (leads, contacts, accounts, opportunities)."""
+    from sync.engine.schema import SF_PULL_ORDER
+
+    return len(SF_PULL_ORDER) * (24 * 60 // minutes) if minutes else 0
+
+
+def poll_choices(daily_limit: int | None) -> list[tuple[int, str]]:
+    """The live poll's choices, each with what it costs a day, said before it is saved."""
+    out = [(0, "Off: Salesforce's changes come over with the scheduled runs")]
+    for minutes, _ in SyncSettings._meta.get_field("live_poll_minutes").choices[1:]:
+        calls = poll_calls_per_day(minutes)
+        share = f", {100 * calls / daily_limit:.1f} % of the org's {daily_limit:,}" if daily_limit else ""
+        every = "Every minute" if minutes == 1 else f"Every {minutes} minutes"
+        out.append((minutes, f"{every}: {calls:,} Salesforce API calls a day when nothing changes{share}"))
+    return out

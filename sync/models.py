@@ -481,6 +481,11 @@ class SyncSettings(models.Model):
     create_hubspot_contacts = models.BooleanField(
         default=True, help_text="A new Salesforce lead or contact with no HubSpot contact creates one.")
     schedule_minutes = models.PositiveIntegerField(default=5, help_text="Minutes between scheduled sync runs.")
+    # Live sync's Salesforce side (engine/live.py): a live run this often reads what changed in
+    # Salesforce since the last run (one query per object when nothing did). 0: off.
+    live_poll_minutes = models.PositiveSmallIntegerField(
+        default=0, choices=[(0, "Off"), (1, "1"), (2, "2"), (5, "5"), (10, "10"), (15, "15"), (30, "30")],
+        help_text="Minutes between live runs that bring Salesforce's changes over between the scheduled runs.")
     salesforce_api_share = models.PositiveSmallIntegerField(
         default=50, help_text="Percent of the org's daily API request limit the sync may use.")
     hubspot_api_share = models.PositiveSmallIntegerField(
@@ -498,6 +503,8 @@ class SyncSettings(models.Model):
             models.CheckConstraint(condition=Q(id=1), name="syncsettings_single_row"),
             models.CheckConstraint(condition=Q(schedule_minutes__gte=1, schedule_minutes__lte=1440),
                                    name="syncsettings_schedule_1_to_1440_minutes"),
+            models.CheckConstraint(condition=Q(live_poll_minutes__in=[0, 1, 2, 5, 10, 15, 30]),
+                                   name="syncsettings_live_poll_minutes"),
             models.CheckConstraint(condition=Q(salesforce_api_share__gte=1, salesforce_api_share__lte=100),
                                    name="syncsettings_sf_share_percent"),
             models.CheckConstraint(condition=Q(hubspot_api_share__gte=1, hubspot_api_share__lte=100),
@@ -1008,3 +1015,22 @@ class HubSpotEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_type} {self.object_id} (event {self.event_id})"
+
+
+class LiveSyncState(models.Model):
+    """What the console says about HubSpot's webhooks (one row): when a batch last arrived, and
+    when and why one was last refused (a wrong secret or URL shows here, not only in a log)."""
+
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_refused_at = models.DateTimeField(null=True, blank=True)
+    last_refused = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="livesyncstate_single_row")]
+
+    def __str__(self) -> str:
+        return "Live sync state"
+
+    @classmethod
+    def load(cls) -> LiveSyncState:
+        return cls.objects.get_or_create(pk=1)[0]

@@ -26,10 +26,11 @@ from sync.models import (
 )
 
 SCHEDULE_NAME = "crmsync: sync cycle"
+LIVE_POLL_SCHEDULE_NAME = "crmsync: live poll"
 ALERTS_SCHEDULE_NAME = "crmsync: alert digest"
 
 SETTINGS_FIELDS = ("delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts",
-                   "schedule_minutes", "salesforce_api_share", "hubspot_api_share", "prop_salesforce_contact_id",
+                   "schedule_minutes", "live_poll_minutes", "salesforce_api_share", "hubspot_api_share", "prop_salesforce_contact_id",
                    "prop_salesforce_lead_id", "prop_salesforce_account_id", "prop_salesforce_opportunity_id")
 
 
@@ -54,7 +55,7 @@ def update_settings(*, actor, changes: dict) -> SyncSettings:
     record_event(actor=actor, action=AuditEvent.Action.SETTINGS_CHANGED, target_type="settings", target_id="1",
                  target_repr="Sync settings", before={k: before[k] for k in sorted(changed)},
                  after={k: after[k] for k in sorted(changed)})
-    if "schedule_minutes" in changed:
+    if changed & {"schedule_minutes", "live_poll_minutes"}:
         ensure_schedule()
     return obj
 
@@ -73,17 +74,26 @@ def request_sync(*, full: bool, actor, enqueue: bool = True) -> SyncRun:
     return run
 
 
-def request_live_sync() -> SyncRun | None:
+def request_live_sync(*, enqueue: bool = True) -> SyncRun | None:
     """Queue a live run (engine/live.py) unless one is already waiting: webhooks arriving while it
     waits are synced by it. None when one was waiting."""
     if SyncRun.objects.filter(live=True, status=SyncRun.Status.PENDING).exists():
         return None
     run = SyncRun.objects.create(live=True)
-    from django_q.tasks import async_task
+    if enqueue:
+        from django_q.tasks import async_task
 
-    transaction.on_commit(lambda: async_task("sync.tasks.run_sync", run.pk, task_name=f"sync-run-{run.pk}",
-                                             group="sync"))
+        transaction.on_commit(lambda: async_task("sync.tasks.run_sync", run.pk, task_name=f"sync-run-{run.pk}",
+                                                 group="sync"))
     return run
+
+
+def note_webhook_refused(reason: str) -> None:
+    """A webhook request the endpoint refused, for the Settings page (not audited: nobody acted)."""
+    from sync.models import LiveSyncState
+
+    LiveSyncState.objects.update_or_create(pk=1, defaults={"last_refused_at": timezone.now(),
+                                                           "last_refused": reason[:200]})
 
 
 @dataclass
@@ -110,6 +120,9 @@ def receive_hubspot_events(events) -> Received:
                      related_ids=";".join(e.related_ids), change_source=e.change_source,
                      occurred_at=e.occurred_at, attempt=e.attempt)
         for e in fresh.values()], ignore_conflicts=True)   # a concurrent copy of the batch: stored once
+    from sync.models import LiveSyncState
+
+    LiveSyncState.objects.update_or_create(pk=1, defaults={"last_event_at": timezone.now()})
     if fresh:
         request_live_sync()
     return Received(stored=len(fresh), duplicates=len(wanted) - len(fresh), ignored=len(events) - len(wanted))
@@ -130,6 +143,13 @@ def ensure_schedule() -> None:
             "minutes": settings.ALERTS_INTERVAL_MINUTES, "repeats": -1})
     else:
         Schedule.objects.filter(name=ALERTS_SCHEDULE_NAME).delete()
+    # Live sync's Salesforce side: a live run every few minutes, when chosen on the Settings page.
+    poll = SyncSettings.load().live_poll_minutes
+    if poll:
+        Schedule.objects.update_or_create(name=LIVE_POLL_SCHEDULE_NAME, defaults={
+            "func": "sync.tasks.live_poll", "schedule_type": Schedule.MINUTES, "minutes": poll, "repeats": -1})
+    else:
+        Schedule.objects.filter(name=LIVE_POLL_SCHEDULE_NAME).delete()
 
 
 @dataclass

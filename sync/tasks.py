@@ -55,6 +55,18 @@ def scheduled_sync() -> int:
     return run.pk
 
 
+def live_poll() -> int | None:
+    """The live poll's schedule: a live run (Salesforce's changes, and any webhook events waiting)
+    unless one is already queued."""
+    from sync import services
+
+    run = services.request_live_sync(enqueue=False)
+    if run is None:
+        return None
+    run_sync(run.pk)
+    return run.pk
+
+
 def bulk_resync(job_id: int) -> str:
     from sync import services
     from sync.models import BulkJob

@@ -87,7 +87,7 @@ def restore_reference_data() -> None:
 
     from django.apps import apps
 
-    for name in ("0002_roles_and_settings", "0003_field_rules"):
+    for name in ("0002_roles_and_settings", "0003_field_rules", "0014_live_sync"):
         importlib.import_module(f"sync.migrations.{name}").create(apps, None)
 
 

@@ -17,7 +17,7 @@ from sync.queries import group_counts
 from sync.roles import OPERATOR, role_required
 
 
-def _known_limit(key: str) -> int | None:
+def known_limit(key: str) -> int | None:
     """The daily limit the CRM last reported: a run that made no call carrying the headers (a quiet
     run's HubSpot searches carry none) does not make it unknown again."""
     return (SyncRun.objects.filter(**{f"snapshot__{key}__isnull": False}).exclude(**{f"snapshot__{key}": None})
@@ -28,8 +28,8 @@ def _usage(settings: SyncSettings) -> list[dict]:
     since = timezone.now() - timedelta(hours=24)
     used = SyncRun.objects.filter(started_at__gte=since).aggregate(sf=Sum("sf_api_calls"), hs=Sum("hs_api_calls"))
     rows = []
-    for crm, key, share, limit in (("Salesforce", "sf", settings.salesforce_api_share, _known_limit("sf_daily_limit")),
-                                   ("HubSpot", "hs", settings.hubspot_api_share, _known_limit("hs_daily_limit"))):
+    for crm, key, share, limit in (("Salesforce", "sf", settings.salesforce_api_share, known_limit("sf_daily_limit")),
+                                   ("HubSpot", "hs", settings.hubspot_api_share, known_limit("hs_daily_limit"))):
         budget = limit * share // 100 if limit else None
         calls = used[key] or 0
         rows.append({"crm": crm, "used": calls, "share": share, "limit": limit, "budget": budget,

@@ -10,12 +10,29 @@ from django.views.decorators.http import require_http_methods, require_POST
 from sync import connection_check, services
 from sync.crm.base import CrmError
 from sync.forms import FieldRuleFormSet, SyncSettingsForm
-from sync.models import FieldRule, OrgStage, StageMapping, SyncSettings
+from sync.models import FieldRule, HubSpotEvent, LiveSyncState, OrgStage, StageMapping, SyncRun, SyncSettings
 from sync.roles import ADMIN, has_role, role_required
 
 
-def _context(form, rules) -> dict:
-    return {"form": form, "rules": rules, "settings_obj": SyncSettings.load(),
+def _live(request) -> dict:
+    """Live sync as the Settings page shows it: is the webhook endpoint on, the URL to enter in
+    HubSpot, what arrived last, what was refused last, and what waits."""
+    from django.conf import settings as conf
+
+    return {"on": bool(conf.HUBSPOT_WEBHOOK_SECRET), "state": LiveSyncState.load(),
+            "url": conf.HUBSPOT_WEBHOOK_URL or request.build_absolute_uri(reverse("hubspot_webhook")),
+            "waiting": HubSpotEvent.objects.count(),
+            "last_run": SyncRun.objects.filter(live=True).order_by("-created_at").first()}
+
+
+def _form(request, current):
+    from sync.views.overview import known_limit
+
+    return SyncSettingsForm(request.POST or None, instance=current, sf_daily_limit=known_limit("sf_daily_limit"))
+
+
+def _context(form, rules, request) -> dict:
+    return {"form": form, "rules": rules, "settings_obj": SyncSettings.load(), "live": _live(request),
             "stages": StageMapping.objects.all(), "org_stages": (org := list(OrgStage.objects.all())),
             "org_names": {o.name for o in org}}
 
@@ -23,15 +40,15 @@ def _context(form, rules) -> dict:
 @require_http_methods(["GET", "POST"])
 def settings_view(request):
     current = SyncSettings.load()
-    form = SyncSettingsForm(request.POST or None, instance=current)
+    form = _form(request, current)
     # The rules table is optional in a POST (the command line and older forms send settings only).
     rules_posted = "rules-TOTAL_FORMS" in request.POST
     rules = FieldRuleFormSet(request.POST if rules_posted else None, queryset=FieldRule.objects.all(), prefix="rules")
     if request.method == "GET":
-        return render(request, "sync/settings.html", _context(form, rules))
+        return render(request, "sync/settings.html", _context(form, rules, request))
     if not has_role(request.user, ADMIN):
         messages.error(request, "Only admins can change the sync settings.")
-        return render(request, "sync/settings.html", _context(form, rules), status=403)
+        return render(request, "sync/settings.html", _context(form, rules, request), status=403)
     if form.is_valid():
         # A property name is checked against HubSpot's own properties before it is saved.
         for field, problem in connection_check.check_property_names(form.changed_properties()).items():
@@ -47,7 +64,7 @@ def settings_view(request):
         else:
             messages.success(request, "Settings saved.")
             return redirect("sync:settings")
-    return render(request, "sync/settings.html", _context(form, rules), status=400)
+    return render(request, "sync/settings.html", _context(form, rules, request), status=400)
 
 
 @require_POST

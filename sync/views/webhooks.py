@@ -46,4 +46,6 @@ def hubspot(request):
 
 def _refused(status: int, message: str) -> HttpResponse:
     log.warning("HubSpot webhook refused (%s): %s", status, message)
+    if status != 503:
+        services.note_webhook_refused(f"{status}: {message}")
     return JsonResponse({"error": message}, status=status)

@@ -18,7 +18,7 @@ URL = reverse("sync:settings")
 def form_data(rules: dict[str, str] | None = None, **overrides) -> dict:
     """What the page posts: the settings as they are, the field-rule formset, and `overrides`."""
     s = SyncSettings.load()
-    data = {f: getattr(s, f) for f in ("schedule_minutes", "salesforce_api_share", "hubspot_api_share",
+    data = {f: getattr(s, f) for f in ("schedule_minutes", "live_poll_minutes", "salesforce_api_share", "hubspot_api_share",
                                        "prop_salesforce_contact_id", "prop_salesforce_lead_id",
                                        "prop_salesforce_account_id", "prop_salesforce_opportunity_id")}
     for flag in ("delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts"):
@@ -252,3 +252,43 @@ def test_test_connection_names_a_missing_property(crm, admin_client_):
     response = admin_client_.post(reverse("sync:test_connection", args=["hubspot"]), headers=HX)
     html = response.content.decode()
     assert "HubSpot has no company property named &#x27;gone_property&#x27;" in html
+
+
+# --- Live sync ----------------------------------------------------------------------------------
+def test_the_live_poll_says_its_daily_cost_before_it_is_saved_and_saving_schedules_it(admin_client_, admin_user):
+    from django_q.models import Schedule
+
+    from sync.models import SyncRun
+
+    SyncRun.objects.create(status="succeeded", snapshot={"sf_daily_limit": 100_000})   # what the org reported
+    html = admin_client_.get(URL).content.decode()
+    assert "Every minute: 5,760 Salesforce API calls a day when nothing changes, 5.8 % of the org&#x27;s 100,000" in html
+    assert "Every 5 minutes: 1,152 Salesforce API calls a day" in html
+    assert admin_client_.post(URL, form_data(live_poll_minutes="5")).status_code == 302
+    assert SyncSettings.load().live_poll_minutes == 5
+    event = AuditEvent.objects.get(action="settings_changed")
+    assert (event.before, event.after, event.actor) == ({"live_poll_minutes": 0}, {"live_poll_minutes": 5}, admin_user)
+    poll = Schedule.objects.get(name="crmsync: live poll")
+    assert (poll.func, poll.minutes) == ("sync.tasks.live_poll", 5)
+    assert admin_client_.post(URL, form_data(live_poll_minutes="0")).status_code == 302
+    assert not Schedule.objects.filter(name="crmsync: live poll").exists()
+
+
+def test_a_live_poll_interval_that_is_not_offered_is_refused(admin_client_):
+    response = admin_client_.post(URL, form_data(live_poll_minutes="3"))
+    assert response.status_code == 400 and SyncSettings.load().live_poll_minutes == 0
+    assert "Select a valid choice" in response.content.decode()
+
+
+def test_the_live_sync_section_says_what_to_enter_in_hubspot_and_what_was_refused(admin_client_, settings):
+    from sync import services
+
+    settings.HUBSPOT_WEBHOOK_SECRET = ""
+    html = admin_client_.get(URL).content.decode()
+    assert "Set <code>HUBSPOT_WEBHOOK_SECRET</code>" in html and "http://testserver/hooks/hubspot/" in html
+    settings.HUBSPOT_WEBHOOK_SECRET = "s3cret-value"
+    settings.HUBSPOT_WEBHOOK_URL = "https://crm.example.com/hooks/hubspot/"
+    services.note_webhook_refused("401: The signature does not match this request and the configured secret.")
+    html = admin_client_.get(URL).content.decode()
+    assert "https://crm.example.com/hooks/hubspot/" in html and "Last refused request" in html
+    assert "signature does not match" in html and "s3cret-value" not in html
