@@ -12,7 +12,7 @@ from sandbox.ids import IdFactory
 from sync import tasks
 from sync.models import AuditEvent, ContactLink, FieldRule, HubSpotEvent, LinkStatus, SyncRun
 from tests.conftest import restore_reference_data
-from tests.engine.conftest import events, sync_ok, synced_id
+from tests.engine.conftest import events, hs_contact, sync_ok, synced_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "webhook-test-secret"
@@ -152,3 +152,20 @@ def test_before_the_first_full_sync_a_live_run_waits_and_keeps_its_events(crm, h
     assert run.status == SyncRun.Status.SKIPPED and "first full sync" in run.error
     assert HubSpotEvent.objects.exists()
     assert crm.stats()["salesforce"]["calls"] == 0
+
+
+def test_the_live_poll_brings_a_salesforce_edit_over_at_one_query_per_object(linked, hs):
+    linked.advance_clock(2)   # a person's edit a while after crmsync's (Salesforce stamps whole seconds)
+    linked.salesforce.touch(LEAD["Id"], {"FirstName": "Polled"})
+    linked.advance_clock(3)   # past the Salesforce pull's commit overlap
+    linked.reset_stats()
+    pk = tasks.live_poll()
+    run = SyncRun.objects.get(pk=pk)
+    assert run.live and run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert hs_contact(hs, 101)["firstname"] == "Polled"
+    # quiet now: the next poll costs one Salesforce query per object and nothing in HubSpot
+    settle(linked.hubspot.webhooks)                  # crmsync's own HubSpot write, not read back
+    linked.reset_stats()
+    quiet = SyncRun.objects.get(pk=tasks.live_poll())
+    assert quiet.status == SyncRun.Status.SUCCEEDED, quiet.error
+    assert linked.stats()["salesforce"]["calls"] <= 4 and linked.stats()["hubspot"]["calls"] == 0, linked.stats()
