@@ -42,3 +42,24 @@ def test_bad_settings_are_refused_in_words_at_their_field(ada, live_server, page
     settings = SyncSettings.load()
     assert settings.prop_salesforce_contact_id == "salesforcecontactid" and settings.schedule_minutes != 30
     assert not AuditEvent.objects.filter(action="settings_changed").exists()
+
+
+def test_the_live_poll_shows_its_cost_in_the_browser_and_saving_it_is_audited(ada, live_server, page, settings):
+    settings.HUBSPOT_WEBHOOK_SECRET = "browser-secret"
+    page.goto(f"{live_server.url}/settings/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    live = page.locator("#live")
+    expect(live).to_contain_text("/hooks/hubspot/")
+    expect(live.locator("dd").first).to_have_text("never")
+    expect(live).not_to_contain_text("browser-secret")
+    poll = page.get_by_label("Live poll of Salesforce")
+    expect(poll.locator("option[value='2']")).to_have_text(
+        "Every 2 minutes: 2,880 Salesforce API calls a day when nothing changes")
+    poll.select_option("2")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("main")).to_contain_text("Settings saved.")
+    assert SyncSettings.load().live_poll_minutes == 2
+    event = AuditEvent.objects.get(action="settings_changed")
+    assert event.after == {"live_poll_minutes": 2}
