@@ -6,8 +6,9 @@ merged record comes back under its new id and names them), and hands what change
 reconcile, push and field sync as a sweep (cycle.after_pull), so R1–R11 decide as always. Which
 events cost a read is rules.webhook_reads. The events are removed only when the run has finished:
 a run that fails or is killed leaves them for the next live run, and reading a record twice
-changes nothing. Watermarks stay where the sweep left them: the sweep still reads everything
-modified since, so an event HubSpot never delivered is caught there.
+changes nothing. HubSpot's watermarks stay where the sweep left them: the sweep still reads
+everything modified since, so an event HubSpot never delivered is caught there. Salesforce is
+pulled incrementally first, as in any run, and its watermarks move on as any run's do.
 """
 from __future__ import annotations
 

@@ -190,3 +190,12 @@ def test_the_list_says_which_runs_it_shows_of_how_many(viewer_client):
     assert "Showing 51–55 of 55 runs" in viewer_client.get(URL, {"page": "2"}).content.decode()
     SyncRun.objects.exclude(pk=SyncRun.objects.order_by("pk").first().pk).delete()
     assert "Showing 1–1 of 1 run<" in viewer_client.get(URL).content.decode()
+
+
+def test_a_live_run_says_it_is_one(viewer_client):
+    from tests.conftest import page_text
+
+    run = finished(live=True)
+    assert '<span class="tag">live</span>' in viewer_client.get(URL).content.decode()
+    text = page_text(viewer_client.get(reverse("sync:run", args=[run.pk])))
+    assert "Live (the records HubSpot's webhooks named, and Salesforce's changes)" in text
