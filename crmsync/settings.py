@@ -292,6 +292,10 @@ HUBSPOT_WEBHOOK_SECRET = os.environ.get("HUBSPOT_WEBHOOK_SECRET", "")
 HUBSPOT_WEBHOOK_URL = os.environ.get("HUBSPOT_WEBHOOK_URL", "").strip() if env_url("HUBSPOT_WEBHOOK_URL", "") else ""
 # The largest webhook request accepted (bytes): HubSpot sends at most 100 events per request.
 HUBSPOT_WEBHOOK_MAX_BYTES = env_int("HUBSPOT_WEBHOOK_MAX_BYTES", 256 * 1024, minimum=1024)
+# While webhooks arrive (a batch in the last day), deletions and merges come with them: an
+# incremental run lists HubSpot's archived records (one request per object type, the only way
+# to see deletions without webhooks) at most this often instead of every run.
+HUBSPOT_ARCHIVED_LISTING_MINUTES = env_int("HUBSPOT_ARCHIVED_LISTING_MINUTES", 60, minimum=1)
 CRM_TIMEOUT = (env_int("CRM_CONNECT_TIMEOUT", 10, minimum=1), env_int("CRM_READ_TIMEOUT", 60, minimum=1))
 
 # --- Background tasks (django-q2) ---

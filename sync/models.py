@@ -1024,6 +1024,9 @@ class LiveSyncState(models.Model):
     last_event_at = models.DateTimeField(null=True, blank=True)
     last_refused_at = models.DateTimeField(null=True, blank=True)
     last_refused = models.CharField(max_length=200, blank=True)
+    # When each HubSpot object's archived records were last listed (ISO times): while webhooks
+    # arrive, an incremental run lists them only every HUBSPOT_ARCHIVED_LISTING_MINUTES.
+    archived_listed = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="livesyncstate_single_row")]

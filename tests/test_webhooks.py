@@ -142,3 +142,18 @@ def test_reads_are_the_same_whatever_order_the_events_came_in():
     assert want == {"contacts": ["2", "12"]}
     assert webhook_reads(events[::-1], synced=SYNCED, marker="crmsync_write") == want
     assert webhooks.MAX_EVENTS == 100
+
+
+@pytest.mark.parametrize(("facts", "lists"), [
+    ({"full": True, "webhooks_on": True, "last_event_age_s": 5, "last_listed_age_s": 5}, True),
+    ({"full": False, "webhooks_on": False, "last_event_age_s": 5, "last_listed_age_s": 5}, True),   # no webhooks
+    ({"full": False, "webhooks_on": True, "last_event_age_s": None, "last_listed_age_s": 5}, True),  # none came yet
+    ({"full": False, "webhooks_on": True, "last_event_age_s": 90_000, "last_listed_age_s": 5}, True),  # stopped
+    ({"full": False, "webhooks_on": True, "last_event_age_s": 5, "last_listed_age_s": None}, True),
+    ({"full": False, "webhooks_on": True, "last_event_age_s": 5, "last_listed_age_s": 3600}, True),  # its hour is up
+    ({"full": False, "webhooks_on": True, "last_event_age_s": 5, "last_listed_age_s": 60}, False),
+])
+def test_the_archived_listing_is_skipped_only_while_webhooks_bring_deletions(facts, lists):
+    from sync.engine.rules import list_archived_now
+
+    assert list_archived_now(**facts, every_s=3600) is lists

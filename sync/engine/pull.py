@@ -28,7 +28,7 @@ from django.db.models import Max
 from django.utils import timezone
 from simple_salesforce import format_soql
 
-from sync.engine import bulk_pull, echo, mirror, schema
+from sync.engine import bulk_pull, echo, mirror, rules, schema
 from sync.models import (
     CrmUser,
     HsCompany,
@@ -383,6 +383,7 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
                         tick: Callable[[int], None], reject: mirror.Reject | None = None, depth: int = 2) -> None:
     model, convert = HS_MODELS[object_type]
     props = schema.hs_properties(object_type, settings)
+    started = timezone.now()
     with STORE:
         since = None if full else _watermark("hubspot", object_type)
         if since is None:
@@ -409,7 +410,13 @@ def pull_hubspot_object(conn, object_type: str, *, full: bool, settings: SyncSet
             touched.pulled += len(changed)
             changed_total += len(changed)
             tick(len(records))
-    _pull_archived(conn, object_type, props, settings=settings, touched=touched, reject=reject, seen=seen)
+    if _archived_due(object_type, full=since is None):
+        _pull_archived(conn, object_type, props, settings=settings, touched=touched, reject=reject, seen=seen)
+        _archived_listed(object_type)
+    if since is None and newest is None:
+        # A full listing that found nothing (a portal without deals, say): the next pull searches
+        # from just before this one began, instead of listing everything again every run.
+        newest = started - hubspot_overlap()
     _keep_watermark(touched, "hubspot", object_type, _next_watermark(since, newest, changed_total, hubspot_overlap()))
 
 
@@ -418,6 +425,34 @@ def note_hs(object_type: str, rows, touched: Touched) -> None:
      "deals": touched.deal_ids}[object_type].update(r.hs_id for r in rows)
     if object_type == "contacts":
         touched.email_keys.update(r.email_key for r in rows if r.email_key)
+
+
+def _archived_due(object_type: str, *, full: bool) -> bool:
+    """rules.list_archived_now, with its facts: webhooks on, their last batch, the last listing."""
+    from django.conf import settings as conf
+
+    from sync.models import LiveSyncState
+
+    now = timezone.now()
+    with STORE:
+        state = LiveSyncState.load()
+    listed = state.archived_listed.get(object_type)
+
+    def age(at):
+        return (now - at).total_seconds() if at is not None else None
+    return rules.list_archived_now(full=full, webhooks_on=bool(conf.HUBSPOT_WEBHOOK_SECRET),
+                                   last_event_age_s=age(state.last_event_at),
+                                   last_listed_age_s=age(schema.parse_dt(listed)) if listed else None,
+                                   every_s=conf.HUBSPOT_ARCHIVED_LISTING_MINUTES * 60)
+
+
+def _archived_listed(object_type: str) -> None:
+    from sync.models import LiveSyncState
+
+    with STORE:   # HubSpot's objects are pulled one after another (one lane): no lost update
+        state = LiveSyncState.load()
+        state.archived_listed = {**state.archived_listed, object_type: timezone.now().isoformat()}
+        state.save(update_fields=["archived_listed"])
 
 
 def _pull_archived(conn, object_type: str, props: list[str], *, settings: SyncSettings, touched: Touched,

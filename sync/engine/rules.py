@@ -464,3 +464,17 @@ def webhook_reads(events: list[WebhookEvent], *, synced: dict[str, set[str]], ma
             continue
         reads.setdefault(e.object_type, set()).add(e.object_id)
     return {t: sorted(ids, key=lambda i: (len(i), i)) for t, ids in sorted(reads.items()) if ids}
+
+
+WEBHOOKS_LIVE_FOR_S = 24 * 3600   # a batch this recent: HubSpot is sending the portal's webhooks
+
+
+def list_archived_now(*, full: bool, webhooks_on: bool, last_event_age_s: float | None,
+                      last_listed_age_s: float | None, every_s: float) -> bool:
+    """Whether an incremental HubSpot pull lists the archived records (deleted, merged away),
+    which search never returns. Without webhooks that listing is the only way to see a
+    deletion, so every run does it; while webhooks arrive, deletions and merges come as events
+    and the listing is only the safety net, run every `every_s`. A full pull always lists."""
+    if full or not webhooks_on or last_event_age_s is None or last_event_age_s > WEBHOOKS_LIVE_FOR_S:
+        return True
+    return last_listed_age_s is None or last_listed_age_s >= every_s

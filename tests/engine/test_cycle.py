@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from sandbox.scenario import scenario_dict
 from sync import services, tasks
-from sync.models import AuditEvent, SyncRun, SyncSettings
+from sync.models import AuditEvent, HsDeal, SyncRun, SyncSettings
 from tests.engine.conftest import sync, sync_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -133,6 +133,23 @@ def test_request_counts_full_pull_and_quiet_org(crm):
     assert _calls(stats, "hubspot") == {**{f"POST /crm/v3/objects/{t}/search": 1 for t in types},
                                         **{f"GET /crm/v3/objects/{t}": 1 for t in types}}
     assert (quiet.sf_api_calls, quiet.hs_api_calls) == (4, 6)
+
+
+def test_an_object_the_portal_has_none_of_is_searched_after_the_first_run_not_listed_again(crm, hs):
+    """A portal without deals: the full pull's empty listing still leaves a watermark, so the runs
+    after it search from there (one request, besides the archived page), and a deal made later is
+    found by that search."""
+    crm.load({"hubspot": {"contacts": [{"id": "101", "properties": {"email": "a@example.com", "lastname": "A"}}]}})
+    sync_ok(full=True)
+    sync_ok()
+    crm.reset_stats()
+    sync_ok()
+    calls = _calls(crm.stats(), "hubspot")
+    assert calls.get("POST /crm/v3/objects/deals/search") == 1 and calls.get("GET /crm/v3/objects/deals") == 1, calls
+    deal = hs.crm.deals.basic_api.create({"properties": {"dealname": "Later", "pipeline": "default",
+                                                          "dealstage": "appointmentscheduled"}})
+    sync_ok()
+    assert HsDeal.objects.filter(hs_id=deal.id).exists()
 
 
 def test_retry_run_puts_failed_records_back_in_scope():

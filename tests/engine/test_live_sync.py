@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.ids import IdFactory
 from sync import tasks
-from sync.models import AuditEvent, ContactLink, FieldRule, HubSpotEvent, LinkStatus, SyncRun
+from sync.models import AuditEvent, ContactLink, FieldRule, HubSpotEvent, LinkStatus, LiveSyncState, SyncRun
 from tests.conftest import restore_reference_data
 from tests.engine.conftest import events, hs_contact, sync_ok, synced_id
 
@@ -169,3 +169,20 @@ def test_the_live_poll_brings_a_salesforce_edit_over_at_one_query_per_object(lin
     quiet = SyncRun.objects.get(pk=tasks.live_poll())
     assert quiet.status == SyncRun.Status.SUCCEEDED, quiet.error
     assert linked.stats()["salesforce"]["calls"] <= 4 and linked.stats()["hubspot"]["calls"] == 0, linked.stats()
+
+
+def test_while_webhooks_arrive_a_quiet_scheduled_run_costs_one_hubspot_request_per_object(linked, settings):
+    """Issue 14's quiet-run target: deletions and merges come as webhook events, so the archived
+    listings (one request per object type) run only every HUBSPOT_ARCHIVED_LISTING_MINUTES."""
+    settle(linked.hubspot.webhooks)
+    linked.hubspot.touch("contacts", 101, {"lastname": "Lee-Webb"})
+    assert settle(linked.hubspot.webhooks).status == SyncRun.Status.SUCCEEDED   # a batch arrived just now
+    sync_ok()
+    linked.reset_stats()
+    sync_ok()                                      # quiet: the archived listings wait for their hour
+    hubspot = linked.stats()["hubspot"]
+    assert hubspot["calls"] <= 3 and not any("archived" in k for k in hubspot["endpoints"]), hubspot
+    linked.reset_stats()
+    LiveSyncState.objects.update(archived_listed={})   # as if their hour had come
+    sync_ok()
+    assert linked.stats()["hubspot"]["calls"] >= 6     # the safety net lists them again
