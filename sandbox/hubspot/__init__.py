@@ -1,7 +1,7 @@
 """HubSpot CRM emulator of the sandbox.
 
 Serves the CRM v3 objects API (contacts, companies, deals: basic, batch, search, merge), v4
-associations, the v3 properties and deal pipelines APIs and account info, with HubSpot's auth, error bodies and rate
+associations, the v3 properties, deal pipelines and lists APIs and account info, with HubSpot's auth, error bodies and rate
 limits (see /work/shared/reference/hubspot-api.md). All state lives in memory under `sandbox.lock`.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sandbox.core import Request, Response
 from sandbox.hubspot import shapes
 from sandbox.hubspot.associations import PAIR_TYPES, AssociationsApi, AssociationStore, pair_type_ids
 from sandbox.hubspot.limits import Limits
+from sandbox.hubspot.lists import Lists
 from sandbox.hubspot.objects import ObjectsApi
 from sandbox.hubspot.pipelines import PipelineRegistry
 from sandbox.hubspot.properties import PropertyRegistry
@@ -63,6 +64,7 @@ class HubSpotEmulator:
         self.objects = ObjectsApi(self)
         self.search = SearchApi(self)
         self.v4 = AssociationsApi(self)
+        self.lists = Lists(self)
         self._rng = random.Random(getattr(sandbox, "seed", 0))
         self.search_lag = SearchLag(search_lag, getattr(sandbox, "seed", 0))
         self.stores: dict[str, ObjectStore] = {}
@@ -77,6 +79,7 @@ class HubSpotEmulator:
             self.pipelines.reset()
             self._pipeline_options()
             self.assoc.reset()
+            self.lists.reset()
             self.search_lag.reset()  # back to the constructor's lag, RNG re-seeded
             self.stores = {t: ObjectStore(t, self.props.unique_names(t), FIRST_IDS[t], self.search_lag)
                            for t in OBJECT_TYPES}
@@ -144,6 +147,11 @@ class HubSpotEmulator:
                     self.pipelines.load(p)
                     n += 1
                 self._pipeline_options()
+                return n
+            if object_type == "lists":
+                for raw in records:
+                    self.lists.load(raw, self.now_ms())
+                    n += 1
                 return n
             if object_type == "associations":
                 for a in records:
@@ -243,6 +251,10 @@ class HubSpotEmulator:
             names = ["{pipelineId}", "stages", "{stageId}"]
             return f"{req.method} /crm/v3/pipelines/{TYPE_ALIASES.get(parts[3], parts[3])}" + "".join(
                 f"/{names[i] if i < len(names) else p}" for i, p in enumerate(parts[4:]))
+        if parts[:3] == ["crm", "v3", "lists"]:
+            return f"{req.method} /crm/v3/lists" + "".join(
+                "/{listId}" if p.isdigit() and i == 0 else "/{recordId}" if p.isdigit() else f"/{p}"
+                for i, p in enumerate(parts[3:]))
         out = []
         for i, p in enumerate(parts):
             prev = parts[i - 1] if i else ""
@@ -344,6 +356,8 @@ class HubSpotEmulator:
             return self._properties(req, parts[3:])
         if len(parts) >= 4 and parts[:3] == ["crm", "v3", "pipelines"]:
             return self.pipelines.handle(req, parts[3:])
+        if parts[:3] == ["crm", "v3", "lists"]:
+            return self.lists.handle(req, parts[3:])
         if len(parts) >= 3 and parts[0] == "account-info":
             return self._account_info(req, parts[2:])
         return None
