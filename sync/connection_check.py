@@ -85,3 +85,29 @@ def check_property_names(wanted: dict[str, tuple[str, str]]) -> dict[str, str]:
     except CrmError as exc:
         return {field: f"Could not check {name!r} with HubSpot ({exc}); try again once HubSpot answers."
                 for field, (_, name) in wanted.items()}
+
+
+def check_inclusion_list(list_id: str) -> tuple[str, str]:
+    """For the Settings page: (the list's name, "") when HubSpot has contact list `list_id`, else
+    ("", what is wrong). Nothing is saved unchecked."""
+    from sync.crm.hubspot import CONTACT_LIST_TYPE, HubSpotConfig, HubSpotConnector
+
+    try:
+        found = HubSpotConnector(HubSpotConfig.from_settings()).contact_list(list_id)
+    except CrmError as exc:
+        if exc.status == 404:
+            return "", f"HubSpot has no list {list_id}: choose one of the portal's contact lists."
+        return "", f"Could not check list {list_id} with HubSpot ({exc}); try again once HubSpot answers."
+    if found.get("objectTypeId") != CONTACT_LIST_TYPE:
+        return "", f"List {list_id} ({found.get('name', '')}) is not a contact list: choose a list of contacts."
+    return found.get("name") or list_id, ""
+
+
+def contact_lists() -> tuple[list[dict], str]:
+    """The portal's contact lists for the Settings page's picker, or ([], why not)."""
+    from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
+
+    try:
+        return HubSpotConnector(HubSpotConfig.from_settings()).contact_lists(), ""
+    except CrmError as exc:
+        return [], f"Could not read HubSpot's lists ({exc}); type the list's ID instead."

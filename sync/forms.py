@@ -10,6 +10,7 @@ BOUNDS = {"schedule_minutes": (1, 1440, "Minutes between runs", "minutes"),
           "hubspot_api_share": (1, 100, "The HubSpot API budget", "%")}
 # HubSpot property (internal) names: lower-case letters, digits and underscores, starting with a letter.
 PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+LIST_ID = re.compile(r"^[0-9]{1,20}$")
 PROPERTIES = {"prop_salesforce_contact_id": "contacts", "prop_salesforce_lead_id": "contacts",
               "prop_salesforce_account_id": "companies", "prop_salesforce_opportunity_id": "deals"}
 
@@ -23,7 +24,7 @@ class SyncSettingsForm(forms.ModelForm):
         fields = ["delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts",
                   "schedule_minutes", "live_poll_minutes", "salesforce_api_share", "hubspot_api_share",
                   "prop_salesforce_contact_id", "prop_salesforce_lead_id", "prop_salesforce_account_id",
-                  "prop_salesforce_opportunity_id"]
+                  "prop_salesforce_opportunity_id", "inclusion_list_id"]
         labels = {
             "delete_hubspot_contact_on_delete": "Delete HubSpot contacts when their Salesforce record is deleted",
             "create_salesforce_leads": "Create Salesforce leads for new HubSpot contacts",
@@ -36,6 +37,7 @@ class SyncSettingsForm(forms.ModelForm):
             "prop_salesforce_lead_id": "Contact property holding the Salesforce lead ID",
             "prop_salesforce_account_id": "Company property holding the Salesforce account ID",
             "prop_salesforce_opportunity_id": "Deal property holding the Salesforce opportunity ID",
+            "inclusion_list_id": "Inclusion list (HubSpot list ID)",
         }
 
     def __init__(self, *args, sf_daily_limit: int | None = None, **kwargs):
@@ -50,6 +52,8 @@ class SyncSettingsForm(forms.ModelForm):
             field.error_messages.update(invalid=words, min_value=words, max_value=words, required=words)
             field.min_value, field.max_value = low, high
             field.validators = [v for v in field.validators if not hasattr(v, "limit_value")]
+        self.fields["inclusion_list_id"].widget.attrs.update(inputmode="numeric", list="hubspot-lists", autocomplete="off",
+                                                              placeholder="blank: every contact syncs")
         for name in PROPERTIES:
             self.fields[name].error_messages["required"] = "A HubSpot property name is needed here."
             self.fields[name].widget.attrs.update(pattern=PROPERTY_NAME.pattern, spellcheck="false",
@@ -74,6 +78,15 @@ class SyncSettingsForm(forms.ModelForm):
 
     def clean_hubspot_api_share(self):
         return self._bounded("hubspot_api_share")
+
+    def clean_inclusion_list_id(self):
+        if "inclusion_list_id" not in self.data:
+            return self.instance.inclusion_list_id   # a post from before the inclusion list leaves it as it is
+        value = (self.cleaned_data.get("inclusion_list_id") or "").strip()
+        if value and not LIST_ID.match(value):
+            raise forms.ValidationError(f"{value!r} is not a HubSpot list ID: that is the number in the list's address "
+                                        "(…/objectLists/123/…), or blank for every contact.")
+        return value
 
     def clean(self):
         cleaned = super().clean()

@@ -187,10 +187,13 @@ class HsContact(models.Model):
     mirrored_at = models.DateTimeField(default=timezone.now)
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
     dirty = models.BooleanField(default=False, db_default=False)
+    # Not in the inclusion list when the last run read it (engine/inclusion.py): not synced to Salesforce.
+    outside_list = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "HubSpot contact"
         indexes = [
+            models.Index(fields=["hs_id"], name="hscontact_outside_list", condition=Q(outside_list=True)),
             # HubSpot-side merges (sync/engine/removals.py): the survivors, which name the merged ids.
             models.Index(fields=["hs_id"], name="hscontact_survivors", condition=~Q(merged_ids="")),
             models.Index(fields=["hs_id"], name="hscontact_dirty", condition=Q(dirty=True)),  # rows a run must reconcile
@@ -494,6 +497,13 @@ class SyncSettings(models.Model):
     prop_salesforce_lead_id = models.CharField(max_length=100, default="salesforceleadid")
     prop_salesforce_account_id = models.CharField(max_length=100, default="salesforceaccountid")
     prop_salesforce_opportunity_id = models.CharField(max_length=100, default="hs_salesforceopportunityid")
+    # The inclusion list (engine/inclusion.py): only the HubSpot contacts in this contact list are
+    # created in or updated to Salesforce. Blank: every contact syncs.
+    inclusion_list_id = models.CharField(
+        max_length=32, blank=True,
+        help_text="Only HubSpot contacts in this list are created in or updated to Salesforce; contacts outside it "
+                  "also stop receiving Salesforce's updates. Blank: every contact syncs.")
+    inclusion_list_name = models.CharField(max_length=255, blank=True)   # as HubSpot named it when it was chosen
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -949,6 +959,7 @@ class AuditEvent(models.Model):
         SYNC_REQUESTED = "sync_requested", "Sync requested"
         RUN_FINISHED = "run_finished", "Sync run finished"
         ALERT_SENT = "alert_sent", "Alert digest sent"
+        LIST_MEMBERSHIP = "list_membership", "Inclusion list"
 
     created = models.DateTimeField(default=timezone.now, editable=False)
     run = models.ForeignKey(SyncRun, models.PROTECT, null=True, blank=True, related_name="events")
@@ -1036,4 +1047,26 @@ class LiveSyncState(models.Model):
 
     @classmethod
     def load(cls) -> LiveSyncState:
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class InclusionListState(models.Model):
+    """The inclusion list as the last run read it (one row): which list, how many members, how
+    many mirrored contacts are outside it, and what went wrong reading it, if something did."""
+
+    list_id = models.CharField(max_length=32, blank=True)   # the list the contacts' outside_list flags follow
+    members = models.PositiveIntegerField(default=0)
+    outside = models.PositiveIntegerField(default=0)
+    read_at = models.DateTimeField(null=True, blank=True)
+    problem = models.CharField(max_length=300, blank=True)
+    problem_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="inclusionliststate_single_row")]
+
+    def __str__(self) -> str:
+        return "Inclusion list state"
+
+    @classmethod
+    def load(cls) -> InclusionListState:
         return cls.objects.get_or_create(pk=1)[0]

@@ -32,7 +32,7 @@ ALERTS_SCHEDULE_NAME = "crmsync: alert digest"
 SETTINGS_FIELDS = ("delete_hubspot_contact_on_delete", "create_salesforce_leads", "create_hubspot_contacts",
                    "schedule_minutes", "live_poll_minutes", "salesforce_api_share", "hubspot_api_share",
                    "prop_salesforce_contact_id", "prop_salesforce_lead_id", "prop_salesforce_account_id",
-                   "prop_salesforce_opportunity_id")
+                   "prop_salesforce_opportunity_id", "inclusion_list_id", "inclusion_list_name")
 
 
 @transaction.atomic

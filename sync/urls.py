@@ -31,6 +31,7 @@ urlpatterns = [
     path("audit/export.csv", audit.audit_csv, name="audit_csv"),
     path("settings/", settings.settings_view, name="settings"),
     path("settings/test/<str:crm>/", settings.test_connection, name="test_connection"),
+    path("settings/hubspot-lists/", settings.hubspot_lists, name="hubspot_lists"),
     path("settings/stages/", settings.stage_mapping, name="stage_mapping"),
     path("settings/stages/refresh/", settings.refresh_stages, name="refresh_stages"),
 ]

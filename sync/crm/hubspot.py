@@ -40,6 +40,8 @@ SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
 V4_BATCH_LIMIT = 1_000  # HubSpot refuses to page a search past 10,000 results
 SEARCH_RATE = Rate(5, 1.0)  # search endpoints: 5 requests a second per account, whatever the tier
+LIST_PAGE_LIMIT = 250    # list memberships a page, the most HubSpot gives
+CONTACT_LIST_TYPE = "0-1"
 LAST_MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
 
 
@@ -158,7 +160,7 @@ class HubSpotConnector:
         return getattr(getattr(self.client.crm, object_type), name)
 
     def _call(self, api, method: str, *args, describe: str, **kwargs) -> Any:
-        search = method == "do_search"
+        search = method == "do_search" and type(api).__name__ != "ListsApi"  # lists search: not a CRM search
 
         def attempt():
             self.budget.charge()
@@ -308,6 +310,37 @@ class HubSpotConnector:
         """The object's pipelines with their stages (`GET /crm/v3/pipelines/{objectType}`)."""
         api = self.client.crm.pipelines.pipelines_api
         return (self._call(api, "get_all", object_type, describe=f"read {object_type} pipelines") or {}).get("results", [])
+
+    # --- contact lists (the inclusion list) -------------------------------------------------------
+    def contact_lists(self) -> list[dict]:
+        """The portal's contact lists (v3 lists search, 500 a page): listId, name, processingType
+        and, in `additionalProperties.hs_list_size`, the member count."""
+        api = self.client.crm.lists.lists_api
+        out, offset = [], 0
+        while True:
+            page = self._call(api, "do_search", {"count": 500, "offset": offset}, describe="search lists") or {}
+            out.extend(x for x in page.get("lists", []) if x.get("objectTypeId") == CONTACT_LIST_TYPE)
+            if not page.get("hasMore") or page.get("offset", offset) <= offset:
+                return out
+            offset = page["offset"]
+
+    def contact_list(self, list_id: str) -> dict:
+        """One list's definition (`size` is its member count); a CrmError with status 404 when
+        HubSpot has no such list (or it was deleted)."""
+        api = self.client.crm.lists.lists_api
+        return (self._call(api, "get_by_id", list_id, describe=f"read list {list_id}") or {}).get("list") or {}
+
+    def list_member_ids(self, list_id: str) -> Iterator[list[str]]:
+        """The list's member record ids, 250 a page (the most HubSpot gives), in record-id order."""
+        api = self.client.crm.lists.memberships_api
+        after = None
+        while True:
+            kwargs = {"limit": LIST_PAGE_LIMIT, **({"after": after} if after else {})}
+            page = self._call(api, "get_page", list_id, describe=f"read list {list_id} members", **kwargs) or {}
+            yield [str(m["recordId"]) for m in page.get("results", [])]
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
 
     def account_details(self) -> dict:
         """GET /account-info/v3/details (portal id, time zone) for "Test connection". The SDK has

@@ -27,7 +27,7 @@ LINK_FIELDS = bulk.concrete(ContactLink, skip=("hs_contact",))
 # datetimes alone cost seconds to parse). Reading any other field of these rows would cost a
 # query per row (tests/engine/test_query_counts.py): add it here first.
 CONTACT_COLUMNS = ("hs_id", "email", "email_key", "first_name", "last_name", "phone", "company_name", "job_title",
-                   "salesforce_lead_id", "salesforce_contact_id")
+                   "salesforce_lead_id", "salesforce_contact_id", "outside_list")
 PERSON_COLUMNS = ("sf_id", "object_type", "email_key", "is_deleted", "master_record_id", "is_converted",
                   "converted_contact_id", "system_modstamp", "pull_seq", "hubspot_contact_id")
 
@@ -117,6 +117,7 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
         shows = people.get(shown_id(c))
         facts = rules.ContactFacts(
             has_email=bool(c.email_key), candidates=tuple(by_email.get(c.email_key, ())), shows=shown_id(c),
+            outside_list=c.outside_list,
             link=_facts_link(link), linked=person_facts(on) if on else None, shown=person_facts(shows) if shows else None)
         decided.append((c, link, rules.decide_contact(facts, policy)))
     settled = rules.settle_claims([(c.hs_id, _facts_link(link), d) for c, link, d in decided], _held(decided))

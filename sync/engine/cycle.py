@@ -20,7 +20,20 @@ from django.utils import timezone
 from sync.crm.base import Budget, BudgetExhausted, CrmError
 from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
-from sync.engine import bulk, companies, contacts, deals, echo, fields, groups, intents, new_contacts, pull, removals
+from sync.engine import (
+    bulk,
+    companies,
+    contacts,
+    deals,
+    echo,
+    fields,
+    groups,
+    inclusion,
+    intents,
+    new_contacts,
+    pull,
+    removals,
+)
 from sync.engine.context import RunContext
 from sync.engine.tuning import tuned_for_a_run
 from sync.models import AuditEvent, ContactLink, DuplicateGroup, LinkStatus, SyncRun, SyncSettings, Watermark
@@ -199,6 +212,7 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
     pull.touch_dirty(touched)
     if ctx.run.retry_of_id:
         _touch_failed_records(ctx.run.retry_of_id, touched)
+    inclusion.refresh(ctx, touched)  # contacts that joined the inclusion list are in scope
     if not touched.any():
         pull.save_watermarks(touched)
         return

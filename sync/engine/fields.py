@@ -17,6 +17,7 @@ from sync.engine import bulk, mirror, schema, stages
 from sync.engine.context import RunContext
 from sync.engine.fit import fit
 from sync.engine.pull import Touched
+from sync.engine.rules import fields_exchanged
 from sync.models import AuditEvent, CompanyLink, ContactLink, DealLink, FieldRule, HsContact, LinkStatus, email_key
 
 CHUNK = 1000  # pairs per database round; _push splits the writes into 200 (Salesforce) / 100 (HubSpot)
@@ -190,13 +191,15 @@ def _pairs(touched: Touched, part: Part | None = None) -> Iterator[list[Pair]]:
         # it; a pair whose other side was deleted writes nothing). Filtered here, not in SQL:
         # with `status = …` in the query the planners walk the status index and sort every
         # synced link for each chunk (quadratic over a run) instead of reading the next CHUNK.
+        columns += [f"{h}__outside_list"] if hs_type == "contacts" else []
         columns += ["status"]
         if touched.everything:
             pages = _every_link(qs.filter(pk__lte=part.hi) if part else qs, columns, part.lo if part else 0)
         else:
             pages = _touched_links(qs, columns, {f"{h}__hs_id__in": ids[hs_type][0], f"{sf}__sf_id__in": ids[hs_type][1]})
         for page in pages:
-            batch = [row for row in page if row[-1] == LinkStatus.SYNCED]
+            batch = [row for row in page if row[-1] == LinkStatus.SYNCED
+                     and (hs_type != "contacts" or fields_exchanged(outside_list=row[-2]))]  # the inclusion list
             yield [Pair(hs_type, Record(hs_model, row[1], row[3], row[2], row[4], row[9] if label else ""),
                         row[10] if sf_type == "object_type" else sf_type,
                         Record(sf_model, row[5], row[7], row[6], row[8]))

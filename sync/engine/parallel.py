@@ -18,7 +18,7 @@ from django.conf import settings as django_settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from sync.engine import cycle, fields, pull
+from sync.engine import cycle, fields, inclusion, pull
 from sync.models import SyncChunk, SyncRun
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,11 @@ def _carry_on_if_last(run_id: int) -> bool:
     run = SyncRun.objects.get(pk=run_id)
     touched = _touched(run_id)
     log.info("run %s: all %d pull parts done (%d records); reconciling", run_id, len(pull.STREAMS), touched.pulled)
-    if not cycle.execute(run, lambda ctx: cycle.before_fields(ctx, touched), finish_on_success=False):
+    def reconcile(ctx) -> None:
+        inclusion.refresh(ctx, touched)
+        cycle.before_fields(ctx, touched)
+
+    if not cycle.execute(run, reconcile, finish_on_success=False):
         return True
     names = [part.name for part in fields.parts(PAIRS_PER_PART)]
     if not names:  # nothing linked: nothing to compare

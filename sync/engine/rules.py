@@ -93,6 +93,7 @@ class ContactFacts:
     candidates: tuple[Person, ...] = ()          # records sharing its email, in any order
     shows: str = ""                              # the Salesforce id HubSpot's properties name
     shown: Person | None = None                  # that record, when the mirror has it
+    outside_list: bool = False                   # an inclusion list is set and the contact is not in it
 
 
 def is_group_member(p: Person) -> bool:
@@ -152,7 +153,7 @@ def _first_sight(f: ContactFacts, candidates: tuple[Person, ...], policy: Policy
         return Decision(Kind.LINK, sf_id=first.sf_id, chosen_by="R3", rule="R3", linked_modstamp=_newest_stamp(candidates),
                         message="First record Salesforce returned for this email"
                                 + (f" ({others} other record{' shares' if others == 1 else 's share'} it)." if others else "."))
-    if f.has_email and policy.create_leads:
+    if f.has_email and policy.create_leads and not f.outside_list:  # outside the inclusion list: no lead
         return Decision(Kind.CREATE_LEAD, rule="R1", message="No Salesforce lead or contact has this email.")
     return Decision(Kind.NONE)
 
@@ -478,3 +479,22 @@ def list_archived_now(*, full: bool, webhooks_on: bool, last_event_age_s: float 
     if full or not webhooks_on or last_event_age_s is None or last_event_age_s > WEBHOOKS_LIVE_FOR_S:
         return True
     return last_listed_age_s is None or last_listed_age_s >= every_s
+
+
+# ---- the inclusion list (engine/inclusion.py) ----------------------------------------------------------
+# As HubSpot's integration: with an inclusion list set, only the HubSpot contacts in it are created
+# in or updated to Salesforce, and a contact outside it stops receiving Salesforce's updates too.
+# Salesforce's new records still come into HubSpot (create_hubspot_contacts) and links still
+# follow R3-R8, so the console shows which record an outside contact corresponds to.
+
+def fields_exchanged(*, outside_list: bool) -> bool:
+    """Whether a synced contact pair exchanges field values (either way) in this run."""
+    return not outside_list
+
+
+def inclusion_moves(outside: dict[str, bool], members: set[str]) -> tuple[set[str], set[str]]:
+    """Of these mirrored contacts (id → outside the list as last read), those that joined the
+    list (outside before, a member now) and those that left it (inside before, not a member now)."""
+    joined = {i for i, out in outside.items() if out and i in members}
+    left = {i for i, out in outside.items() if not out and i not in members}
+    return joined, left

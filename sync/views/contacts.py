@@ -11,7 +11,18 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from sync import services
-from sync.models import AuditEvent, BulkJob, CompanyLink, ContactLink, HsCompany, HsContact, LinkStatus, RecordError, SfPerson
+from sync.models import (
+    AuditEvent,
+    BulkJob,
+    CompanyLink,
+    ContactLink,
+    HsCompany,
+    HsContact,
+    LinkStatus,
+    RecordError,
+    SfPerson,
+    SyncSettings,
+)
 from sync.queries import contact_search, keyset_page, span
 from sync.roles import OPERATOR, role_required
 from sync.views.common import back, page_or_fragment
@@ -79,7 +90,7 @@ def contact(request, hs_id: str):
     errors = RecordError.objects.filter(record_id__in=ids, retried_at__isnull=True).order_by("-created_at")[:5]
     context = {"contact": c, "link": link, "same_email": same_email, "master": master, "company": company,
                "company_link": company_link, "events": events, "errors": errors,
-               "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
+               "sf_url": django_settings.SALESFORCE_INSTANCE_URL, "inclusion_list": SyncSettings.load()}
     return render(request, "sync/contact.html", context)
 
 

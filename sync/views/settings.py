@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sync import connection_check, services
 from sync.crm.base import CrmError
@@ -33,6 +33,7 @@ def _form(request, current):
 
 def _context(form, rules, request) -> dict:
     return {"form": form, "rules": rules, "settings_obj": SyncSettings.load(), "live": _live(request),
+            "inclusion": _inclusion(),
             "stages": StageMapping.objects.all(), "org_stages": (org := list(OrgStage.objects.all())),
             "org_names": {o.name for o in org}}
 
@@ -40,6 +41,7 @@ def _context(form, rules, request) -> dict:
 @require_http_methods(["GET", "POST"])
 def settings_view(request):
     current = SyncSettings.load()
+    saved_list = current.inclusion_list_id   # the form's validation writes the posted values onto `current`
     form = _form(request, current)
     # The rules table is optional in a POST (the command line and older forms send settings only).
     rules_posted = "rules-TOTAL_FORMS" in request.POST
@@ -53,6 +55,8 @@ def settings_view(request):
         # A property name is checked against HubSpot's own properties before it is saved.
         for field, problem in connection_check.check_property_names(form.changed_properties()).items():
             form.add_error(field, problem)
+    if form.is_valid() and form.cleaned_data["inclusion_list_id"] != saved_list:
+        _check_list(form)
     if form.is_valid() and (not rules_posted or rules.is_valid()):
         try:
             services.update_settings(actor=request.user, changes=form.cleaned_data)
@@ -65,6 +69,34 @@ def settings_view(request):
             messages.success(request, "Settings saved.")
             return redirect("sync:settings")
     return render(request, "sync/settings.html", _context(form, rules, request), status=400)
+
+
+def _check_list(form) -> None:
+    """A new inclusion list is checked with HubSpot before it is saved, and its name kept."""
+    list_id = form.cleaned_data["inclusion_list_id"]
+    name, problem = connection_check.check_inclusion_list(list_id) if list_id else ("", "")
+    if problem:
+        form.add_error("inclusion_list_id", problem)
+    else:
+        form.cleaned_data["inclusion_list_name"] = name
+
+
+def _inclusion() -> dict:
+    from sync.crm.hubspot import LIST_PAGE_LIMIT
+    from sync.models import HsContact, InclusionListState
+
+    state = InclusionListState.objects.filter(pk=1).first() or InclusionListState()   # a page never writes
+    s = SyncSettings.load()
+    return {"state": state, "current": state.list_id == s.inclusion_list_id and state.read_at is not None,
+            "contacts": HsContact.objects.filter(archived=False).count(),
+            "requests": max(1, -(-state.members // LIST_PAGE_LIMIT))}
+
+
+@require_GET
+def hubspot_lists(request):
+    """The picker's options (loaded by htmx when the Settings page opens): HubSpot's contact lists."""
+    lists, problem = connection_check.contact_lists()
+    return render(request, "sync/_hubspot_lists.html", {"lists": lists, "problem": problem})
 
 
 @require_POST

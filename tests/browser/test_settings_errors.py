@@ -63,3 +63,29 @@ def test_the_live_poll_shows_its_cost_in_the_browser_and_saving_it_is_audited(ad
     assert SyncSettings.load().live_poll_minutes == 2
     event = AuditEvent.objects.get(action="settings_changed")
     assert event.after == {"live_poll_minutes": 2}
+
+
+def test_the_inclusion_list_is_picked_from_hubspots_lists_refused_in_words_and_saved(ada, crm_sandbox, live_server, page):
+    hs = crm_sandbox.sandbox.hubspot
+    hs.load_records("contacts", [{"id": "101", "properties": {"email": "ann@example.com"}}])
+    list_id = hs.lists.load({"name": "Customers", "members": ["101"]}, hs.now_ms())["listId"]
+    page.goto(f"{live_server.url}/settings/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    section = page.locator("#inclusion")
+    expect(section).to_contain_text("1 contact list in HubSpot")          # the picker, loaded by htmx
+    expect(page.locator(f"#hubspot-lists option[value='{list_id}']")).to_have_text("Customers (static, 1 contact)")
+    field = page.get_by_label("Inclusion list (HubSpot list ID)")
+    field.fill("999999")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("#inclusion")).to_contain_text("HubSpot has no list 999999")
+    assert SyncSettings.load().inclusion_list_id == ""
+    page.get_by_label("Inclusion list (HubSpot list ID)").fill(list_id)
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("main")).to_contain_text("Settings saved.")
+    expect(page.locator("#inclusion")).to_contain_text(f"Customers ({list_id})")
+    expect(page.locator("#inclusion")).to_contain_text("not yet: the next run reads it")
+    assert SyncSettings.load().inclusion_list_name == "Customers"
+    assert AuditEvent.objects.get(action="settings_changed").after == {"inclusion_list_id": list_id,
+                                                                        "inclusion_list_name": "Customers"}

@@ -222,6 +222,18 @@ def test_the_card_of_a_synced_contact(viewer_client, operator):
     assert resync_url(c) not in html
 
 
+def test_the_card_says_when_a_contact_is_outside_the_inclusion_list(viewer_client):
+    from sync.models import SyncSettings
+
+    inside, outside = hs_contact("ann@example.com"), hs_contact("bob@example.com", outside_list=True)
+    assert 'id="outside-list"' not in viewer_client.get(card(outside)).content.decode()   # no list chosen
+    SyncSettings.objects.filter(pk=1).update(inclusion_list_id="31", inclusion_list_name="Sync to Salesforce")
+    text = page_text(viewer_client.get(card(outside)).content.decode())
+    assert "Outside the inclusion list “Sync to Salesforce”: this contact is neither created in nor updated to " \
+           "Salesforce, and Salesforce's changes do not reach it." in text
+    assert 'id="outside-list"' not in viewer_client.get(card(inside)).content.decode()
+
+
 def test_the_card_of_a_contact_that_lost_its_primary(viewer_client, operator_client):
     c, old, new = lost_primary()
     response = viewer_client.get(card(c))

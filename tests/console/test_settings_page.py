@@ -292,3 +292,71 @@ def test_the_live_sync_section_says_what_to_enter_in_hubspot_and_what_was_refuse
     html = admin_client_.get(URL).content.decode()
     assert "https://crm.example.com/hooks/hubspot/" in html and "Last refused request" in html
     assert "signature does not match" in html and "s3cret-value" not in html
+
+
+# --- Inclusion list ---------------------------------------------------------------------------------
+def _hubspot_list(crm, name="Sync to Salesforce", members=("101",), object_type_id="0-1") -> str:
+    crm.hubspot.load_records("contacts", [{"id": m, "properties": {"email": f"c{m}@example.com"}} for m in members])
+    return crm.hubspot.lists.load({"name": name, "objectTypeId": object_type_id,
+                                   "members": list(members)}, crm.hubspot.now_ms())["listId"]
+
+
+def test_choosing_an_inclusion_list_checks_it_with_hubspot_keeps_its_name_and_is_audited(crm, admin_client_, admin_user):
+    list_id = _hubspot_list(crm)
+    assert admin_client_.post(URL, form_data(inclusion_list_id=f" {list_id} ")).status_code == 302
+    s = SyncSettings.load()
+    assert (s.inclusion_list_id, s.inclusion_list_name) == (list_id, "Sync to Salesforce")
+    event = AuditEvent.objects.get(action="settings_changed")
+    assert event.before == {"inclusion_list_id": "", "inclusion_list_name": ""} and event.actor == admin_user
+    assert event.after == {"inclusion_list_id": list_id, "inclusion_list_name": "Sync to Salesforce"}
+    html = admin_client_.get(URL).content.decode()
+    assert "Sync to Salesforce" in html and "not yet: the next run reads it" in html
+    # A post that does not carry the field (the command line, an older form) leaves the list alone.
+    assert admin_client_.post(URL, form_data(schedule_minutes=7)).status_code == 302
+    assert SyncSettings.load().inclusion_list_id == list_id
+    assert admin_client_.post(URL, form_data(inclusion_list_id="")).status_code == 302   # cleared: everyone syncs
+    assert (SyncSettings.load().inclusion_list_id, SyncSettings.load().inclusion_list_name) == ("", "")
+
+
+@pytest.mark.parametrize("value, words", [("abc", "is not a HubSpot list ID"),
+                                          ("424242", "HubSpot has no list 424242"),
+                                          ("company", "is not a contact list")])
+def test_a_bad_inclusion_list_is_refused_in_words_and_nothing_is_saved(crm, admin_client_, value, words):
+    if value == "company":
+        value = _hubspot_list(crm, "Companies", members=(), object_type_id="0-2")
+    response = admin_client_.post(URL, form_data(inclusion_list_id=value))
+    assert response.status_code == 400 and words in response.content.decode()
+    assert SyncSettings.load().inclusion_list_id == ""
+    assert not AuditEvent.objects.exists()
+
+
+def test_the_settings_page_spells_out_the_inclusion_lists_consequences_and_lists_hubspots_lists(crm, admin_client_):
+    _hubspot_list(crm, "Customers", members=("101", "102"))
+    html = admin_client_.get(URL).content.decode()
+    assert 'id="inclusion"' in html and "neither created in nor updated to Salesforce" in html
+    assert "new Salesforce leads and contacts still come into HubSpot" in html
+    assert 'hx-get="/settings/hubspot-lists/"' in html
+    picker = admin_client_.get(reverse("sync:hubspot_lists")).content.decode()
+    assert '<datalist id="hubspot-lists">' in picker and "Customers (static, 2 contacts)" in picker
+
+
+def test_the_list_picker_says_when_hubspot_cannot_be_asked(crm, admin_client_, settings):
+    settings.HUBSPOT_ACCESS_TOKEN = "wrong-token"
+    picker = admin_client_.get(reverse("sync:hubspot_lists")).content.decode()
+    assert "Could not read HubSpot&#x27;s lists" in picker and "type the list&#x27;s ID instead" in picker
+    assert "wrong-token" not in picker
+
+
+def test_the_last_read_and_a_problem_reading_the_list_are_shown(crm, admin_client_):
+    from django.utils import timezone
+
+    from sync.models import InclusionListState
+
+    SyncSettings.objects.filter(pk=1).update(inclusion_list_id="77", inclusion_list_name="Chosen")
+    InclusionListState.objects.update_or_create(pk=1, defaults=dict(
+        list_id="77", members=600, outside=12, read_at=timezone.now(), problem="HubSpot list 77 could not be read",
+        problem_at=timezone.now()))
+    html = admin_client_.get(URL).content.decode()
+    assert "600 members; 12 of 0 mirrored contacts outside it" in html
+    assert "this list's 600 members: 3 requests a run" in html
+    assert "HubSpot list 77 could not be read" in html

@@ -287,3 +287,25 @@ def test_a_merge_keeps_the_primary_values_and_fills_its_blanks_from_the_others()
     merged = [("A", {"Phone": "", "Title": "CTO", "LastName": "Li"}), ("B", {"Phone": "555", "Title": "", "LastName": ""})]
     assert merge_keeps(["Phone", "Title", "LastName"], primary, merged) == {"Phone": "B", "Title": "P", "LastName": "P"}
     assert merge_keeps(["Phone"], ("P", {"Phone": ""}), [("A", {"Phone": ""})]) == {"Phone": "P"}  # nobody has one
+
+
+# --- the inclusion list -----------------------------------------------------------------------------
+def test_a_contact_outside_the_inclusion_list_creates_no_lead_but_is_still_linked_by_r3():
+    outside = ContactFacts(has_email=True, outside_list=True)
+    assert decide_contact(outside, Policy()).kind == Kind.NONE
+    matched = ContactFacts(has_email=True, outside_list=True, candidates=(p("A", seq=1),))
+    assert (decide_contact(matched, Policy()).kind, decide_contact(matched, Policy()).sf_id) == (Kind.LINK, "A")
+
+
+def test_an_outside_pair_exchanges_no_field_values():
+    from sync.engine.rules import fields_exchanged
+
+    assert fields_exchanged(outside_list=False) and not fields_exchanged(outside_list=True)
+
+
+def test_inclusion_moves_are_the_contacts_whose_side_of_the_list_changed():
+    from sync.engine.rules import inclusion_moves
+
+    outside = {"1": True, "2": True, "3": False, "4": False}
+    assert inclusion_moves(outside, {"1", "3", "99"}) == ({"1"}, {"4"})
+    assert inclusion_moves(outside, set(outside)) == ({"1", "2"}, set())   # no list: everyone is in
