@@ -187,8 +187,9 @@ class HsContact(models.Model):
     mirrored_at = models.DateTimeField(default=timezone.now)
     # Pulled and changed, not yet reconciled by a run that finished (see sync.engine.pull).
     dirty = models.BooleanField(default=False, db_default=False)
-    # Not in the inclusion list when the last run read it (engine/inclusion.py): not synced to Salesforce.
-    outside_list = models.BooleanField(default=False, db_default=False)
+    # Outside the inclusion list when a run last read it (engine/inclusion.py): not synced to
+    # Salesforce. None: never read against a list (no list is chosen, or new since the last read).
+    outside_list = models.BooleanField(null=True, default=None)
 
     class Meta:
         verbose_name = "HubSpot contact"

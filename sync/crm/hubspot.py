@@ -342,6 +342,12 @@ class HubSpotConnector:
             if not after:
                 return
 
+    def lists_of_contact(self, contact_id: str) -> set[str]:
+        """The ids of the lists a contact is in now (one request)."""
+        api = self.client.crm.lists.memberships_api
+        page = self._call(api, "get_lists", CONTACT_LIST_TYPE, contact_id, describe=f"read contact {contact_id}'s lists")
+        return {str(m["listId"]) for m in (page or {}).get("results", [])}
+
     def account_details(self) -> dict:
         """GET /account-info/v3/details (portal id, time zone) for "Test connection". The SDK has
         no model for it, so this goes through the client's generic `api_request`."""

@@ -117,7 +117,7 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
         shows = people.get(shown_id(c))
         facts = rules.ContactFacts(
             has_email=bool(c.email_key), candidates=tuple(by_email.get(c.email_key, ())), shows=shown_id(c),
-            outside_list=c.outside_list,
+            outside_list=c.outside_list is True,
             link=_facts_link(link), linked=person_facts(on) if on else None, shown=person_facts(shows) if shows else None)
         decided.append((c, link, rules.decide_contact(facts, policy)))
     settled = rules.settle_claims([(c.hs_id, _facts_link(link), d) for c, link, d in decided], _held(decided))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from django.db.models import Max
 
-from sync.engine import echo, mirror, pull, rules, schema
+from sync.engine import echo, inclusion, mirror, pull, rules, schema
 from sync.engine.context import RunContext
 from sync.models import HubSpotEvent, SyncRun
 
@@ -51,6 +51,7 @@ def run_live(ctx: RunContext) -> None:
     reads = rules.webhook_reads(events_upto(upto), synced=synced, marker=echo.MARKER_PROPERTY)
     for object_type, ids in reads.items():
         read(ctx, object_type, ids, touched)
+    inclusion.check_contacts(ctx, reads.get("contacts", []), touched)   # new contacts: in the list or not
     ctx.counts["pulled"] += touched.pulled
     ctx.flush()
     pull.touch_dirty(touched)

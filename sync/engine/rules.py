@@ -487,14 +487,31 @@ def list_archived_now(*, full: bool, webhooks_on: bool, last_event_age_s: float 
 # Salesforce's new records still come into HubSpot (create_hubspot_contacts) and links still
 # follow R3-R8, so the console shows which record an outside contact corresponds to.
 
-def fields_exchanged(*, outside_list: bool) -> bool:
-    """Whether a synced contact pair exchanges field values (either way) in this run."""
-    return not outside_list
+def fields_exchanged(*, outside_list: bool | None) -> bool:
+    """Whether a synced contact pair exchanges field values (either way) in this run (None: the
+    contact was never read against a list, e.g. no list is chosen)."""
+    return outside_list is not True
 
 
-def inclusion_moves(outside: dict[str, bool], members: set[str]) -> tuple[set[str], set[str]]:
-    """Of these mirrored contacts (id → outside the list as last read), those that joined the
-    list (outside before, a member now) and those that left it (inside before, not a member now)."""
-    joined = {i for i, out in outside.items() if out and i in members}
-    left = {i for i, out in outside.items() if not out and i not in members}
-    return joined, left
+def inclusion_flags(outside: dict[str, bool | None], members: set[str] | None) -> dict[str, bool | None]:
+    """The contacts whose "outside the list" flag changes, with the new flag: outside = not a
+    member of the list; with no list (`members` None) the flag is cleared (None: never read
+    against a list, which syncs as inside)."""
+    return {i: new for i, out in outside.items()
+            if (new := None if members is None else i not in members) != out}
+
+
+def inclusion_move(before: bool | None, after: bool | None) -> str:
+    """"joined" (it syncs to Salesforce again), "left" (it no longer does), or "" (its first read
+    against a list, or no change): what the audit says of one contact's new flag."""
+    if before is True and after is not True:
+        return "joined"
+    if before is False and after is True:
+        return "left"
+    return ""
+
+
+def ask_per_contact(*, contacts: int, members: int, page: int) -> bool:
+    """A live run checks the contacts it read one request each, unless reading the whole list
+    (`page` members a request) costs fewer requests."""
+    return contacts < max(1, -(-members // page))

@@ -138,16 +138,16 @@ def test_a_list_hubspot_no_longer_has_sends_nobody_until_it_is_fixed(crm, hs, sf
     assert leads_for(sf, "eve@example.com") == []
     state = InclusionListState.load()
     assert f"HubSpot list {list_id} could not be read" in state.problem and "404" in state.problem
-    assert HsContact.objects.filter(outside_list=False, archived=False).count() == 0
+    assert HsContact.objects.exclude(outside_list=True).filter(archived=False).count() == 0
     [problem] = events(A.LIST_MEMBERSHIP, run=run)
-    assert problem.after["left"] == 3
+    assert problem.after["outside"] == 3 and state.outside == 3
 
     set_settings(inclusion_list_id="", inclusion_list_name="")    # the admin clears it: everyone syncs again
     sync_ok()
     assert leads_for(sf, "bob@example.com")[0]["FirstName"] == "Bobby"
     assert len(leads_for(sf, "eve@example.com")) == 1
     assert InclusionListState.load().problem == ""
-    assert not HsContact.objects.filter(outside_list=True).exists()
+    assert set(HsContact.objects.values_list("outside_list", flat=True)) == {None}   # no list: never read
 
 
 def test_without_a_list_nothing_is_read_and_everyone_syncs(crm, hs, sf):

@@ -12,7 +12,7 @@ from sandbox.ids import IdFactory
 from sync import tasks
 from sync.models import AuditEvent, ContactLink, FieldRule, HubSpotEvent, LinkStatus, LiveSyncState, SyncRun
 from tests.conftest import restore_reference_data
-from tests.engine.conftest import events, hs_contact, sync_ok, synced_id
+from tests.engine.conftest import events, hs_contact, set_settings, sync_ok, synced_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "webhook-test-secret"
@@ -94,6 +94,56 @@ def test_a_new_contact_from_another_tool_gets_its_lead(linked, hs, sf):
     kind, sf_id = synced_id(hs, created.id)
     assert kind == "Lead" and sf.Lead.get(sf_id)["Email"] == "bo@example.com"
     assert run.created == 1
+
+
+def test_with_an_inclusion_list_a_live_run_asks_hubspot_whether_a_new_contact_is_in_it(linked, hs, sf):
+    """A contact created since the last scheduled run was never read against the list: the live
+    run asks HubSpot (one request a contact), so one outside the list gets no lead, one inside does."""
+    from hubspot.crm.lists import ListCreateRequest
+
+    from sync.models import HsContact
+
+    made = hs.crm.lists.lists_api.create(ListCreateRequest(name="Chosen", object_type_id="0-1",
+                                                           processing_type="MANUAL")).list
+    # 600 members (no email, so no leads): reading the list costs 3 requests, asking about 2 contacts 2.
+    linked.hubspot.load_records("contacts", [{"id": str(i), "properties": {"lastname": f"N{i}"}} for i in range(1000, 1599)])
+    for i in range(1000, 1599, 100):
+        hs.crm.lists.memberships_api.add(made.list_id, [str(j) for j in range(i, min(i + 100, 1599))])
+    hs.crm.lists.memberships_api.add(made.list_id, ["101"])
+    set_settings(inclusion_list_id=made.list_id, inclusion_list_name="Chosen")
+    sync_ok()                                                     # the scheduled run reads the list
+    settle(linked.hubspot.webhooks)
+    outsider = hs.crm.contacts.basic_api.create({"properties": {"email": "out@example.com", "lastname": "Out"}})
+    insider = hs.crm.contacts.basic_api.create({"properties": {"email": "in@example.com", "lastname": "In"}})
+    hs.crm.lists.memberships_api.add(made.list_id, [insider.id])
+    linked.reset_stats()
+    run = settle(linked.hubspot.webhooks)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert sf.query("SELECT Id FROM Lead WHERE Email = 'out@example.com'")["totalSize"] == 0
+    assert sf.query("SELECT Id FROM Lead WHERE Email = 'in@example.com'")["totalSize"] == 1
+    assert HsContact.objects.get(hs_id=outsider.id).outside_list is True
+    endpoints = linked.stats()["hubspot"]["endpoints"]
+    assert endpoints.get("GET /crm/v3/lists/records/0-1/{recordId}/memberships") == 2, endpoints
+    assert not any(e.startswith("GET /crm/v3/lists/{listId}/memberships") for e in endpoints)
+
+
+def test_a_live_run_reads_a_small_inclusion_list_whole_when_that_is_cheaper(linked, hs, sf):
+    from hubspot.crm.lists import ListCreateRequest
+
+    made = hs.crm.lists.lists_api.create(ListCreateRequest(name="Small", object_type_id="0-1",
+                                                           processing_type="MANUAL")).list
+    hs.crm.lists.memberships_api.add(made.list_id, ["101"])
+    set_settings(inclusion_list_id=made.list_id, inclusion_list_name="Small")
+    sync_ok()
+    settle(linked.hubspot.webhooks)
+    for email in ("a@example.com", "b@example.com"):
+        hs.crm.contacts.basic_api.create({"properties": {"email": email, "lastname": "New"}})
+    linked.reset_stats()
+    run = settle(linked.hubspot.webhooks)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    endpoints = linked.stats()["hubspot"]["endpoints"]
+    assert endpoints.get("GET /crm/v3/lists/{listId}/memberships") == 1, endpoints   # 1 page < 2 contacts
+    assert sf.query("SELECT Id FROM Lead WHERE LastName = 'New'")["totalSize"] == 0
 
 
 def test_a_deletion_in_hubspot_ends_the_link_and_is_audited(linked, hs, sf):

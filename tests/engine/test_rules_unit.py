@@ -303,9 +303,23 @@ def test_an_outside_pair_exchanges_no_field_values():
     assert fields_exchanged(outside_list=False) and not fields_exchanged(outside_list=True)
 
 
-def test_inclusion_moves_are_the_contacts_whose_side_of_the_list_changed():
-    from sync.engine.rules import inclusion_moves
+def test_inclusion_flags_follow_the_list_and_say_which_contacts_moved():
+    from sync.engine.rules import inclusion_flags, inclusion_move
 
-    outside = {"1": True, "2": True, "3": False, "4": False}
-    assert inclusion_moves(outside, {"1", "3", "99"}) == ({"1"}, {"4"})
-    assert inclusion_moves(outside, set(outside)) == ({"1", "2"}, set())   # no list: everyone is in
+    before = {"1": True, "2": True, "3": False, "4": False, "5": None, "6": None}
+    changes = inclusion_flags(before, {"1", "3", "5", "99"})
+    assert changes == {"1": False, "4": True, "5": False, "6": True}  # only the flags that change
+    assert {i: inclusion_move(before[i], new) for i, new in changes.items()} == {
+        "1": "joined", "4": "left", "5": "", "6": ""}                   # a first read is no move
+    cleared = inclusion_flags(before, None)                           # no list: every flag cleared
+    assert cleared == {"1": None, "2": None, "3": None, "4": None}
+    assert [inclusion_move(before[i], None) for i in "1234"] == ["joined", "joined", "", ""]
+    assert inclusion_move(None, False) == "" and inclusion_move(False, False) == ""
+
+
+def test_a_live_run_asks_per_contact_only_while_that_is_cheaper_than_reading_the_list():
+    from sync.engine.rules import ask_per_contact
+
+    assert ask_per_contact(contacts=3, members=1000, page=250)       # 3 requests < 4 pages
+    assert not ask_per_contact(contacts=4, members=1000, page=250)
+    assert not ask_per_contact(contacts=1, members=0, page=250)       # an empty list is one request
