@@ -144,7 +144,8 @@ def _lost_primaries() -> Section:
 
 
 def _groups() -> Section:
-    new = DuplicateGroup.objects.filter(~Exists(AlertSeen.objects.filter(kind=OuterRef("kind"), key=OuterRef("key"))))
+    new = DuplicateGroup.objects.standing().filter(
+        ~Exists(AlertSeen.objects.filter(kind=OuterRef("kind"), key=OuterRef("key"))))   # "not a duplicate" is no news
     keys = list(new.values_list("kind", "key"))
     examples = [Example(f"{g.get_kind_display()}: {g.key}, {g.size} {MEMBERS[g.kind]}",
                         link("sync:duplicates", query={"kind": g.kind, "q": g.key}))

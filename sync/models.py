@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -661,6 +661,20 @@ class SyncChunk(models.Model):
         return None
 
 
+class DuplicateGroupQuerySet(models.QuerySet):
+    def standing(self, kind: str | None = None) -> DuplicateGroupQuerySet:
+        """The groups nobody marked "not a duplicate" (or that gained a member since)."""
+        dismissed = Dismissal.objects.filter(kind=OuterRef("kind"), key=OuterRef("key"), size__gte=OuterRef("size"),
+                                             undone_at__isnull=True)
+        qs = self.filter(kind=kind) if kind else self
+        return qs.exclude(Exists(dismissed))
+
+    def dismissed(self, kind: str) -> DuplicateGroupQuerySet:
+        dismissed = Dismissal.objects.filter(kind=OuterRef("kind"), key=OuterRef("key"), size__gte=OuterRef("size"),
+                                             undone_at__isnull=True)
+        return self.filter(kind=kind).filter(Exists(dismissed))
+
+
 class DuplicateGroup(models.Model):
     """One duplicate group, kept up to date by the sync at the end of each run, so the console's
     duplicate pages read an indexed table instead of grouping millions of mirror rows per request.
@@ -679,6 +693,8 @@ class DuplicateGroup(models.Model):
     leads = models.PositiveIntegerField(default=0)  # r2: how many members are leads (the "mix" filter)
     modified = models.DateTimeField(null=True, blank=True)  # newest member modification
     refreshed_at = models.DateTimeField(default=timezone.now)
+
+    objects = DuplicateGroupQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -961,6 +977,8 @@ class AuditEvent(models.Model):
         RUN_FINISHED = "run_finished", "Sync run finished"
         ALERT_SENT = "alert_sent", "Alert digest sent"
         LIST_MEMBERSHIP = "list_membership", "Inclusion list"
+        DISMISSED = "dismissed", "Marked not a duplicate"
+        UNDISMISSED = "undismissed", "Not-a-duplicate undone"
 
     created = models.DateTimeField(default=timezone.now, editable=False)
     run = models.ForeignKey(SyncRun, models.PROTECT, null=True, blank=True, related_name="events")
@@ -1071,3 +1089,77 @@ class InclusionListState(models.Model):
     @classmethod
     def load(cls) -> InclusionListState:
         return cls.objects.get_or_create(pk=1)[0]
+
+
+class PossiblePair(models.Model):
+    """Two people who are probably the same but have different emails (the Possible duplicates
+    tab; advisory: R1 still links by email only). Either side is a Salesforce lead/contact
+    ("sf", its id) or a HubSpot contact ("hs", its id); `a` sorts before `b`. Rebuilt whole by
+    a background task (engine/possible.py): a new build's rows replace the old ones."""
+
+    a_side = models.CharField(max_length=2)
+    a_id = models.CharField(max_length=40)
+    b_side = models.CharField(max_length=2)
+    b_id = models.CharField(max_length=40)
+    key = models.CharField(max_length=90)       # "sf:00Q…|hs:101": what a dismissal names
+    score = models.PositiveSmallIntegerField()
+    reasons = models.JSONField(default=list)   # in words: "same name", "phone differs by format", …
+    build = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["build", "key"], name="possiblepair_once"),
+            models.CheckConstraint(condition=Q(score__lte=100), name="possiblepair_score_percent"),
+        ]
+        indexes = [models.Index(fields=["build", "-score", "key"], name="possiblepair_by_score")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.score})"
+
+
+class PossibleBuild(models.Model):
+    """The possible-duplicates builds: the newest finished one is what the tab shows."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    people = models.PositiveIntegerField(default=0)      # records read
+    blocks = models.PositiveIntegerField(default=0)      # blocks compared
+    comparisons = models.PositiveIntegerField(default=0)
+    pairs = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"possible-duplicates build {self.pk}"
+
+
+class Dismissal(models.Model):
+    """"Not a duplicate": a person's word that a group (R2, R7, R9) or a possible pair is not one.
+    Every list and count leaves a dismissed group out while it has no more members than when it
+    was dismissed (a new member brings it back); undoing keeps the row, with who and when."""
+
+    class Kind(models.TextChoices):
+        R2 = "r2", "Same email in Salesforce (R2)"
+        R7 = "r7", "One Salesforce record, several HubSpot contacts (R7)"
+        R9 = "r9", "Companies sharing an account (R9)"
+        POSSIBLE = "possible", "Possible duplicate"
+
+    kind = models.CharField(max_length=8, choices=Kind)
+    key = models.CharField(max_length=255)            # the group's key, or the pair's key
+    size = models.PositiveIntegerField(default=2)     # members when dismissed
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            # One standing dismissal per group or pair (undone ones stay as history).
+            models.UniqueConstraint(fields=["kind", "key"], condition=Q(undone_at__isnull=True),
+                                    name="dismissal_one_standing"),
+            models.CheckConstraint(condition=~Q(reason=""), name="dismissal_has_a_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"not a duplicate: {self.kind} {self.key}"

@@ -7,20 +7,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from sync.engine import groups as definitions
-from sync.models import CompanyLink, ContactLink, DuplicateGroup, LinkStatus, SfAccount, SfPerson, email_key
+from sync.models import (
+    CompanyLink,
+    ContactLink,
+    Dismissal,
+    DuplicateGroup,
+    HsContact,
+    LinkStatus,
+    PossiblePair,
+    SfAccount,
+    SfPerson,
+    email_key,
+)
 
 PER_PAGE = 20
 KINDS = {"r2": "Same email in Salesforce", "r7": "One record, several HubSpot contacts",
          "r9": "Companies sharing an account"}
-KIND_RULE = {"r2": "R2", "r7": "R7", "r9": "R9"}  # the tab's rule, linked in its help line
+TABS = {**KINDS, "possible": "Possible duplicates"}
+KIND_RULE = {"r2": "R2", "r7": "R7", "r9": "R9", "possible": "R1"}  # the tab's rule, linked in its help line
 KIND_HELP = {"r2": "Live Salesforce leads and contacts that share an email (compared trimmed, ignoring case). "
                    "Merge them in Salesforce, keeping the record HubSpot currently syncs with as the primary.",
              "r7": "HubSpot contacts with different emails that carry the same Salesforce id. Merge them in HubSpot, "
                    "keeping the contact that syncs with the record.",
-             "r9": "HubSpot companies that carry the same Salesforce account id. The linked one is marked."}
+             "r9": "HubSpot companies that carry the same Salesforce account id. The linked one is marked.",
+             "possible": "People who are probably the same but have different emails, so the sync keeps them apart "
+                         "(only an email links records): Salesforce leads and contacts and HubSpot contacts compared "
+                         "on name, company or email domain, and phone. Advisory: nothing happens unless you act."}
 SORTS = {"key": "Email / id", "-size": "Largest first", "-modified": "Recently modified"}
 
 
@@ -35,6 +50,7 @@ class Group:
     record: Any = None         # R7: the Salesforce record; R9: the account
     contacts: list = field(default_factory=list)  # R2: the HubSpot contacts linked to members
     leads: int = 0             # R2: how many members are leads (a lead and a contact: convert the lead)
+    dismissal: Any = None      # shown dismissed: who said "not a duplicate", when and why
 
 
 @dataclass
@@ -97,8 +113,10 @@ def _search(kind: str, q: str) -> Q:
     return by_key
 
 
-def _group_page(kind: str, *, q: str, sort: str, page: int, mix: str = "") -> tuple[dict[str, Group], int, int, int]:
-    qs: QuerySet = DuplicateGroup.objects.filter(kind=kind)
+def _group_page(kind: str, *, q: str, sort: str, page: int, mix: str = "",
+                dismissed: bool = False) -> tuple[dict[str, Group], int, int, int]:
+    # "Not a duplicate" (rules.is_dismissed): left out, or, on request, the only ones shown.
+    qs: QuerySet = DuplicateGroup.objects.dismissed(kind) if dismissed else DuplicateGroup.objects.standing(kind)
     if q:
         qs = qs.filter(_search(kind, q))
     if mix == "mixed":
@@ -111,11 +129,16 @@ def _group_page(kind: str, *, q: str, sort: str, page: int, mix: str = "") -> tu
     page, pages, offset = _page(total, page)
     rows = qs.order_by(*ORDER.get(sort, ORDER["key"])).values_list("key", "size", "modified", "leads")[
         offset:offset + PER_PAGE]
-    return {key: Group(key, size, modified, leads=leads) for key, size, modified, leads in rows}, total, page, pages
+    groups = {key: Group(key, size, modified, leads=leads) for key, size, modified, leads in rows}
+    if dismissed:
+        for d in Dismissal.objects.filter(kind=kind, key__in=list(groups), undone_at__isnull=True).select_related(
+                "created_by"):
+            groups[d.key].dismissal = d
+    return groups, total, page, pages
 
 
-def r2_groups(*, q: str = "", mix: str = "", sort: str = "key", page: int = 1) -> GroupPage:
-    groups, total, page, pages = _group_page("r2", q=q, mix=mix, sort=sort, page=page)
+def r2_groups(*, q: str = "", mix: str = "", sort: str = "key", page: int = 1, dismissed: bool = False) -> GroupPage:
+    groups, total, page, pages = _group_page("r2", q=q, mix=mix, sort=sort, page=page, dismissed=dismissed)
     members = list(definitions.members("r2", groups).order_by("email_key", "pull_seq"))
     links = (ContactLink.objects.filter(sf_person__in=members).exclude(status=LinkStatus.UNSYNCED)
              .select_related("hs_contact", "chosen_by_user"))
@@ -134,8 +157,8 @@ def r2_groups(*, q: str = "", mix: str = "", sort: str = "key", page: int = 1) -
     return GroupPage(list(groups.values()), total, page, pages)
 
 
-def r7_groups(*, q: str = "", sort: str = "key", page: int = 1) -> GroupPage:
-    groups, total, page, pages = _group_page("r7", q=q, sort=sort, page=page)
+def r7_groups(*, q: str = "", sort: str = "key", page: int = 1, dismissed: bool = False) -> GroupPage:
+    groups, total, page, pages = _group_page("r7", q=q, sort=sort, page=page, dismissed=dismissed)
     members = list(definitions.members("r7", groups).select_related("link__sf_person", "link__chosen_by_user")
                    .order_by("group_key", "created_at", "pk"))
     records = {p.sf_id: p for p in SfPerson.objects.filter(sf_id__in=list(groups))}
@@ -151,8 +174,8 @@ def r7_groups(*, q: str = "", sort: str = "key", page: int = 1) -> GroupPage:
     return GroupPage(list(groups.values()), total, page, pages)
 
 
-def r9_groups(*, q: str = "", sort: str = "key", page: int = 1) -> GroupPage:
-    groups, total, page, pages = _group_page("r9", q=q, sort=sort, page=page)
+def r9_groups(*, q: str = "", sort: str = "key", page: int = 1, dismissed: bool = False) -> GroupPage:
+    groups, total, page, pages = _group_page("r9", q=q, sort=sort, page=page, dismissed=dismissed)
     members = list(definitions.members("r9", groups).select_related("link").order_by("group_key", "created_at", "pk"))
     accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(groups))}
     for m in members:
@@ -166,9 +189,78 @@ def r9_groups(*, q: str = "", sort: str = "key", page: int = 1) -> GroupPage:
     return GroupPage(list(groups.values()), total, page, pages)
 
 
+@dataclass
+class Side:
+    side: str                  # "sf" or "hs"
+    id: str
+    record: Any = None         # SfPerson or HsContact (None: no longer in the mirror)
+    synced_with: str = ""      # a HubSpot contact: the Salesforce id it syncs with
+
+
+@dataclass
+class Pair:
+    key: str
+    score: int
+    reasons: list
+    a: Side
+    b: Side
+    dismissal: Any = None
+
+    @property
+    def sides(self) -> list[Side]:
+        return [self.a, self.b]
+
+    @property
+    def salesforce_pair(self) -> bool:
+        return self.a.side == self.b.side == "sf"
+
+    @property
+    def contact_and_record(self) -> tuple[Side, Side] | None:
+        """(the HubSpot contact, the Salesforce record) of a mixed pair."""
+        if {self.a.side, self.b.side} == {"sf", "hs"}:
+            return (self.a, self.b) if self.a.side == "hs" else (self.b, self.a)
+        return None
+
+
+def _people_matching(q: str) -> list[str]:
+    """Record ids of people whose id, email or name matches `q` (at most KEY_LIST_CAP of each CRM)."""
+    term, key = q.strip(), email_key(q)
+    sf = SfPerson.objects.filter(Q(sf_id=term) | Q(email_key__icontains=key) | Q(last_name__icontains=term))
+    hs = HsContact.objects.filter(Q(hs_id=term) | Q(email_key__icontains=key) | Q(last_name__icontains=term))
+    return list(sf.values_list("sf_id", flat=True)[:KEY_LIST_CAP]) + list(hs.values_list("hs_id", flat=True)[:KEY_LIST_CAP])
+
+
+def possible_pairs(*, q: str = "", page: int = 1, dismissed: bool = False, build: int | None = None) -> GroupPage:
+    """The newest build's pairs, best score first, a page at a time (the (build, -score, key) index)."""
+    qs = PossiblePair.objects.filter(build=build or 0)
+    standing = Dismissal.objects.filter(kind="possible", key=OuterRef("key"), undone_at__isnull=True)
+    qs = qs.filter(Exists(standing)) if dismissed else qs.exclude(Exists(standing))
+    if q:
+        ids = _people_matching(q)
+        qs = qs.filter(Q(a_id__in=ids) | Q(b_id__in=ids))
+    total = qs.count()
+    page, pages, offset = _page(total, page)
+    rows = list(qs.order_by("-score", "key")[offset:offset + PER_PAGE])
+    sf_ids = {r.a_id for r in rows if r.a_side == "sf"} | {r.b_id for r in rows if r.b_side == "sf"}
+    hs_ids = {r.a_id for r in rows if r.a_side == "hs"} | {r.b_id for r in rows if r.b_side == "hs"}
+    people = {("sf", p.sf_id): p for p in SfPerson.objects.filter(sf_id__in=sf_ids)}
+    people |= {("hs", c.hs_id): c for c in HsContact.objects.filter(hs_id__in=hs_ids)}
+    synced = dict(ContactLink.objects.filter(hs_contact__hs_id__in=hs_ids, status=LinkStatus.SYNCED)
+                  .values_list("hs_contact__hs_id", "sf_person__sf_id"))
+    dismissals = {d.key: d for d in Dismissal.objects.filter(kind="possible", key__in=[r.key for r in rows],
+                                                             undone_at__isnull=True).select_related("created_by")}
+
+    def side(kind: str, rid: str) -> Side:
+        return Side(kind, rid, people.get((kind, rid)), synced.get(rid, "") if kind == "hs" else "")
+
+    pairs = [Pair(r.key, r.score, r.reasons, side(r.a_side, r.a_id), side(r.b_side, r.b_id), dismissals.get(r.key))
+             for r in rows]
+    return GroupPage(pairs, total, page, pages)
+
+
 def group_counts() -> dict[str, int]:
-    """Counts of groups of each kind (one query on DuplicateGroup's indexes)."""
-    counts = dict(DuplicateGroup.objects.order_by().values_list("kind").annotate(n=Count("id")))
+    """Counts of groups of each kind nobody marked "not a duplicate" (one query on DuplicateGroup's indexes)."""
+    counts = dict(DuplicateGroup.objects.standing().order_by().values_list("kind").annotate(n=Count("id")))
     return {kind: counts.get(kind, 0) for kind in KINDS}
 
 

@@ -83,3 +83,11 @@ def send_alert_digest() -> str:
 
     digest = alerts.send_digest()
     return digest.status if digest else "nothing new"
+
+
+def find_possible_duplicates(build_id: int) -> str:
+    """Build the Possible duplicates tab's pairs (sync/engine/possible.py); safe to run twice."""
+    from sync import duplicate_actions
+
+    build = duplicate_actions.run_possible_build(build_id)
+    return "gone" if build is None else f"{build.pairs} pairs"

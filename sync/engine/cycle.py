@@ -266,7 +266,7 @@ def _touch_failed_records(run_id: int, touched: pull.Touched) -> None:
 def snapshot() -> dict:
     """Duplicate groups by kind and lost primaries now: drawn over time on the overview. Counted
     from the groups the sync keeps (the same numbers the Duplicates tabs show)."""
-    counts = dict(DuplicateGroup.objects.values_list("kind").annotate(n=Count("id")))
+    counts = dict(DuplicateGroup.objects.standing().values_list("kind").annotate(n=Count("id")))
     lost = ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count()
     return {"r2_groups": counts.get("r2", 0), "r7_groups": counts.get("r7", 0), "r9_groups": counts.get("r9", 0),
             "lost_primary": lost}

@@ -515,3 +515,129 @@ def ask_per_contact(*, contacts: int, members: int, page: int) -> bool:
     """A live run checks the contacts it read one request each, unless reading the whole list
     (`page` members a request) costs fewer requests."""
     return contacts < max(1, -(-members // page))
+
+
+# ---- possible duplicates (engine/possible.py; advisory: R1 still links by email alone) -----------------
+FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "msn.com",
+                       "icloud.com", "me.com", "aol.com", "gmx.com", "gmx.de", "gmx.net", "web.de", "mail.com",
+                       "proton.me", "protonmail.com", "yandex.ru", "yandex.com", "zoho.com", "fastmail.com"})
+COMPANY_SUFFIXES = frozenset({"inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "gmbh", "ag", "ab", "oy",
+                              "as", "sa", "sas", "srl", "bv", "nv", "corp", "corporation", "co", "company", "the"})
+POSSIBLE_AT = 60          # the lowest score the tab lists
+SMALL_BLOCK = 60          # a block this size or smaller: every pair in it is compared
+WINDOW = 12               # a larger block: each record against the next WINDOW by name (sorted neighbourhood)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the possible-duplicates comparison knows of one person, from either CRM."""
+
+    side: str               # "sf" (a Salesforce lead or contact) or "hs" (a HubSpot contact)
+    id: str
+    first: str = ""         # folded: lower case, no accents or punctuation
+    last: str = ""
+    email_key: str = ""
+    domain: str = ""        # the email's domain, unless a free-mail provider's
+    company: str = ""       # folded, legal suffixes dropped
+    phone: str = ""         # digits only, the last ten
+    phone_raw: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.first} {self.last}".strip()
+
+
+def fold(text: str) -> str:
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in plain).split())
+
+
+def profile(side: str, record_id: str, *, first: str, last: str, email_key: str, company: str, phone: str) -> Profile:
+    domain = email_key.rpartition("@")[2] if "@" in email_key else ""
+    words = [w for w in fold(company).split() if w not in COMPANY_SUFFIXES]
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())[-10:]
+    return Profile(side, record_id, fold(first), fold(last), email_key, "" if domain in FREE_MAIL else domain,
+                   " ".join(words), digits if len(digits) >= 7 else "", (phone or "").strip())
+
+
+BLOCKINGS = 4
+
+
+def blocking_keys(p: Profile) -> tuple[str, str, str, str]:
+    """The blocks a person is compared in, one per blocking ("" for none): only people sharing a
+    block are ever compared, so the cost grows with the block sizes, not the square of the people."""
+    return (f"{p.last}:{p.first[:1]}" if p.last else "",                        # same last name and initial
+            f"{p.first}:{p.last[:1]}" if p.first and p.last else "",            # a typo in the last name
+            p.phone[-7:],                                                       # one phone number (its local part)
+            f"{p.domain}:{p.first[:2]}" if p.domain and p.first else "")        # one company's domain
+
+
+def _ratio(a: str, b: str) -> float:
+    from rapidfuzz import fuzz
+
+    return fuzz.token_sort_ratio(a, b)
+
+
+def likeness(a: Profile, b: Profile, *, same_record: bool = False) -> tuple[int, list[str]] | None:
+    """How likely two people with different emails are one person, 0–100, and why in words; None
+    when they are not worth listing: the same email (R1 already links them), a pair the sync
+    already treats as one (`same_record`: a contact and the record it syncs with, or two contacts
+    of one record, R7), no name in common, or a score under POSSIBLE_AT."""
+    if same_record or (a.email_key and a.email_key == b.email_key) or not a.last or not b.last:
+        return None
+    reasons, score = [], 0
+    name = _ratio(a.name, b.name)
+    if name >= 97:
+        score, reasons = 50, ["same name"]
+    elif name >= 85:
+        score, reasons = 40, [f"similar name ({name:.0f} %)"]
+    elif a.last == b.last and a.first[:1] == b.first[:1]:
+        score, reasons = 30, ["same last name and initial"]
+    else:
+        return None
+    if a.domain and a.domain == b.domain:
+        score += 25
+        reasons.append("same company domain")
+    elif a.company and b.company:
+        similar = _ratio(a.company, b.company)
+        if similar >= 92:
+            score += 25
+            reasons.append("same company")
+        elif similar >= 80:
+            score += 15
+            reasons.append(f"similar company ({similar:.0f} %)")
+        else:
+            score -= 10
+            reasons.append("company differs")
+    elif (a.domain and b.company and a.domain.split(".")[0] in b.company.replace(" ", "")) or (
+            b.domain and a.company and b.domain.split(".")[0] in a.company.replace(" ", "")):
+        score += 20
+        reasons.append("company matches the other's email domain")
+    if a.phone and b.phone:
+        short, long_ = sorted((a.phone, b.phone), key=len)
+        if long_.endswith(short):   # with or without the country and area code
+            score += 25
+            reasons.append("same phone" if a.phone_raw == b.phone_raw else "phone differs by format")
+        else:
+            score -= 10
+            reasons.append("phone differs")
+    score = max(0, min(100, score))
+    return (score, reasons) if score >= POSSIBLE_AT else None
+
+
+def block_pairs(members: list[int], names: list[str]) -> list[tuple[int, int]]:
+    """The pairs of one block to compare (indexes into `members`): all of them in a small block;
+    in a large one (a common name) each against its WINDOW neighbours in name order, so a block
+    of n costs n·WINDOW comparisons, not n²."""
+    if len(members) <= SMALL_BLOCK:
+        return [(members[i], members[j]) for i in range(len(members)) for j in range(i + 1, len(members))]
+    order = sorted(range(len(members)), key=lambda i: names[i])
+    return [(members[order[i]], members[order[j]]) for i in range(len(order))
+            for j in range(i + 1, min(i + 1 + WINDOW, len(order)))]
+
+
+def is_dismissed(*, dismissed_size: int | None, size: int) -> bool:
+    """"Not a duplicate" holds while the group has no more members than when it was said."""
+    return dismissed_size is not None and size <= dismissed_size

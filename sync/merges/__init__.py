@@ -8,8 +8,9 @@ CRMs first, every step audited, a half-done action recorded as such:
 from sync.merges.companies import CompanyMergePreview, count_associations, merge_company_group, preview_company_merge
 from sync.merges.conversion import ConversionPreview, convert_lead, preview_conversion
 from sync.merges.hubspot import HubSpotMergePreview, HubSpotMergeResult, merge_hubspot_group, preview_hubspot_merge
-from sync.merges.salesforce import MergePreview, merge_salesforce_group, preview_salesforce_merge
+from sync.merges.salesforce import MergePreview, group_key, merge_salesforce_group, preview_salesforce_merge
 
 __all__ = ["CompanyMergePreview", "ConversionPreview", "HubSpotMergePreview", "HubSpotMergeResult", "MergePreview",
-           "convert_lead", "count_associations", "merge_company_group", "merge_hubspot_group", "merge_salesforce_group",
+           "convert_lead", "count_associations", "group_key", "merge_company_group", "merge_hubspot_group",
+           "merge_salesforce_group",
            "preview_company_merge", "preview_conversion", "preview_hubspot_merge", "preview_salesforce_merge"]

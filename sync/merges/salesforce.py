@@ -78,8 +78,21 @@ class MergePreview:
         return not self.synced or self.primary in self.synced
 
 
+PAIR = "ids:"   # a key naming records by id (a possible pair, different emails) instead of an email key
+
+
+def group_key(raw: str) -> str:
+    """The key as posted: an email key (compared lower-cased) or "ids:" and Salesforce ids (case kept)."""
+    raw = raw.strip()
+    return raw if raw.startswith(PAIR) else raw.lower()
+
+
 def group_members(key: str) -> list[SfPerson]:
-    return list(SfPerson.objects.group_members().filter(email_key=key).order_by("pull_seq"))
+    live = SfPerson.objects.group_members()
+    if key.startswith(PAIR):
+        ids = [i for i in key[len(PAIR):].split(",") if i][:10]
+        return list(live.filter(sf_id__in=ids).order_by("pull_seq"))
+    return list(live.filter(email_key=key).order_by("pull_seq"))
 
 
 def preview_salesforce_merge(*, key: str, primary_id: str | None = None,
@@ -184,4 +197,6 @@ def _record_salesforce_merge(preview: MergePreview, merged: list[SfPerson], acto
                          + "".join(f"; kept {f.label.lower()} {f.value!r} from {f.keep}" for f in kept)
                          + (f"; HubSpot contact(s) {', '.join(affected)} will be "
                             f"{'deleted' if preview.delete_on else 'left without a primary'} (R5)." if affected else "."))
-    groups.refresh_keys(DuplicateGroup.Kind.R2, [preview.key])  # the duplicates page is right before the next sync
+    # the duplicates page is right before the next sync
+    groups.refresh_keys(DuplicateGroup.Kind.R2, {m.email_key for m in preview.members} if preview.key.startswith(PAIR)
+                        else [preview.key])

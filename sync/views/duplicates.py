@@ -6,34 +6,109 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sync import merges, queries
+from sync import duplicate_actions, merges, queries
 from sync.crm.base import CrmError
+from sync.models import ContactLink, FieldRule, HsContact, LinkStatus, SfPerson
 from sync.roles import OPERATOR, role_required
-from sync.views.common import in_words, int_param, page_or_fragment
+from sync.views.common import back, in_words, int_param, page_or_fragment
 
-LOADERS = {"r2": queries.r2_groups, "r7": queries.r7_groups, "r9": queries.r9_groups}
+LOADERS = {"r2": queries.r2_groups, "r7": queries.r7_groups, "r9": queries.r9_groups, "possible": queries.possible_pairs}
 
 
 @require_GET
 def duplicates(request):
+    from sync.engine import possible
+
     kind = request.GET.get("kind") if request.GET.get("kind") in LOADERS else "r2"
     q = request.GET.get("q", "")[:200]
-    sort = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "key"
-    options = {"q": q, "sort": sort, "page": int_param(request, "page")}
+    options = {"q": q, "page": int_param(request, "page"), "dismissed": request.GET.get("dismissed") == "1"}
+    context = {"kind": kind, "kinds": queries.TABS, "kind_help": queries.KIND_HELP[kind], "kind_rule": queries.KIND_RULE[kind],
+               "sorts": queries.SORTS, "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
+    if kind == "possible":
+        build = possible.latest()
+        options["build"] = build.pk if build else 0
+        context.update(build=build, building=possible.running())
+    else:
+        options["sort"] = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "key"
     if kind == "r2":
         options["mix"] = request.GET.get("mix", "") if request.GET.get("mix") in ("mixed", "leads", "contacts") else ""
-    context = {"kind": kind, "kinds": queries.KINDS, "kind_help": queries.KIND_HELP[kind], "kind_rule": queries.KIND_RULE[kind],
-               "sorts": queries.SORTS, "filters": options, "page": LOADERS[kind](**options),
-               "sf_url": django_settings.SALESFORCE_INSTANCE_URL}
-    return page_or_fragment(request, "sync/duplicates.html", "sync/_groups.html", context)
+    context.update(filters=options, page=LOADERS[kind](**options))
+    return page_or_fragment(request, "sync/duplicates.html",
+                            "sync/_pairs.html" if kind == "possible" else "sync/_groups.html", context)
+
+
+@require_POST
+@role_required(OPERATOR)
+def dismiss(request):
+    """"Not a duplicate" on a group or a possible pair, with why."""
+    kind, key = request.POST.get("kind", ""), request.POST.get("key", "")
+    try:
+        duplicate_actions.dismiss(actor=request.user, kind=kind, key=key, reason=request.POST.get("reason", ""))
+    except ValidationError as exc:
+        messages.error(request, in_words(exc))
+    else:
+        messages.success(request, f"Marked not a duplicate: {key}. It is left out of the lists and counts; "
+                                  "“Show dismissed” lists it, with Undo.")
+    return back(request, "sync:duplicates")
+
+
+@require_POST
+@role_required(OPERATOR)
+def undismiss(request, pk: int):
+    try:
+        d = duplicate_actions.undo_dismissal(actor=request.user, dismissal_id=pk)
+    except ValidationError as exc:
+        messages.error(request, in_words(exc))
+    else:
+        messages.success(request, f"Undone: {d.key} is listed and counted again.")
+    return back(request, "sync:duplicates")
+
+
+@require_POST
+@role_required(OPERATOR)
+def find_possible(request):
+    build = duplicate_actions.request_possible_duplicates(actor=request.user)
+    messages.success(request, f"Finding possible duplicates (build {build.pk}) in the background; this page shows "
+                              "the new pairs when it is done.")
+    return redirect(f"{reverse('sync:duplicates')}?kind=possible")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATOR)
+def resync_to(request):
+    """From a possible pair: the preview of syncing a HubSpot contact with a chosen Salesforce
+    record (R6), and the change on confirmation."""
+    hs_id = (request.POST.get("hs_id") or request.GET.get("hs_id") or "").strip()
+    sf_id = (request.POST.get("sf_id") or request.GET.get("sf_id") or "").strip()
+    back_to = f"{reverse('sync:duplicates')}?kind=possible"
+    contact = HsContact.objects.filter(hs_id=hs_id, archived=False).first()
+    person = SfPerson.objects.group_members().filter(sf_id=sf_id).first()
+    if contact is None or person is None:
+        messages.error(request, "The HubSpot contact or the Salesforce record is no longer live.")
+        return redirect(back_to)
+    if request.method == "POST" and request.POST.get("confirm") == "1":
+        try:
+            duplicate_actions.resync_to(actor=request.user, hs_id=hs_id, sf_id=sf_id)
+        except (CrmError, ValidationError) as exc:
+            messages.error(request, f"The resync did not happen: {in_words(exc)}")
+            return redirect(f"{reverse('sync:resync_to')}?{urlencode({'hs_id': hs_id, 'sf_id': sf_id})}")
+        messages.success(request, f"HubSpot contact {hs_id} now syncs with {person.object_type} {sf_id}.")
+        return redirect("sync:contact", hs_id)
+    link = ContactLink.objects.filter(hs_contact=contact).select_related("sf_person").first()
+    holder = ContactLink.objects.filter(sf_person=person, status=LinkStatus.SYNCED).exclude(hs_contact=contact) \
+        .select_related("hs_contact").first()
+    email_rule = FieldRule.objects.filter(object="contact", hubspot_property="email").first()
+    return page_or_fragment(request, "sync/resync_to.html", "sync/_resync_to.html",
+                            {"contact": contact, "person": person, "link": link, "holder": holder,
+                             "email_rule": email_rule, "sf_url": django_settings.SALESFORCE_INSTANCE_URL})
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(OPERATOR)
 def merge_salesforce(request):
-    key = (request.POST.get("key") or request.GET.get("key") or "").strip().lower()
+    key = merges.group_key(request.POST.get("key") or request.GET.get("key") or "")
     primary = request.POST.get("primary") or request.GET.get("primary")
     data = request.POST if request.method == "POST" else request.GET
     keep = {name[5:]: value for name, value in data.items() if name.startswith("keep_") and value}
