@@ -1111,7 +1111,10 @@ class PossiblePair(models.Model):
             models.UniqueConstraint(fields=["build", "key"], name="possiblepair_once"),
             models.CheckConstraint(condition=Q(score__lte=100), name="possiblepair_score_percent"),
         ]
-        indexes = [models.Index(fields=["build", "-score", "key"], name="possiblepair_by_score")]
+        indexes = [models.Index(fields=["build", "-score", "key"], name="possiblepair_by_score"),
+                   # The tab's search: the pairs either person is in.
+                   models.Index(fields=["build", "a_id"], name="possiblepair_by_a"),
+                   models.Index(fields=["build", "b_id"], name="possiblepair_by_b")]
 
     def __str__(self) -> str:
         return f"{self.key} ({self.score})"

@@ -223,10 +223,12 @@ class Pair:
 
 
 def _people_matching(q: str) -> list[str]:
-    """Record ids of people whose id, email or name matches `q` (at most KEY_LIST_CAP of each CRM)."""
+    """Record ids of people whose id, email or last name matches `q` (at most KEY_LIST_CAP of each CRM)."""
     term, key = q.strip(), email_key(q)
-    sf = SfPerson.objects.filter(Q(sf_id=term) | Q(email_key__icontains=key) | Q(last_name__icontains=term))
-    hs = HsContact.objects.filter(Q(hs_id=term) | Q(email_key__icontains=key) | Q(last_name__icontains=term))
+    # An email is matched whole (the email indexes), a name in part (the trigram indexes on PostgreSQL).
+    by_sf = Q(email_key=key) if "@" in term else Q(sf_id=term) | Q(last_name__icontains=term)
+    by_hs = Q(email_key=key) if "@" in term else Q(hs_id=term) | Q(last_name__icontains=term)
+    sf, hs = SfPerson.objects.filter(by_sf), HsContact.objects.filter(by_hs)
     return list(sf.values_list("sf_id", flat=True)[:KEY_LIST_CAP]) + list(hs.values_list("hs_id", flat=True)[:KEY_LIST_CAP])
 
 

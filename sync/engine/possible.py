@@ -83,14 +83,16 @@ def build(build_id: int) -> PossibleBuild:
                     found[pair] = hit
         del blocks
     rows = []
-    for (i, j), (score, reasons) in found.items():
+    for (i, j), (score, reasons) in found.items():   # model rows a WRITE at a time: never all in memory
         a, b = sorted((people[i], people[j]), key=lambda p: (p.side, p.id))
         rows.append(PossiblePair(a_side=a.side, a_id=a.id, b_side=b.side, b_id=b.id,
                                  key=f"{a.side}:{a.id}|{b.side}:{b.id}", score=score, reasons=reasons, build=run.pk))
-    for k in range(0, len(rows), WRITE):
-        PossiblePair.objects.bulk_create(rows[k:k + WRITE], ignore_conflicts=True)
+        if len(rows) == WRITE:
+            PossiblePair.objects.bulk_create(rows, ignore_conflicts=True)
+            rows = []
+    PossiblePair.objects.bulk_create(rows, ignore_conflicts=True)
     with transaction.atomic():
-        run.people, run.blocks, run.comparisons, run.pairs = len(people), block_count, comparisons, len(rows)
+        run.people, run.blocks, run.comparisons, run.pairs = len(people), block_count, comparisons, len(found)
         run.finished_at = timezone.now()
         run.save()
     PossiblePair.objects.filter(build__lt=run.pk).delete()   # the older builds' pairs, once this one shows

@@ -37,7 +37,8 @@ def test_the_tab_lists_pairs_with_their_score_and_reasons_in_words(viewer_client
     assert "100 Same name, same company domain, phone differs by format" in text
     assert lead.sf_id in text and contact.hs_id in text and "Salesforce lead" in text
     assert "people compared in" in text
-    assert "1 possible pair matching" in page_text(viewer_client.get(URL, {"kind": "possible", "q": "alee"}).content.decode())
+    for q in ("alee@acme.com", "Le", lead.sf_id):
+        assert "1 possible pair matching" in page_text(viewer_client.get(URL, {"kind": "possible", "q": q}).content.decode())
     assert "0 possible pairs" in page_text(viewer_client.get(URL, {"kind": "possible", "q": "nobody"}).content.decode())
     html = viewer_client.get(URL, {"kind": "possible"}).content.decode()
     assert reverse("sync:dismiss") not in html and reverse("sync:resync_to") not in html   # a viewer cannot act
