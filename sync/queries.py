@@ -261,9 +261,15 @@ def possible_pairs(*, q: str = "", page: int = 1, dismissed: bool = False, build
 
 
 def group_counts() -> dict[str, int]:
-    """Counts of groups of each kind nobody marked "not a duplicate" (one query on DuplicateGroup's indexes)."""
+    """Counts of groups of each kind nobody marked "not a duplicate" (one query on DuplicateGroup's
+    indexes), and of the newest build's possible pairs nobody dismissed."""
+    from sync.engine.possible import latest
+
     counts = dict(DuplicateGroup.objects.standing().order_by().values_list("kind").annotate(n=Count("id")))
-    return {kind: counts.get(kind, 0) for kind in KINDS}
+    build = latest()
+    standing = Dismissal.objects.filter(kind="possible", key=OuterRef("key"), undone_at__isnull=True)
+    possible = PossiblePair.objects.filter(build=build.pk).exclude(Exists(standing)).count() if build else None
+    return {**{kind: counts.get(kind, 0) for kind in KINDS}, "possible": possible}
 
 
 @dataclass
