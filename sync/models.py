@@ -978,6 +978,7 @@ class AuditEvent(models.Model):
         ALERT_SENT = "alert_sent", "Alert digest sent"
         LIST_MEMBERSHIP = "list_membership", "Inclusion list"
         DISMISSED = "dismissed", "Marked not a duplicate"
+        MERGE_UNDONE = "merge_undone", "Merge undone"
         UNDISMISSED = "undismissed", "Not-a-duplicate undone"
 
     created = models.DateTimeField(default=timezone.now, editable=False)
@@ -1166,3 +1167,43 @@ class Dismissal(models.Model):
 
     def __str__(self) -> str:
         return f"not a duplicate: {self.kind} {self.key}"
+
+
+class MergeSnapshot(models.Model):
+    """What a console merge in Salesforce changed, kept before the merge is sent, so it can be
+    undone (sync/merges/undo.py) while Salesforce keeps the merged-away records in its recycle bin
+    (15 days): every merging record's fields, the master's values the merge replaced, and the
+    HubSpot contacts linked to any of them (their link and properties)."""
+
+    class MergeStatus(models.TextChoices):
+        PENDING = "pending", "Being merged"        # kept, the merge not (yet) known to have happened
+        MERGED = "merged", "Merged"
+        PARTIAL = "partial", "Partly merged"        # some of the records were merged, then Salesforce refused
+
+    class UndoStatus(models.TextChoices):
+        NONE = "", "Not undone"
+        UNDOING = "undoing", "Being undone"        # steps_done says how far; running it again goes on from there
+        UNDONE = "undone", "Undone"
+        PARTIAL = "partial", "Partly undone"       # a step failed: undo_error says which and why
+
+    object_type = models.CharField(max_length=10)
+    master_id = models.CharField(max_length=18)
+    merged_ids = models.JSONField(default=list)         # the records merged into the master
+    records = models.JSONField(default=dict)            # sf_id → {API name: value} as before the merge
+    master_changed = models.JSONField(default=dict)     # API name → the master's value before the merge set another
+    links = models.JSONField(default=list)              # [{hs_id, sf_id, status, properties}] of the affected contacts
+    delete_on = models.BooleanField(default=False)      # R5 deleted the contacts (the setting, at the merge)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    merge_status = models.CharField(max_length=8, choices=MergeStatus, default=MergeStatus.PENDING)
+    undo_status = models.CharField(max_length=8, choices=UndoStatus, blank=True, default=UndoStatus.NONE)
+    steps_done = models.JSONField(default=list)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    undo_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-created_at"], name="mergesnapshot_newest")]
+
+    def __str__(self) -> str:
+        return f"merge into {self.master_id} ({self.created_at:%Y-%m-%d})"

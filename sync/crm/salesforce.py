@@ -493,6 +493,11 @@ class SalesforceConnector:
         return self._soap("merge", f"<urn:request><urn:masterRecord><urn1:type>{escape(sobject)}</urn1:type>{empty}"
                                    f"<urn1:Id>{escape(master_id)}</urn1:Id>{fields}</urn:masterRecord>{ids}</urn:request>")
 
+    def undelete(self, record_id: str) -> dict:
+        """SOAP undelete() of one record in the recycle bin (a merged-away record too, for 15 days):
+        `{id, success, errors}`; a record that is not in the bin answers UNDELETE_FAILED."""
+        return self._soap("undelete", f"<urn:ids>{escape(record_id)}</urn:ids>")
+
     def convert_lead(self, lead_id: str, *, contact_id: str, account_id: str, converted_status: str) -> dict:
         """SOAP convertLead() into an existing contact and its account, without an opportunity."""
         return self._soap("convertLead", "<urn:leadConverts>"

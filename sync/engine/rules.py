@@ -3,7 +3,7 @@ database, no network: each step gathers the facts from the mirror, decides here,
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -641,3 +641,23 @@ def block_pairs(members: list[int], names: list[str]) -> list[tuple[int, int]]:
 def is_dismissed(*, dismissed_size: int | None, size: int) -> bool:
     """"Not a duplicate" holds while the group has no more members than when it was said."""
     return dismissed_size is not None and size <= dismissed_size
+
+
+
+# ---- undoing a console merge (sync/merges/undo.py) ---------------------------------------------------
+RECYCLE_BIN_DAYS = 15   # Salesforce keeps deleted (and merged-away) records this long, then purges them
+
+
+def undo_time_left(merged_at: datetime, now: datetime) -> timedelta | None:
+    """How long a merge can still be undone (Salesforce's undelete() needs the records in the
+    recycle bin), or None once the bin may have purged them."""
+    left = merged_at + timedelta(days=RECYCLE_BIN_DAYS) - now
+    return left if left > timedelta(0) else None
+
+
+UNDO_STEPS = ("undelete", "fields", "links", "mirror")   # in order; each can be run again
+
+
+def next_undo_step(done: list[str]) -> str | None:
+    """The first step of UNDO_STEPS not done yet (a crashed undo goes on from there)."""
+    return next((s for s in UNDO_STEPS if s not in done), None)

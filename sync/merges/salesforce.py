@@ -12,6 +12,7 @@ from django.db import transaction
 from sync.audit import record_event
 from sync.crm.base import CrmError
 from sync.engine import groups, rules
+from sync.merges import undo
 from sync.models import AuditEvent, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SfReread, SyncSettings
 
 A = AuditEvent.Action
@@ -62,6 +63,7 @@ class MergePreview:
     delete_on: bool = False
     members: list[SfPerson] = field(default_factory=list)  # the whole group, in the order Salesforce returned it
     fields: list[FieldChoice] = field(default_factory=list)  # where the merging records disagree
+    snapshot_id: int | None = None   # after the merge: what Undo restores (merges/undo.py)
 
     @property
     def values(self) -> dict[str, str]:
@@ -152,6 +154,7 @@ def merge_salesforce_group(*, key: str, primary_id: str, actor, keep: dict[str, 
         raise ValidationError("Nothing to merge: the other records are of another type "
                               f"({', '.join(m.object_type for m in preview.skipped)}).")
     sf = connector or SalesforceConnector(SalesforceConfig.from_settings())
+    snapshot = undo.keep(preview, actor)   # committed before Salesforce is asked: the merge can be undone
     merged: list[SfPerson] = []
     try:
         for i in range(0, len(preview.losers), 2):
@@ -166,7 +169,9 @@ def merge_salesforce_group(*, key: str, primary_id: str, actor, keep: dict[str, 
     finally:
         if merged:
             _record_salesforce_merge(preview, merged, actor)
+        undo.merged(snapshot, merged, complete=len(merged) == len(preview.losers))
     services.request_sync(full=False, actor=actor)
+    preview.snapshot_id = snapshot.pk
     return preview
 
 

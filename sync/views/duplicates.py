@@ -3,13 +3,14 @@ from __future__ import annotations
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sync import duplicate_actions, merges, queries
 from sync.crm.base import CrmError
+from sync.engine import rules
 from sync.models import ContactLink, FieldRule, HsContact, LinkStatus, SfPerson
 from sync.roles import OPERATOR, role_required
 from sync.views.common import back, in_words, int_param, page_or_fragment
@@ -119,11 +120,13 @@ def merge_salesforce(request):
         return redirect("sync:duplicates")
     if request.method == "POST" and request.POST.get("confirm") == "1":
         try:
-            merges.merge_salesforce_group(key=key, primary_id=preview.primary.sf_id, actor=request.user, keep=keep)
+            done = merges.merge_salesforce_group(key=key, primary_id=preview.primary.sf_id, actor=request.user, keep=keep)
         except (CrmError, ValidationError) as exc:
             messages.error(request, f"The merge did not complete: {in_words(exc)}")
             return redirect(f"{reverse('sync:merge_salesforce')}?{urlencode({'key': key, 'primary': preview.primary.sf_id})}")
-        messages.success(request, f"Merged into {preview.primary.sf_id}. A sync run was queued to apply it in HubSpot.")
+        messages.success(request, f"Merged into {preview.primary.sf_id}. A sync run was queued to apply it in HubSpot. "
+                                  f"It can be undone for {rules.RECYCLE_BIN_DAYS} days under Duplicates → Merges "
+                                  f"(merge {done.snapshot_id}).")
         return redirect(f"{reverse('sync:duplicates')}?{urlencode({'q': key})}")
     return page_or_fragment(request, "sync/merge_preview.html", "sync/_merge_preview.html",
                             {"preview": preview, "sf_url": django_settings.SALESFORCE_INSTANCE_URL})
@@ -204,3 +207,43 @@ def merge_companies(request):
         return redirect(back_to)
     return page_or_fragment(request, "sync/merge_companies.html", "sync/_merge_companies.html",
                             {"preview": merges.count_associations(preview)})
+
+
+@require_GET
+@role_required(OPERATOR)
+def merges_list(request):
+    """The console's Salesforce merges, newest first, each with what is left of its undo window."""
+    from django.utils import timezone
+
+    from sync.engine.rules import undo_time_left
+    from sync.models import MergeSnapshot
+
+    rows = list(MergeSnapshot.objects.select_related("created_by", "undone_by").order_by("-created_at")[:100])
+    now = timezone.now()
+    for r in rows:
+        r.left = undo_time_left(r.created_at, now)
+    return render(request, "sync/merges.html", {"merges": rows})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATOR)
+def undo_merge(request, pk: int):
+    """The preview of undoing a Salesforce merge (GET), the undo on confirmation."""
+    from sync.merges import undo
+
+    try:
+        preview = undo.preview_undo(pk)
+    except ValidationError as exc:
+        messages.error(request, in_words(exc))
+        return redirect("sync:merges")
+    if request.method == "POST" and request.POST.get("confirm") == "1":
+        try:
+            undo.undo_merge(pk, actor=request.user)
+        except (CrmError, ValidationError) as exc:
+            messages.error(request, in_words(exc))
+            return redirect("sync:undo_merge", pk)
+        messages.success(request, f"Merge into {preview.snapshot.master_id} undone in Salesforce and HubSpot; a sync "
+                                  "run was queued.")
+        return redirect("sync:merges")
+    return render(request, "sync/undo_merge.html", {"preview": preview,
+                                                     "sf_url": django_settings.SALESFORCE_INSTANCE_URL})

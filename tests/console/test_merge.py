@@ -150,7 +150,12 @@ def test_merge_keeps_the_primary_deletes_the_others_and_is_audited(crm, operator
     assert run.requested_by == operator and run.status == "pending"
     assert ContactLink.objects.get().status == LinkStatus.SYNCED
     page = operator_client.get(response["Location"])
-    assert f"Merged into {members[1].sf_id}. A sync run was queued to apply it in HubSpot." in messages_of(page)
+    from sync.models import MergeSnapshot
+
+    snapshot = MergeSnapshot.objects.get()
+    assert (f"Merged into {members[1].sf_id}. A sync run was queued to apply it in HubSpot. It can be undone for 15 "
+            f"days under Duplicates → Merges (merge {snapshot.pk}).") in messages_of(page)
+    assert (snapshot.master_id, snapshot.merge_status, snapshot.created_by) == (members[1].sf_id, "merged", operator)
     assert page.context["page"].groups == []
 
 
