@@ -35,7 +35,10 @@ def duplicates(request):
         options["sort"] = request.GET.get("sort") if request.GET.get("sort") in queries.SORTS else "key"
     if kind == "r2":
         options["mix"] = request.GET.get("mix", "") if request.GET.get("mix") in ("mixed", "leads", "contacts") else ""
-    context.update(filters=options, page=LOADERS[kind](**options))
+    context.update(filters=options, page=LOADERS[kind](**options),
+                   pager_query=urlencode({"kind": kind, **{k: v for k, v in options.items()
+                                                          if k in ("q", "sort", "mix") and v},
+                                          **({"dismissed": 1} if options["dismissed"] else {})}))
     return page_or_fragment(request, "sync/duplicates.html",
                             "sync/_pairs.html" if kind == "possible" else "sync/_groups.html", context)
 

@@ -155,3 +155,13 @@ def test_a_salesforce_pair_is_merged_through_the_existing_preview(crm, operator_
     live = sf.query("SELECT Id FROM Contact")["records"]
     assert [r["Id"] for r in live] == [a]                              # the other was merged into it
     assert SfPerson.objects.get(sf_id=b).is_deleted and SfPerson.objects.get(sf_id=b).master_record_id == a
+
+
+def test_the_pager_keeps_the_tab_its_filters_and_the_dismissed_view(viewer_client):
+    for i in range(21):
+        r2_group(f"g{i:02d}@example.com", size=2)
+    html = viewer_client.get(URL, {"kind": "r2", "sort": "-size", "q": "example"}).content.decode()
+    assert 'href="?kind=r2&amp;q=example&amp;sort=-size&page=2"' in html
+    page2 = viewer_client.get(URL, {"kind": "r2", "sort": "-size", "q": "example", "page": 2})
+    assert page2.context["page"].page == 2 and len(page2.context["page"].groups) == 1
+    assert "page=2" not in viewer_client.get(URL, {"kind": "r2", "dismissed": "1"}).content.decode()   # one page

@@ -119,8 +119,14 @@ def killed_sync(env: dict, sandbox, *, after_writes: int | None, mode: str = "af
                 full: bool = True) -> tuple[int, bool]:
     """A sync in its own process; the sandbox kills it at write `after_writes` (None: never, only
     count). Returns the writes the sandbox saw and whether the kill fired."""
-    proc = subprocess.Popen([sys.executable, "manage.py", "sync", "--wait"] + (["--full"] if full else []),
-                            cwd=crash.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return killed(env, sandbox, ["manage.py", "sync", "--wait"] + (["--full"] if full else []),
+                  after_writes=after_writes, mode=mode)
+
+
+def killed(env: dict, sandbox, args: list[str], *, after_writes: int | None, mode: str = "after") -> tuple[int, bool]:
+    """`python args…` in its own process, killed by the sandbox at write `after_writes` (None: only count)."""
+    proc = subprocess.Popen([sys.executable, *args], cwd=crash.ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     sandbox.killer.arm(pid=proc.pid if after_writes else None, after_writes=after_writes, mode=mode)
     try:
         proc.wait(timeout=300)

@@ -15,7 +15,7 @@ import pytest
 from sandbox.ids import IdFactory
 from sandbox.testing import running_sandbox
 from tests.soak import crash
-from tests.soak.boundaries import Databases
+from tests.soak.boundaries import Databases, killed
 
 _ids = IdFactory(seed=31)
 LOSER, MASTER = _ids.new("Contact"), _ids.new("Contact")
@@ -78,17 +78,7 @@ def _py(env: dict, script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def _killed_undo(env: dict, sb, snapshot: str, after_writes: int | None, mode: str) -> tuple[int, bool]:
-    proc = subprocess.Popen([sys.executable, "-c", UNDO, snapshot], cwd=crash.ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sb.killer.arm(pid=proc.pid if after_writes else None, after_writes=after_writes, mode=mode)
-    try:
-        proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    view = sb.killer.view()
-    sb.killer.disarm()
-    return view["writes"], view["fired"]
+    return killed(env, sb, ["-c", UNDO, snapshot], after_writes=after_writes, mode=mode)
 
 
 @pytest.mark.parametrize("mode", ["after", "before"])
