@@ -1170,10 +1170,15 @@ class Dismissal(models.Model):
 
 
 class MergeSnapshot(models.Model):
-    """What a console merge in Salesforce changed, kept before the merge is sent, so it can be
-    undone (sync/merges/undo.py) while Salesforce keeps the merged-away records in its recycle bin
-    (15 days): every merging record's fields, the master's values the merge replaced, and the
-    HubSpot contacts linked to any of them (their link and properties)."""
+    """What a console merge changed, kept before the merge is sent, so it can be undone
+    (sync/merges/undo.py): in Salesforce while it keeps the merged-away records in its recycle
+    bin (15 days) — every merging record's fields, the master's values the merge replaced, the
+    HubSpot contacts linked to any of them; in HubSpot (an R7 group), whose merges are permanent —
+    every merged contact's properties and link, to make them again."""
+
+    class Crm(models.TextChoices):
+        SALESFORCE = "salesforce", "Salesforce"
+        HUBSPOT = "hubspot", "HubSpot"
 
     class MergeStatus(models.TextChoices):
         PENDING = "pending", "Being merged"        # kept, the merge not (yet) known to have happened
@@ -1186,10 +1191,12 @@ class MergeSnapshot(models.Model):
         UNDONE = "undone", "Undone"
         PARTIAL = "partial", "Partly undone"       # a step failed: undo_error says which and why
 
-    object_type = models.CharField(max_length=10)
-    master_id = models.CharField(max_length=18)
+    crm = models.CharField(max_length=10, choices=Crm, default=Crm.SALESFORCE)
+    object_type = models.CharField(max_length=10)       # Lead / Contact; "contacts" in HubSpot
+    master_id = models.CharField(max_length=40)         # HubSpot: the primary, then the merged record's new id
+    group_key = models.CharField(max_length=18, blank=True)   # HubSpot: the Salesforce id the R7 group named
     merged_ids = models.JSONField(default=list)         # the records merged into the master
-    records = models.JSONField(default=dict)            # sf_id → {API name: value} as before the merge
+    records = models.JSONField(default=dict)            # id → {field or property: value} as before the merge
     master_changed = models.JSONField(default=dict)     # API name → the master's value before the merge set another
     links = models.JSONField(default=list)              # [{hs_id, sf_id, status, properties}] of the affected contacts
     delete_on = models.BooleanField(default=False)      # R5 deleted the contacts (the setting, at the merge)

@@ -358,6 +358,8 @@ class HubSpotEmulator:
             return self.pipelines.handle(req, parts[3:])
         if parts[:3] == ["crm", "v3", "lists"]:
             return self.lists.handle(req, parts[3:])
+        if parts[:3] == ["contacts", "v1", "secondary-email"]:
+            return self._secondary_email(req, parts[3:])
         if len(parts) >= 3 and parts[0] == "account-info":
             return self._account_info(req, parts[2:])
         return None
@@ -394,6 +396,27 @@ class HubSpotEmulator:
                 reg.archive(otype, name, self.now_ms())
                 return json_response(204, None)
         return None
+
+    def _secondary_email(self, req: Request, parts: list[str]) -> Response | None:
+        """Legacy v1 `DELETE /contacts/v1/secondary-email/{vid}/email/{email}`: take one email off a
+        contact's additional emails (the only API that can: hs_additional_emails is read-only in v3).
+        Answers `{portalId, vid, secondaryEmails}`; an unknown contact, or an email it does not have,
+        is a 404 (UNCONFIRMED: the legacy docs show only the 200)."""
+        from urllib.parse import unquote
+
+        if len(parts) != 3 or parts[1] != "email" or req.method != "DELETE":
+            return None
+        store = self.stores["contacts"]
+        rec = store.resolve(parts[0])
+        if rec is None or rec.archived:
+            raise HubSpotError(404, "OBJECT_NOT_FOUND", f"contact {parts[0]} does not exist")
+        email = unquote(parts[2]).strip().lower()
+        emails = [e for e in (rec.props.get("hs_additional_emails") or "").split(";") if e]
+        if email not in (e.lower() for e in emails):
+            raise HubSpotError(404, "OBJECT_NOT_FOUND", f"{email} is not a secondary email of contact {rec.id}")
+        kept = [e for e in emails if e.lower() != email]
+        store.apply(rec, {"hs_additional_emails": ";".join(kept) or None}, self.now_ms())
+        return json_response(200, {"portalId": self.portal_id, "vid": rec.id, "secondaryEmails": kept})
 
     def _account_info(self, req: Request, parts: list[str]) -> Response | None:
         # /account-info/v3/details (also the dated /account-info/2026-03/details); not in the reference:

@@ -33,6 +33,7 @@ ROUTES = [(re.compile(rx + r"/*$"), methods) for rx, methods in (
     (rf"^/crm/v3/lists/{_ID}/restore", ("PUT",)),
     (rf"^/crm/v3/lists/{_ID}/memberships", ("GET", "DELETE")),
     (rf"^/crm/v3/lists/{_ID}/memberships/(add|remove|add-and-remove)", ("PUT",)),
+    (rf"^/contacts/v1/secondary-email/{_ID}/email/{_ID}", ("DELETE",)),
     (r"^/account-info/[^/]+/details", ("GET",)),
     (r"^/account-info/[^/]+/api-usage/daily(/[^/]+)?", ("GET",)),
 )]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import urllib3
@@ -349,21 +350,31 @@ class HubSpotConnector:
         return {str(m["listId"]) for m in (page or {}).get("results", [])}
 
     def account_details(self) -> dict:
-        """GET /account-info/v3/details (portal id, time zone) for "Test connection". The SDK has
-        no model for it, so this goes through the client's generic `api_request`."""
+        """GET /account-info/v3/details (portal id, time zone) for "Test connection"."""
+        return self._raw("GET", "/account-info/v3/details", describe="HubSpot account details")
+
+    def remove_secondary_email(self, contact_id: str, email: str) -> dict:
+        """Take `email` off a contact's secondary (additional) emails: the legacy v1 endpoint,
+        the only API that can (v3's hs_additional_emails is read-only). Answers
+        `{portalId, vid, secondaryEmails}`."""
+        return self._raw("DELETE", f"/contacts/v1/secondary-email/{quote(contact_id)}/email/{quote(email, safe='@')}",
+                         describe=f"remove a secondary email of contact {contact_id}")
+
+    def _raw(self, method: str, path: str, *, describe: str) -> dict:
+        """A call the SDK has no model for, through the client's generic `api_request`."""
         def attempt():
             self.budget.charge()
             self._wait_turn()
             try:
-                r = self.client.api_request({"method": "GET", "path": "/account-info/v3/details"})
+                r = self.client.api_request({"method": method, "path": path})
             except requests.RequestException as exc:
                 raise CrmError(f"HubSpot connection failed: {exc.__class__.__name__}", crm=CRM) from None
             if r.status_code >= 300:
                 raise translate(_HttpError(r.status_code, r.text, r.headers, r.reason))
             self._observe(r.headers)
-            return r.json()
+            return r.json() if r.content else {}
 
-        return with_retries(attempt, policy=self.retry, describe="HubSpot account details")
+        return with_retries(attempt, policy=self.retry, describe=describe)
 
     # --- writes -------------------------------------------------------------------------------
     def upsert(self, object_type: str, id_property: str, inputs: list[dict]) -> list[WriteResult]:

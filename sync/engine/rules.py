@@ -648,16 +648,21 @@ def is_dismissed(*, dismissed_size: int | None, size: int) -> bool:
 RECYCLE_BIN_DAYS = 15   # Salesforce keeps deleted (and merged-away) records this long, then purges them
 
 
-def undo_time_left(merged_at: datetime, now: datetime) -> timedelta | None:
-    """How long a merge can still be undone (Salesforce's undelete() needs the records in the
-    recycle bin), or None once the bin may have purged them."""
+def undo_time_left(merged_at: datetime, now: datetime, crm: str = "salesforce") -> timedelta | None:
+    """How long a merge can still be undone, or None once it cannot: a Salesforce merge while the
+    recycle bin keeps the merged records (undelete() needs them); a HubSpot merge any time (its
+    contacts are made again from the snapshot: nothing in HubSpot is waited for)."""
+    if crm == "hubspot":
+        return timedelta.max
     left = merged_at + timedelta(days=RECYCLE_BIN_DAYS) - now
     return left if left > timedelta(0) else None
 
 
-UNDO_STEPS = ("undelete", "fields", "links", "mirror")   # in order; each can be run again
+# In order; each can be run again.
+UNDO_STEPS = {"salesforce": ("undelete", "fields", "links", "mirror"),
+              "hubspot": ("emails", "contacts", "links", "mirror")}
 
 
-def next_undo_step(done: list[str]) -> str | None:
-    """The first step of UNDO_STEPS not done yet (a crashed undo goes on from there)."""
-    return next((s for s in UNDO_STEPS if s not in done), None)
+def next_undo_step(done: list[str], crm: str = "salesforce") -> str | None:
+    """The first undo step not done yet (a crashed undo goes on from there)."""
+    return next((s for s in UNDO_STEPS[crm] if s not in done), None)

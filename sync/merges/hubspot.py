@@ -12,6 +12,7 @@ from django.utils import timezone
 from sync.audit import record_event
 from sync.crm.base import CrmError
 from sync.engine import groups
+from sync.merges import undo
 from sync.models import AuditEvent, ContactLink, DuplicateGroup, HsContact, LinkStatus, SfPerson, SyncSettings
 
 A = AuditEvent.Action
@@ -81,10 +82,22 @@ def merge_hubspot_group(*, sf_key: str, actor, primary_id: str | None = None, co
     primary, others = preview.primary, preview.others
     hs = connector or HubSpotConnector(HubSpotConfig.from_settings())
     s = SyncSettings.load()
+    snapshot = undo.keep_hubspot(preview, actor)   # committed first: the merge can be undone
+    done: list = []
+    survivor = [primary]
 
-    current, merged = merge_in_turn(hs, "contacts", primary, others, rule="R7", actor=actor,
-                                    describe=lambda c: f"{c.name} <{c.email}>", step=lambda answer, into, m, n: (
-                                        _record_hubspot_step(answer, into, m, primary, sf_key, actor, s, n, len(others))))
+    def step(answer, into, m, n):
+        survivor[0] = _record_hubspot_step(answer, into, m, primary, sf_key, actor, s, n, len(others))
+        done.append(m)
+        undo.merged_hubspot(snapshot, list(done), survivor[0].hs_id)
+        return survivor[0]
+
+    try:
+        current, merged = merge_in_turn(hs, "contacts", primary, others, rule="R7", actor=actor,
+                                        describe=lambda c: f"{c.name} <{c.email}>", step=step)
+    finally:
+        if not done:
+            undo.merged_hubspot(snapshot, [], primary.hs_id)
     # The merge answer carries only HubSpot's default properties: read the survivor back with the
     # Salesforce-id properties, or the mirror would show it syncing with nothing.
     fresh = next(iter(hs.read_by("contacts", "hs_object_id", [current.hs_id], hs_properties("contacts", s))), None)

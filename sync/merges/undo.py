@@ -14,9 +14,18 @@ by a crash or a refusal goes on from where it stopped when it is asked again:
    HubSpot do not come back);
 4. mirror — the records live again in the mirror, read again by the next sync, which is queued.
 
+A HubSpot merge (an R7 group, `keep_hubspot`) is permanent in HubSpot: its undo makes the
+merged-away contacts again from the snapshot, any time —
+
+1. emails — each of their emails taken off the merged record's secondary emails (the legacy v1
+   secondary-email API: v3 cannot), or HubSpot would refuse the email to a new contact;
+2. contacts — each created again by upsert on its email (new ids; their activities, timeline and
+   list memberships in HubSpot do not come back, and the page says so);
+3. links — the mirror's rows and links for them, as they were (an R7 duplicate is one again);
+4. mirror — the duplicate groups refreshed, and a sync queued.
+
 Every step is audited; a failed step leaves the undo "partly undone" with the error in words.
-A lead conversion cannot be undone (Salesforce's API has no "unconvert"), and a HubSpot merge is
-permanent in HubSpot: neither is offered here."""
+A lead conversion cannot be undone (Salesforce's API has no "unconvert"): it is not offered."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -63,6 +72,34 @@ def keep(preview, actor) -> MergeSnapshot:
         delete_on=preview.delete_on, created_by=actor)
 
 
+def keep_hubspot(preview, actor) -> MergeSnapshot:
+    """Commit the R7 group's contacts (properties and links) before HubSpot is asked to merge them."""
+    members = [preview.primary, *preview.others]
+    links = {link.hs_contact_id: link for link in ContactLink.objects.filter(hs_contact__in=members)
+             .select_related("sf_person")}
+    return MergeSnapshot.objects.create(
+        crm=MergeSnapshot.Crm.HUBSPOT, object_type="contacts", master_id=preview.primary.hs_id, group_key=preview.sf_key,
+        merged_ids=[m.hs_id for m in preview.others],
+        records={m.hs_id: {**{p: getattr(m, a) for p, a in PROPERTIES.items()},
+                           "salesforcecontactid": m.salesforce_contact_id, "salesforceleadid": m.salesforce_lead_id}
+                 for m in members},
+        links=[{"hs_id": m.hs_id, "sf_id": links[m.pk].sf_person.sf_id if m.pk in links and links[m.pk].sf_person else "",
+                "status": links[m.pk].status if m.pk in links else "", "chosen_by": links[m.pk].chosen_by if m.pk in links
+                else "", "properties": {p: getattr(m, a) for p, a in PROPERTIES.items()}} for m in members],
+        created_by=actor)
+
+
+def merged_hubspot(snapshot: MergeSnapshot, done: list, survivor_id: str) -> None:
+    """The HubSpot merge's outcome: the contacts merged, and the merged record's (new) id."""
+    if not done:
+        snapshot.delete()
+        return
+    snapshot.merged_ids, snapshot.master_id = [m.hs_id for m in done], survivor_id
+    snapshot.merge_status = (MergeSnapshot.MergeStatus.MERGED if len(done) == len(snapshot.records) - 1
+                             else MergeSnapshot.MergeStatus.PARTIAL)
+    snapshot.save(update_fields=["merged_ids", "master_id", "merge_status"])
+
+
 def merged(snapshot: MergeSnapshot, done: list, *, complete: bool) -> None:
     """The merge's outcome: which records Salesforce merged (nothing merged: nothing to undo)."""
     if not done:
@@ -98,7 +135,9 @@ def preview_undo(snapshot_id: int) -> UndoPreview:
         raise ValidationError("There is no such merge to undo.")
     if s.undo_status == MergeSnapshot.UndoStatus.UNDONE:
         raise ValidationError(f"This merge was already undone ({s.undone_at:%Y-%m-%d %H:%M} UTC).")
-    left = rules.undo_time_left(s.created_at, timezone.now())
+    left = rules.undo_time_left(s.created_at, timezone.now(), s.crm)
+    if s.crm == MergeSnapshot.Crm.HUBSPOT:
+        return _preview_hubspot(s, left)
     people = {p.sf_id: p for p in SfPerson.objects.filter(sf_id__in=list(s.records))}
     p = UndoPreview(s, left, list(s.merged_ids))
     for sf_id, values in s.records.items():
@@ -124,6 +163,16 @@ def preview_undo(snapshot_id: int) -> UndoPreview:
     return p
 
 
+def _preview_hubspot(s: MergeSnapshot, left) -> UndoPreview:
+    p = UndoPreview(s, left, [])
+    p.recreate = [x for x in s.links if x["hs_id"] in s.merged_ids]
+    p.cannot = [f"The merged contacts come back with new ids, not {', '.join(s.merged_ids)}: HubSpot keeps a merge for "
+                "good. Their activities, emails, timeline, form submissions and list memberships stay on the merged "
+                f"record {s.master_id}, which keeps its own values.",
+                "Deals, companies and tickets HubSpot moved onto the merged record stay there."]
+    return p
+
+
 def undo_merge(snapshot_id: int, *, actor, salesforce=None, hubspot=None) -> MergeSnapshot:
     """Run the undo's steps that are not done yet (see the module's docstring)."""
     from sync import services
@@ -136,11 +185,15 @@ def undo_merge(snapshot_id: int, *, actor, salesforce=None, hubspot=None) -> Mer
         raise ValidationError(p.cannot[0])
     s = p.snapshot
     MergeSnapshot.objects.filter(pk=s.pk).update(undo_status=MergeSnapshot.UndoStatus.UNDOING)
-    sf = salesforce or SalesforceConnector(SalesforceConfig.from_settings())
     hs = hubspot or HubSpotConnector(HubSpotConfig.from_settings(), ledger=echo.Ledger())
-    steps = {"undelete": lambda: _undelete(s, sf), "fields": lambda: _fields(s, sf),
-             "links": lambda: _links(s, hs, sf), "mirror": lambda: _mirror(s)}
-    while (step := rules.next_undo_step(s.steps_done)) is not None:
+    if s.crm == MergeSnapshot.Crm.HUBSPOT:
+        steps = {"emails": lambda: _emails(s, hs), "contacts": lambda: _recreate(s, hs),
+                 "links": lambda: _hubspot_links(s), "mirror": lambda: _hubspot_mirror(s)}
+    else:
+        sf = salesforce or SalesforceConnector(SalesforceConfig.from_settings())
+        steps = {"undelete": lambda: _undelete(s, sf), "fields": lambda: _fields(s, sf),
+                 "links": lambda: _links(s, hs, sf), "mirror": lambda: _mirror(s)}
+    while (step := rules.next_undo_step(s.steps_done, s.crm)) is not None:
         try:
             said = steps[step]()
         except (CrmError, ValidationError) as exc:
@@ -162,7 +215,9 @@ def undo_merge(snapshot_id: int, *, actor, salesforce=None, hubspot=None) -> Mer
 
 
 def _event(s: MergeSnapshot, actor, message: str, *, after: dict) -> None:
-    record_event(actor=actor, action=A.MERGE_UNDONE, rule="R5", target_type=f"salesforce.{s.object_type}",
+    hubspot = s.crm == MergeSnapshot.Crm.HUBSPOT
+    record_event(actor=actor, action=A.MERGE_UNDONE, rule="R7" if hubspot else "R5",
+                 target_type="hubspot.contact" if hubspot else f"salesforce.{s.object_type}",
                  target_id=s.master_id, target_repr=f"Merge of {len(s.merged_ids)} record(s) into {s.master_id}",
                  before={"merged": s.merged_ids, "snapshot": s.pk}, after=after, message=message)
 
@@ -267,3 +322,75 @@ def _mirror(s: MergeSnapshot) -> str:
     refresh_keys(DuplicateGroup.Kind.R2, set(SfPerson.objects.filter(sf_id__in=list(s.records))
                                                .values_list("email_key", flat=True)) - {""})
     return "The records are live again in crmsync's mirror; the next sync reads them again."
+
+
+# ---- a HubSpot merge ----------------------------------------------------------------------------------
+def _emails(s: MergeSnapshot, hs) -> str:
+    """Take the merged-away contacts' emails off the merged record's secondary emails."""
+    wanted = {(s.records[i].get("email") or "").strip().lower() for i in s.merged_ids} - {""}
+    found = hs.read_ids("contacts", [s.master_id], ["email", "hs_additional_emails"])
+    have = {e.strip().lower() for e in ((found[0]["properties"].get("hs_additional_emails") or "").split(";")
+                                        if found else []) if e}
+    for email in sorted(wanted & have):
+        try:
+            hs.remove_secondary_email(s.master_id, email)
+        except CrmError as exc:
+            if exc.status != 404:   # 404: already gone (an earlier try whose answer was lost)
+                raise
+    return (f"Took {', '.join(sorted(wanted & have))} off HubSpot contact {s.master_id}'s secondary emails."
+            if wanted & have else "No email of the merged contacts was left on the merged record.")
+
+
+def _recreate(s: MergeSnapshot, hs) -> str:
+    """Create the merged-away contacts again, by upsert on their email (a retry updates what the
+    first try made); a contact without an email cannot be told apart on a retry, so it is refused."""
+    from sync.engine import schema
+    from sync.engine.mirror import upsert
+
+    settings = SyncSettings.load()
+    props = {i: {**{k: v for k, v in s.records[i].items() if v and k in PROPERTIES},
+                 settings.prop_salesforce_contact_id: s.records[i].get("salesforcecontactid") or "",
+                 settings.prop_salesforce_lead_id: s.records[i].get("salesforceleadid") or ""} for i in s.merged_ids}
+    missing = [i for i in s.merged_ids if not props[i].get("email")]
+    if missing:
+        raise ValidationError(f"HubSpot contact(s) {', '.join(missing)} had no email: they cannot be made again safely.")
+    results = hs.upsert("contacts", "email", [{"id": props[i]["email"], "properties": props[i]} for i in s.merged_ids])
+    refused = [r for r in results if not r.ok]
+    if refused:
+        raise CrmError("HubSpot refused " + "; ".join(f"{r.key}: {r.message}" for r in refused), crm="hubspot",
+                       permanent=True)
+    upsert(HsContact, [schema.hs_contact(r.record, settings) for r in results if r.record])
+    return "Made again in HubSpot: " + ", ".join(f"{r.key} as {r.id}" for r in results) + "."
+
+
+def _new_ids(s: MergeSnapshot) -> dict[str, HsContact]:
+    emails = {i: (s.records[i].get("email") or "").strip().lower() for i in s.merged_ids}
+    rows = {c.email_key: c for c in HsContact.objects.filter(email_key__in=list(emails.values()), archived=False)}
+    return {i: rows[e] for i, e in emails.items() if e in rows}
+
+
+def _hubspot_links(s: MergeSnapshot) -> str:
+    """The re-made contacts' links, as the snapshot had them (an R7 duplicate is one again)."""
+    made = _new_ids(s)
+    people = {p.sf_id: p for p in SfPerson.objects.filter(sf_id__in=[x["sf_id"] for x in s.links if x["sf_id"]])}
+    with transaction.atomic():
+        for x in s.links:
+            contact = made.get(x["hs_id"])
+            if contact is None or not x["status"]:
+                continue
+            person = people.get(x["sf_id"])
+            status = LinkStatus.DUPLICATE if x["status"] in (LinkStatus.SYNCED, LinkStatus.DUPLICATE) and person else \
+                x["status"]
+            ContactLink.objects.update_or_create(hs_contact=contact, defaults=dict(
+                sf_person=person, status=status, chosen_by=x.get("chosen_by") or "", since=timezone.now(),
+                status_reason=f"Made again: the HubSpot merge into {s.master_id} was undone."))
+    return "Linked again: " + ", ".join(f"{old} (now {c.hs_id})" for old, c in made.items()) + "."
+
+
+def _hubspot_mirror(s: MergeSnapshot) -> str:
+    from sync.engine.groups import refresh_keys
+    from sync.models import DuplicateGroup
+
+    if s.group_key:
+        refresh_keys(DuplicateGroup.Kind.R7, [s.group_key])
+    return "The duplicate groups are current again; the next sync reads the contacts made again."

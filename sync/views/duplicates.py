@@ -154,7 +154,8 @@ def merge_hubspot(request):
             messages.error(request, f"The HubSpot merge did not complete: {in_words(exc)}")
         else:
             messages.success(request, f"Merged {len(result.merged)} HubSpot contact(s) into {result.primary.hs_id}; "
-                                      f"HubSpot's merged record is {result.new_id}.")
+                                      f"HubSpot's merged record is {result.new_id}. Duplicates → Merges can make the "
+                                      "merged contacts again.")
         return redirect(f"{reverse('sync:duplicates')}?kind=r7")
     return page_or_fragment(request, "sync/merge_hubspot.html", "sync/_merge_hubspot.html", {"preview": preview})
 

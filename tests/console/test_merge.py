@@ -279,7 +279,8 @@ def test_hubspot_merge_keeps_the_synced_contact_and_moves_the_link(crm, operator
     assert first.before == {"primary": contacts[0].hs_id, "merged": [contacts[1].hs_id]}
     assert last.before == {"primary": first.target_id, "merged": [contacts[2].hs_id]}
     page = operator_client.get(response["Location"])
-    assert f"Merged 2 HubSpot contact(s) into {contacts[0].hs_id}; HubSpot's merged record is {survivor.hs_id}." \
+    assert f"Merged 2 HubSpot contact(s) into {contacts[0].hs_id}; HubSpot's merged record is {survivor.hs_id}. " \
+           "Duplicates → Merges can make the merged contacts again." \
         in messages_of(page)
     assert page.context["page"].groups == []
 

@@ -125,3 +125,41 @@ def test_viewers_cannot_see_or_undo_merges(viewer_client, merged):
     _, s = merged
     assert viewer_client.get(reverse("sync:merges")).status_code == 403
     assert viewer_client.post(reverse("sync:undo_merge", args=[s.pk]), {"confirm": "1"}).status_code == 403
+
+
+# --- a HubSpot merge (an R7 group) -----------------------------------------------------------------------
+def test_undoing_a_hubspot_merge_makes_the_merged_contacts_again(crm, operator_client, operator):
+    from tests.console.test_merge import HS_MERGE, sandbox_r7
+
+    person, contacts = sandbox_r7(crm, 3)
+    operator_client.post(HS_MERGE, {"sf_id": person.sf_id, "confirm": "1"})
+    s = MergeSnapshot.objects.get()
+    survivor = HsContact.objects.get(archived=False)
+    assert (s.crm, s.master_id, s.merged_ids, s.merge_status) == (
+        "hubspot", survivor.hs_id, [contacts[1].hs_id, contacts[2].hs_id], "merged")
+    hs = HubSpot(access_token="sandbox", host=crm.url)
+    extra = hs.crm.contacts.basic_api.get_by_id(survivor.hs_id, properties=["hs_additional_emails"]).properties
+    assert contacts[1].email in extra["hs_additional_emails"]
+
+    text = page_text(operator_client.get(reverse("sync:undo_merge", args=[s.pk])).content.decode())
+    assert "no time limit" in text and "made again with a new id" in text
+    assert "come back with new ids" in text and "activities" in text
+    assert operator_client.post(reverse("sync:undo_merge", args=[s.pk]), {"confirm": "1"}).status_code == 302
+    s.refresh_from_db()
+    assert s.undo_status == "undone" and s.steps_done == ["emails", "contacts", "links", "mirror"]
+    extra = hs.crm.contacts.basic_api.get_by_id(survivor.hs_id, properties=["hs_additional_emails"]).properties
+    assert not extra.get("hs_additional_emails")                     # their emails are theirs again
+    for old in contacts[1:]:
+        again = hs.crm.contacts.basic_api.get_by_id(old.email, id_property="email",
+                                                    properties=["firstname", "salesforcecontactid"])
+        assert again.id not in {c.hs_id for c in contacts} and again.id != survivor.hs_id
+        assert again.properties["firstname"] == old.first_name
+        assert again.properties["salesforcecontactid"] == person.sf_id      # carrying the record's id, as before
+        assert not ContactLink.objects.filter(hs_contact__hs_id=again.id).exists()   # no link before: none now
+    assert ContactLink.objects.get(hs_contact=survivor).status == LinkStatus.SYNCED
+    from sync.queries import group_counts
+
+    assert group_counts()["r7"] == 1                                    # the group is back on the R7 tab
+    sync_cycle()                                                        # and the sync agrees
+    assert ContactLink.objects.get(hs_contact=survivor).status == LinkStatus.SYNCED
+    assert ContactLink.objects.filter(status=LinkStatus.DUPLICATE).count() == 2   # R7 duplicates, as the sync sees them

@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from sync import services
+from sync import duplicate_actions, services
 from sync.roles import ADMIN
 
 LOOPBACK = "127.0.0.1,localhost,[::1]"
@@ -103,6 +103,7 @@ class Command(BaseCommand):
             self.stdout.write("Running a first sync against the sandbox…")
             subprocess.run([*manage, "sync", "--wait", "--full"], env=env, check=False)
             services.ensure_schedule()
+            duplicate_actions.request_possible_duplicates(actor=None)   # the task cluster below builds them
             procs.append(subprocess.Popen([*manage, "qcluster"], env=env))
             procs.append(start_console(port, env))
             self.stdout.write(self.style.SUCCESS(
