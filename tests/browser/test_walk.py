@@ -14,8 +14,19 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from sync import services
-from sync.models import BulkJob, ContactLink, HsCompany, HsContact, HsDeal, LinkStatus, RecordError, SyncRun
+from sync import duplicate_actions, services
+from sync.models import (
+    BulkJob,
+    ContactLink,
+    Dismissal,
+    HsCompany,
+    HsContact,
+    HsDeal,
+    LinkStatus,
+    MergeSnapshot,
+    RecordError,
+    SyncRun,
+)
 from sync.queries import r2_groups, r7_groups, r9_groups
 from tests.browser.test_journeys import PASSWORD, demo  # noqa: F401 - demo: the demo scenario, synced once
 
@@ -31,7 +42,7 @@ GROUPS_PAGE_MAX_HEIGHT = 4_400
 
 # The first path segment of a route names what its parameters identify.
 MODELS = {"contacts": HsContact, "runs": SyncRun, "jobs": BulkJob, "companies": HsCompany, "deals": HsDeal,
-          "sync-errors": RecordError, "errors": RecordError}
+          "sync-errors": RecordError, "errors": RecordError, "dismissals": Dismissal, "merges": MergeSnapshot}
 CONSTANTS = {("settings", "crm"): "salesforce"}
 PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 # Search boxes whose placeholder (what they search) is cut off by the box's width.
@@ -67,6 +78,15 @@ def admin_world(demo, django_user_model, tasks_inline):  # noqa: F811
     job = services.request_bulk_resync(hs_ids=[lost[0], "no-such-contact"], actor=admin)
     job.refresh_from_db()
     assert job.status == BulkJob.Status.DONE and job.items.exists(), job.status
+    # The possible duplicates found, a group marked "not a duplicate", and a merge kept for its Undo.
+    build = duplicate_actions.request_possible_duplicates(actor=admin, enqueue=False)
+    duplicate_actions.run_possible_build(build.pk)
+    group = r7_groups().groups[-1]   # an R7 one: the R2 tab keeps its full page of 20 for the compact check
+    duplicate_actions.dismiss(actor=admin, kind="r7", key=group.key, reason="Two people who share an inbox")
+    from sync.merges.salesforce import preview_salesforce_merge
+    from sync.merges.undo import keep
+
+    keep(preview_salesforce_merge(key=r2_groups().groups[0].key), admin)
     return admin
 
 
@@ -127,7 +147,8 @@ def _previews() -> list[str]:
     mixed = next((g for g in r2 if g.leads and g.leads < g.size), None)
     if mixed is not None:
         paths.append("/duplicates/convert/?" + urlencode({"key": mixed.key}))
-    return paths + ["/contacts/?status=lost_primary", "/contacts/?status=synced", "/audit/?action=resynced"]
+    return paths + ["/contacts/?status=lost_primary", "/contacts/?status=synced", "/audit/?action=resynced",
+                    "/duplicates/?kind=possible", "/duplicates/?kind=r7&dismissed=1"]
 
 
 @dataclass

@@ -23,8 +23,8 @@ ALLOWED_POSTS = {
     "operator": {"/logout/", "/sync/", "/contacts/resync/", "/contacts/101/resync/", "/duplicates/merge/",
                  "/duplicates/merge-hubspot/", "/duplicates/convert/", "/duplicates/merge-companies/",
                  "/runs/1/retry/", "/errors/retry/", "/errors/resync/", "/duplicates/dismiss/",
-                 "/duplicates/dismissed/1/undo/", "/duplicates/possible/find/", "/duplicates/possible/resync/",
-                 "/duplicates/merges/1/undo/"},
+                 "/dismissals/1/undo/", "/duplicates/possible/find/", "/duplicates/possible/resync/",
+                 "/merges/1/undo/"},
 }
 
 
