@@ -36,14 +36,21 @@ def pull_chunk(run_id: int, name: str) -> str:
     and push, then queues the field-sync parts."""
     from sync.engine import parallel
 
-    return parallel.pull_chunk(run_id, name)
+    return _then_events_left(run_id, parallel.pull_chunk(run_id, name))
 
 
 def field_chunk(run_id: int, name: str) -> str:
     """One part of a parallel full sync's field sync; the last part finishes the run."""
     from sync.engine import parallel
 
-    return parallel.field_chunk(run_id, name)
+    return _then_events_left(run_id, parallel.field_chunk(run_id, name))
+
+
+def _then_events_left(run_id: int, outcome: str) -> str:
+    """The part that ended a parallel run: the webhook events that came meanwhile get their live run."""
+    if SyncRun.objects.filter(pk=run_id).exclude(status__in=(SyncRun.Status.PENDING, SyncRun.Status.RUNNING)).exists():
+        _events_left()
+    return outcome
 
 
 def scheduled_sync() -> int:

@@ -157,3 +157,22 @@ def test_the_archived_listing_is_skipped_only_while_webhooks_bring_deletions(fac
     from sync.engine.rules import list_archived_now
 
     assert list_archived_now(**facts, every_s=3600) is lists
+
+
+@pytest.mark.django_db
+def test_the_part_that_ends_a_parallel_full_run_queues_a_live_run_for_events_that_waited():
+    """Webhook batches that came during a parallel sweep had their live run skipped: the task that
+    finishes the sweep asks for one, as a sweep run in one task does; an unfinished run does not."""
+    from django.utils import timezone
+
+    from sync import tasks
+    from sync.models import HubSpotEvent, SyncRun
+
+    HubSpotEvent.objects.create(event_id=1, subscription_type="contact.propertyChange", object_type="contacts",
+                                object_id="101", occurred_at=timezone.now())
+    running = SyncRun.objects.create(status=SyncRun.Status.RUNNING, full=True, started_at=timezone.now())
+    assert tasks._then_events_left(running.pk, "done") == "done"
+    assert not SyncRun.objects.filter(live=True).exists()
+    SyncRun.objects.filter(pk=running.pk).update(status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now())
+    tasks._then_events_left(running.pk, "done, finished the run")
+    assert SyncRun.objects.filter(live=True, status=SyncRun.Status.PENDING).count() == 1

@@ -273,25 +273,21 @@ class HubSpotConnector:
                                    "run a full sync instead.", crm=CRM, permanent=True)
                 floor = last_ts
 
-    def read_by(self, object_type: str, id_property: str, values: list[str], properties: list[str]) -> list[dict]:
-        """Batch read by a unique property (e.g. email), ≤ 100 values a call; missing ones are skipped."""
+    def read_by(self, object_type: str, id_property: str | None, values: list[str], properties: list[str]) -> list[dict]:
+        """Batch read by a unique property (e.g. email), or by record id when `id_property` is None,
+        ≤ 100 values a call; missing ones are skipped."""
         out: list[dict] = []
         api = self._api(object_type, "batch_api")
         for chunk in _chunks(values, BATCH_LIMIT):
-            body = {"idProperty": id_property, "properties": properties, "propertiesWithHistory": [],
-                    "inputs": [{"id": v} for v in chunk]}
+            body = {"properties": properties, "propertiesWithHistory": [], "inputs": [{"id": v} for v in chunk],
+                    **({"idProperty": id_property} if id_property else {})}
             out.extend((self._call(api, "read", body, describe=f"batch read {object_type}") or {}).get("results", []))
         return out
 
     def read_ids(self, object_type: str, ids: list[str], properties: list[str]) -> list[dict]:
-        """Batch read by record id, ≤ 100 a call. A deleted id is left out; a merged-away id comes
-        back as the record it was merged into, under that record's id."""
-        out: list[dict] = []
-        api = self._api(object_type, "batch_api")
-        for chunk in _chunks(ids, BATCH_LIMIT):
-            body = {"properties": properties, "propertiesWithHistory": [], "inputs": [{"id": v} for v in chunk]}
-            out.extend((self._call(api, "read", body, describe=f"batch read {object_type}") or {}).get("results", []))
-        return out
+        """Batch read by record id. A deleted id is left out; a merged-away id comes back as the
+        record it was merged into, under that record's id."""
+        return self.read_by(object_type, None, ids, properties)
 
     def associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
         """The ids each `from` record is associated with (v4 batch read, ≤ 1,000 ids a call),

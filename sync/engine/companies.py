@@ -87,11 +87,12 @@ def companies_follow_contacts(ctx: RunContext, touched: Touched) -> None:
     for accounts in _account_batches(links, touched):
         # Only the account ids in SQL: with the type or status there too, the planners take
         # those indexes and read every contact for each batch (the type is checked per row).
-        for account_id, contact_id, status, object_type in (
+        for account_id, contact_id, status, object_type, outside in (
                 ContactLink.objects.filter(sf_person__account_id__in=accounts)
                 .order_by("sf_person__account_id", "pk")
-                .values_list("sf_person__account_id", "hs_contact__hs_id", "status", "sf_person__object_type")):
-            if object_type != "Contact":
+                .values_list("sf_person__account_id", "hs_contact__hs_id", "status", "sf_person__object_type",
+                             "hs_contact__outside_list")):
+            if object_type != "Contact" or not rules.follows_its_account(outside_list=outside):
                 continue
             if pending >= hubspot.V4_BATCH_LIMIT and account_id not in by_account:
                 _follow(ctx, by_account)  # one associations read a batch

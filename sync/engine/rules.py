@@ -493,6 +493,12 @@ def fields_exchanged(*, outside_list: bool | None) -> bool:
     return outside_list is not True
 
 
+def follows_its_account(*, outside_list: bool | None) -> bool:
+    """R10 for a synced contact: its Salesforce contact's account reaches it (a company made or
+    associated on its behalf) unless it is outside the inclusion list (Salesforce's updates stop there)."""
+    return outside_list is not True
+
+
 def inclusion_flags(outside: dict[str, bool | None], members: set[str] | None) -> dict[str, bool | None]:
     """The contacts whose "outside the list" flag changes, with the new flag: outside = not a
     member of the list; with no list (`members` None) the flag is cleared (None: never read

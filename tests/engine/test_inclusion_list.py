@@ -157,3 +157,20 @@ def test_without_a_list_nothing_is_read_and_everyone_syncs(crm, hs, sf):
     assert len(leads_for(sf, "ann@example.com")) == 1
     assert not any("lists" in label for label in crm.stats()["hubspot"])
     assert not events(A.LIST_MEMBERSHIP)
+
+
+def test_an_outside_contact_does_not_follow_its_salesforce_account(crm, hs, sf):
+    """R10 is Salesforce reaching the HubSpot contact: outside the list, no company is associated."""
+    from tests.engine.conftest import associated_companies
+
+    account = {"Id": _ids.new("Account"), "Name": "Acme", "LastModifiedDate": OLD, "CreatedDate": OLD}
+    person = {"Id": _ids.new("Contact"), "FirstName": "Cat", "LastName": "Lee", "Email": "cat@example.com",
+              "AccountId": account["Id"], "LastModifiedDate": OLD, "CreatedDate": OLD}
+    inside = {**person, "Id": _ids.new("Contact"), "Email": "ann@example.com", "FirstName": "Ann"}
+    crm.load({"salesforce": {"Account": [account], "Contact": [person, inside]},
+              "hubspot": {"contacts": [contact(101, "ann@example.com"), contact(103, "cat@example.com", "Cat")]}})
+    choose_list(hs, "Chosen", ["101"])
+    sync_ok(full=True)
+    assert ContactLink.objects.get(hs_contact__hs_id="103").sf_person.sf_id == person["Id"]   # linked (R3)
+    assert associated_companies(hs, 103) == set()                                             # not followed (R10)
+    assert len(associated_companies(hs, 101)) == 1                                            # the member is
