@@ -83,12 +83,11 @@ def _check_list(form) -> None:
 
 def _inclusion() -> dict:
     from sync.crm.hubspot import LIST_PAGE_LIMIT
-    from sync.models import HsContact, InclusionListState
+    from sync.models import InclusionListState
 
     state = InclusionListState.objects.filter(pk=1).first() or InclusionListState()   # a page never writes
     s = SyncSettings.load()
     return {"state": state, "current": state.list_id == s.inclusion_list_id and state.read_at is not None,
-            "contacts": HsContact.objects.filter(archived=False).count(),
             "requests": max(1, -(-state.members // LIST_PAGE_LIMIT))}
 
 
