@@ -114,6 +114,20 @@ def run_possible_build(build_id: int) -> PossibleBuild | None:
         raise
 
 
+def resync_to_facts(hs_id: str, sf_id: str) -> tuple[HsContact, SfPerson, ContactLink | None, ContactLink | None]:
+    """(the live contact, the live record, the contact's link, the link of another contact that
+    syncs with the record): what the preview shows and the change checks. ValidationError when
+    either is no longer live."""
+    contact = HsContact.objects.filter(hs_id=hs_id, archived=False).first()
+    person = SfPerson.objects.group_members().filter(sf_id=sf_id).first()
+    if contact is None or person is None:
+        raise ValidationError("The HubSpot contact or the Salesforce record is no longer live.")
+    link = ContactLink.objects.filter(hs_contact=contact).select_related("sf_person").first()
+    holder = ContactLink.objects.filter(sf_person=person, status=LinkStatus.SYNCED).exclude(hs_contact=contact) \
+        .select_related("hs_contact").first()
+    return contact, person, link, holder
+
+
 def resync_to(*, actor, hs_id: str, sf_id: str, hubspot=None) -> ContactLink:
     """R6 with a chosen record: the HubSpot contact syncs with Salesforce record `sf_id` from now
     on (e.g. the same person under another email). HubSpot is written first, no transaction open;
@@ -123,16 +137,10 @@ def resync_to(*, actor, hs_id: str, sf_id: str, hubspot=None) -> ContactLink:
     from sync.engine.contacts import sync_properties
     from sync.engine.groups import refresh_keys
 
-    contact = HsContact.objects.filter(hs_id=hs_id, archived=False).first()
-    person = SfPerson.objects.group_members().filter(sf_id=sf_id).first()
-    if contact is None or person is None:
-        raise ValidationError("The HubSpot contact or the Salesforce record is no longer live.")
-    holder = ContactLink.objects.filter(sf_person=person, status=LinkStatus.SYNCED).exclude(hs_contact=contact) \
-        .select_related("hs_contact").first()
+    contact, person, link, holder = resync_to_facts(hs_id, sf_id)
     if holder is not None:
         raise ValidationError(f"HubSpot contact {holder.hs_contact.hs_id} already syncs with {sf_id}: one contact per "
                               "record (R7). Merge the two HubSpot contacts instead.")
-    link = ContactLink.objects.filter(hs_contact=contact).select_related("sf_person").first()
     if link is not None and link.status == LinkStatus.SYNCED and link.sf_person_id == person.pk:
         raise ValidationError(f"HubSpot contact {hs_id} already syncs with {sf_id}.")
     s = SyncSettings.load()

@@ -662,17 +662,19 @@ class SyncChunk(models.Model):
 
 
 class DuplicateGroupQuerySet(models.QuerySet):
+    """"Not a duplicate" holds while a group has no more members than when it was said (rules.is_dismissed)."""
+
+    @staticmethod
+    def _dismissal() -> Exists:
+        return Exists(Dismissal.objects.filter(kind=OuterRef("kind"), key=OuterRef("key"), size__gte=OuterRef("size"),
+                                               undone_at__isnull=True))
+
     def standing(self, kind: str | None = None) -> DuplicateGroupQuerySet:
         """The groups nobody marked "not a duplicate" (or that gained a member since)."""
-        dismissed = Dismissal.objects.filter(kind=OuterRef("kind"), key=OuterRef("key"), size__gte=OuterRef("size"),
-                                             undone_at__isnull=True)
-        qs = self.filter(kind=kind) if kind else self
-        return qs.exclude(Exists(dismissed))
+        return (self.filter(kind=kind) if kind else self).exclude(self._dismissal())
 
     def dismissed(self, kind: str) -> DuplicateGroupQuerySet:
-        dismissed = Dismissal.objects.filter(kind=OuterRef("kind"), key=OuterRef("key"), size__gte=OuterRef("size"),
-                                             undone_at__isnull=True)
-        return self.filter(kind=kind).filter(Exists(dismissed))
+        return self.filter(kind=kind).filter(self._dismissal())
 
 
 class DuplicateGroup(models.Model):
@@ -1092,6 +1094,14 @@ class InclusionListState(models.Model):
         return cls.objects.get_or_create(pk=1)[0]
 
 
+class PossiblePairQuerySet(models.QuerySet):
+    def of_build(self, build: int | None, *, dismissed: bool = False) -> PossiblePairQuerySet:
+        """A build's pairs nobody marked "not a duplicate" (`dismissed`: only those somebody did)."""
+        said = Exists(Dismissal.objects.filter(kind="possible", key=OuterRef("key"), undone_at__isnull=True))
+        qs = self.filter(build=build or 0)
+        return qs.filter(said) if dismissed else qs.exclude(said)
+
+
 class PossiblePair(models.Model):
     """Two people who are probably the same but have different emails (the Possible duplicates
     tab; advisory: R1 still links by email only). Either side is a Salesforce lead/contact
@@ -1106,6 +1116,8 @@ class PossiblePair(models.Model):
     score = models.PositiveSmallIntegerField()
     reasons = models.JSONField(default=list)   # in words: "same name", "phone differs by format", …
     build = models.PositiveIntegerField(default=0)
+
+    objects = PossiblePairQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from sync.engine import groups as definitions
 from sync.models import (
@@ -234,9 +234,7 @@ def _people_matching(q: str) -> list[str]:
 
 def possible_pairs(*, q: str = "", page: int = 1, dismissed: bool = False, build: int | None = None) -> GroupPage:
     """The newest build's pairs, best score first, a page at a time (the (build, -score, key) index)."""
-    qs = PossiblePair.objects.filter(build=build or 0)
-    standing = Dismissal.objects.filter(kind="possible", key=OuterRef("key"), undone_at__isnull=True)
-    qs = qs.filter(Exists(standing)) if dismissed else qs.exclude(Exists(standing))
+    qs = PossiblePair.objects.of_build(build, dismissed=dismissed)
     if q:
         ids = _people_matching(q)
         qs = qs.filter(Q(a_id__in=ids) | Q(b_id__in=ids))
@@ -267,8 +265,7 @@ def group_counts() -> dict[str, int]:
 
     counts = dict(DuplicateGroup.objects.standing().order_by().values_list("kind").annotate(n=Count("id")))
     build = latest()
-    standing = Dismissal.objects.filter(kind="possible", key=OuterRef("key"), undone_at__isnull=True)
-    possible = PossiblePair.objects.filter(build=build.pk).exclude(Exists(standing)).count() if build else None
+    possible = PossiblePair.objects.of_build(build.pk).count() if build else None
     return {**{kind: counts.get(kind, 0) for kind in KINDS}, "possible": possible}
 
 

@@ -2,9 +2,12 @@
 database, no network: each step gathers the facts from the mirror, decides here, and applies."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+
+from rapidfuzz import fuzz
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -554,8 +557,6 @@ class Profile:
 
 
 def fold(text: str) -> str:
-    import unicodedata
-
     plain = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
     return " ".join("".join(ch if ch.isalnum() else " " for ch in plain).split())
 
@@ -581,8 +582,6 @@ def blocking_keys(p: Profile) -> tuple[str, str, str, str]:
 
 
 def _ratio(a: str, b: str) -> float:
-    from rapidfuzz import fuzz
-
     return fuzz.token_sort_ratio(a, b)
 
 

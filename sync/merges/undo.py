@@ -244,12 +244,17 @@ def _fields(s: MergeSnapshot, sf) -> str:
                for sf_id, values in s.records.items() if sf_id in s.merged_ids]
     if s.master_changed:
         records.append({"attributes": {"type": s.object_type}, "Id": s.master_id, **_writable(s.master_changed)})
-    refused = [r for r in sf.update(records) if not r.ok] if records else []
-    if refused:
-        raise CrmError("Salesforce refused " + "; ".join(f"{r.key}: {r.message}" for r in refused), crm="salesforce",
-                       permanent=True)
+    _all_written(sf.update(records) if records else [], "salesforce")
     return (f"Put back the fields of {', '.join(s.merged_ids)}"
             + (f" and the master's {', '.join(sorted(s.master_changed))}" if s.master_changed else "") + ".")
+
+
+def _all_written(results: list, crm: str) -> None:
+    """A step's writes all made, or a CrmError naming each record the CRM refused and why."""
+    refused = [r for r in results if not r.ok]
+    if refused:
+        raise CrmError(f"{'Salesforce' if crm == 'salesforce' else 'HubSpot'} refused "
+                       + "; ".join(f"{r.key}: {r.message}" for r in refused), crm=crm, permanent=True)
 
 
 def _writable(values: dict) -> dict:
@@ -274,10 +279,7 @@ def _links(s: MergeSnapshot, hs, sf) -> str:
     if relink:
         results = hs.update("contacts", [{"id": x["hs_id"], "properties": sync_properties(people[x["sf_id"]], settings)}
                                          for x in relink])
-        refused = [r for r in results if not r.ok]
-        if refused:
-            raise CrmError("HubSpot refused " + "; ".join(f"{r.key}: {r.message}" for r in refused), crm="hubspot",
-                           permanent=True)
+        _all_written(results, "hubspot")
         said.append(f"HubSpot contact(s) {', '.join(x['hs_id'] for x in relink)} sync with their own records again")
     made: dict[str, str] = {}
     if recreate:   # by upsert on the email: a retry after a lost answer updates the contact the first try made
@@ -285,10 +287,7 @@ def _links(s: MergeSnapshot, hs, sf) -> str:
             **{k: v for k, v in x["properties"].items() if v}, **sync_properties(people[x["sf_id"]], settings)}}
             for x in recreate if x["properties"].get("email")]
         results = hs.upsert("contacts", "email", inputs) if inputs else []
-        refused = [r for r in results if not r.ok]
-        if refused:
-            raise CrmError("HubSpot refused " + "; ".join(f"{r.key}: {r.message}" for r in refused), crm="hubspot",
-                           permanent=True)
+        _all_written(results, "hubspot")
         upsert(HsContact, [schema.hs_contact(r.record, settings) for r in results if r.record])
         by_email = {r.key.strip().lower(): r.id for r in results}
         made = {x["hs_id"]: by_email[x["properties"]["email"].strip().lower()] for x in recreate
@@ -355,10 +354,7 @@ def _recreate(s: MergeSnapshot, hs) -> str:
     if missing:
         raise ValidationError(f"HubSpot contact(s) {', '.join(missing)} had no email: they cannot be made again safely.")
     results = hs.upsert("contacts", "email", [{"id": props[i]["email"], "properties": props[i]} for i in s.merged_ids])
-    refused = [r for r in results if not r.ok]
-    if refused:
-        raise CrmError("HubSpot refused " + "; ".join(f"{r.key}: {r.message}" for r in refused), crm="hubspot",
-                       permanent=True)
+    _all_written(results, "hubspot")
     upsert(HsContact, [schema.hs_contact(r.record, settings) for r in results if r.record])
     return "Made again in HubSpot: " + ", ".join(f"{r.key} as {r.id}" for r in results) + "."
 

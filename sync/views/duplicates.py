@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from sync import duplicate_actions, merges, queries
 from sync.crm.base import CrmError
 from sync.engine import rules
-from sync.models import ContactLink, FieldRule, HsContact, LinkStatus, SfPerson
+from sync.models import FieldRule
 from sync.roles import OPERATOR, role_required
 from sync.views.common import back, in_words, int_param, page_or_fragment
 
@@ -86,12 +86,11 @@ def resync_to(request):
     record (R6), and the change on confirmation."""
     hs_id = (request.POST.get("hs_id") or request.GET.get("hs_id") or "").strip()
     sf_id = (request.POST.get("sf_id") or request.GET.get("sf_id") or "").strip()
-    back_to = f"{reverse('sync:duplicates')}?kind=possible"
-    contact = HsContact.objects.filter(hs_id=hs_id, archived=False).first()
-    person = SfPerson.objects.group_members().filter(sf_id=sf_id).first()
-    if contact is None or person is None:
-        messages.error(request, "The HubSpot contact or the Salesforce record is no longer live.")
-        return redirect(back_to)
+    try:
+        contact, person, link, holder = duplicate_actions.resync_to_facts(hs_id, sf_id)
+    except ValidationError as exc:
+        messages.error(request, in_words(exc))
+        return redirect(f"{reverse('sync:duplicates')}?kind=possible")
     if request.method == "POST" and request.POST.get("confirm") == "1":
         try:
             duplicate_actions.resync_to(actor=request.user, hs_id=hs_id, sf_id=sf_id)
@@ -100,9 +99,6 @@ def resync_to(request):
             return redirect(f"{reverse('sync:resync_to')}?{urlencode({'hs_id': hs_id, 'sf_id': sf_id})}")
         messages.success(request, f"HubSpot contact {hs_id} now syncs with {person.object_type} {sf_id}.")
         return redirect("sync:contact", hs_id)
-    link = ContactLink.objects.filter(hs_contact=contact).select_related("sf_person").first()
-    holder = ContactLink.objects.filter(sf_person=person, status=LinkStatus.SYNCED).exclude(hs_contact=contact) \
-        .select_related("hs_contact").first()
     email_rule = FieldRule.objects.filter(object="contact", hubspot_property="email").first()
     return page_or_fragment(request, "sync/resync_to.html", "sync/_resync_to.html",
                             {"contact": contact, "person": person, "link": link, "holder": holder,
