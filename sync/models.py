@@ -694,6 +694,9 @@ class DuplicateGroup(models.Model):
     size = models.PositiveIntegerField()
     leads = models.PositiveIntegerField(default=0)  # r2: how many members are leads (the "mix" filter)
     modified = models.DateTimeField(null=True, blank=True)  # newest member modification
+    # What the tab's search looks in: the key and each member's ids, email and names, lower-case
+    # (engine.groups.search_text); trigram-indexed on PostgreSQL (migration 0018).
+    search = models.TextField(blank=True, default="", editable=False)
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     objects = DuplicateGroupQuerySet.as_manager()
@@ -1116,6 +1119,9 @@ class PossiblePair(models.Model):
     score = models.PositiveSmallIntegerField()
     reasons = models.JSONField(default=list)   # in words: "same name", "phone differs by format", …
     build = models.PositiveIntegerField(default=0)
+    # What the tab's search looks in: both people's ids, emails and (folded) names, lower-case;
+    # trigram-indexed on PostgreSQL (migration 0018).
+    search = models.TextField(blank=True, default="", editable=False)
 
     objects = PossiblePairQuerySet.as_manager()
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Count, F, Q, QuerySet
 
 from sync.engine import groups as definitions
+from sync.engine.rules import fold
 from sync.models import (
     CompanyLink,
     ContactLink,
@@ -87,30 +88,15 @@ def why(link: ContactLink | CompanyLink) -> str:
 ORDER = {"key": ["key"], "-size": ["-size", "key"], "-modified": ["-modified", "key"]}
 
 
-# At most this many group keys found through the members are read into the query as a list;
-# beyond it the search stays a subquery (the count and the page each run it again).
-KEY_LIST_CAP = 1000
-
-
-def _search(kind: str, q: str) -> Q:
-    """Groups whose key, or one of whose members, matches `q`. The members are searched once,
-    for the keys of their groups (one query per branch of the kind's definition), and the count
-    and the page then read the group table by those keys: as a subquery inside the OR, both
-    would search the members again. Email, id and name matches use a unique index or a trigram
-    index on PostgreSQL (migrations 0005, 0007, 0012); only members of existing groups count."""
-    term, key = q.strip(), email_key(q)
-    if kind == "r2":
-        by_key, where = Q(key__contains=key), Q(sf_id=term) | Q(first_name__icontains=term) | Q(last_name__icontains=term)
-    elif kind == "r7":
-        # icontains on the (lower-case) key: the expression of 0007's trigram index, as in contact_search.
-        by_key, where = Q(key=term), Q(email_key__icontains=key) | Q(hs_id=term) | Q(last_name__icontains=term)
-    else:
-        by_key, where = Q(key=term), Q(name__icontains=term) | Q(hs_id=term)
-    branches = definitions.DEFINITIONS[kind].branches
-    for (_, key_field), keys in zip(branches, definitions.member_keys(kind, where), strict=True):
-        found = list(keys.order_by().values_list(key_field, flat=True).distinct()[:KEY_LIST_CAP + 1])
-        by_key |= Q(key__in=found if len(found) <= KEY_LIST_CAP else keys)
-    return by_key
+def _search(q: str) -> Q:
+    """Groups or pairs whose search text holds `q` in part, ignoring case: an email, an id, a name
+    (DuplicateGroup.search, PossiblePair.search). Also the term folded as names are for the
+    possible pairs ("Müller" finds "muller" and "Müller"). One trigram index scan on PostgreSQL."""
+    term = q.strip().lower()
+    found = Q(search__contains=term)
+    if (folded := fold(term)) and folded != term and "@" not in term:
+        found |= Q(search__contains=folded)
+    return found
 
 
 def _group_page(kind: str, *, q: str, sort: str, page: int, mix: str = "",
@@ -118,7 +104,7 @@ def _group_page(kind: str, *, q: str, sort: str, page: int, mix: str = "",
     # "Not a duplicate" (rules.is_dismissed): left out, or, on request, the only ones shown.
     qs: QuerySet = DuplicateGroup.objects.dismissed(kind) if dismissed else DuplicateGroup.objects.standing(kind)
     if q:
-        qs = qs.filter(_search(kind, q))
+        qs = qs.filter(_search(q))
     if mix == "mixed":
         qs = qs.filter(leads__gt=0).exclude(leads=F("size"))
     elif mix == "leads":
@@ -222,22 +208,11 @@ class Pair:
         return None
 
 
-def _people_matching(q: str) -> list[str]:
-    """Record ids of people whose id, email or last name matches `q` (at most KEY_LIST_CAP of each CRM)."""
-    term, key = q.strip(), email_key(q)
-    # An email is matched whole (the email indexes), a name in part (the trigram indexes on PostgreSQL).
-    by_sf = Q(email_key=key) if "@" in term else Q(sf_id=term) | Q(last_name__icontains=term)
-    by_hs = Q(email_key=key) if "@" in term else Q(hs_id=term) | Q(last_name__icontains=term)
-    sf, hs = SfPerson.objects.filter(by_sf), HsContact.objects.filter(by_hs)
-    return list(sf.values_list("sf_id", flat=True)[:KEY_LIST_CAP]) + list(hs.values_list("hs_id", flat=True)[:KEY_LIST_CAP])
-
-
 def possible_pairs(*, q: str = "", page: int = 1, dismissed: bool = False, build: int | None = None) -> GroupPage:
     """The newest build's pairs, best score first, a page at a time (the (build, -score, key) index)."""
     qs = PossiblePair.objects.of_build(build, dismissed=dismissed)
     if q:
-        ids = _people_matching(q)
-        qs = qs.filter(Q(a_id__in=ids) | Q(b_id__in=ids))
+        qs = qs.filter(_search(q))
     total = qs.count()
     page, pages, offset = _page(total, page)
     rows = list(qs.order_by("-score", "key")[offset:offset + PER_PAGE])

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import reduce
 
 from django.db import transaction
-from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, When
+from django.db.models import Aggregate, Case, CharField, Count, F, Max, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Concat, Lower
 from django.utils import timezone
 
 from sync.engine.pull import Touched
@@ -32,22 +33,48 @@ class Definition:
     branches: tuple[tuple[Q, str], ...]
     key: object          # the group key as an expression
     modified: str        # the member field whose newest value is the group's `modified`
+    searched: tuple[str, ...]   # the member fields the tab's search finds (with the key), in part, ignoring case
 
 
 DEFINITIONS = {
     # R2: live (not deleted, not converted) Salesforce leads and contacts sharing an email key.
     R2: Definition(SfPerson, ((GROUP_MEMBER, "email_key"),),
-                   F("email_key"), "system_modstamp"),
+                   F("email_key"), "system_modstamp", ("sf_id", "first_name", "last_name")),
     # R7: live HubSpot contacts carrying one Salesforce id: the contact id if set, else the lead id.
     R7: Definition(HsContact, ((Q(archived=False) & ~Q(salesforce_contact_id=""), "salesforce_contact_id"),
                                (Q(archived=False, salesforce_contact_id="") & ~Q(salesforce_lead_id=""),
                                 "salesforce_lead_id")),
                    Case(When(~Q(salesforce_contact_id=""), then="salesforce_contact_id"), default="salesforce_lead_id",
-                        output_field=CharField()), "last_modified"),
+                        output_field=CharField()), "last_modified",
+                   ("email_key", "hs_id", "first_name", "last_name")),
     # R9: live HubSpot companies carrying one Salesforce account id.
     R9: Definition(HsCompany, ((Q(archived=False) & ~Q(salesforce_account_id=""), "salesforce_account_id"),),
-                   F("salesforce_account_id"), "last_modified"),
+                   F("salesforce_account_id"), "last_modified", ("hs_id", "name")),
 }
+
+
+class Joined(Aggregate):
+    """The members' values as one text, a line per member (PostgreSQL's STRING_AGG, SQLite's
+    GROUP_CONCAT): what DuplicateGroup.search holds."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(%(expressions)s, CHR(10))"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, function="GROUP_CONCAT", template="%(function)s(%(expressions)s, CHAR(10))",
+                              **extra)
+
+
+def search_text(kind: str) -> Joined:
+    """DuplicateGroup.search: each member's key and searched fields, lower-case, space-separated,
+    a line per member. One trigram index on it (PostgreSQL, migration 0018) answers a tab's search
+    in one index scan of the groups, however common the term is among the mirror's records."""
+    d = DEFINITIONS[kind]
+    parts: list = [d.key]
+    for name in d.searched:
+        parts += [Value(" "), F(name)]
+    return Joined(Lower(Concat(*parts, output_field=TextField())))
 
 
 def _any(conditions: Iterable[Q]) -> Q:
@@ -67,30 +94,22 @@ def members(kind: str, keys: Iterable[str]) -> QuerySet:
         .annotate(group_key=d.key)
 
 
-def member_keys(kind: str, where: Q) -> list[QuerySet]:
-    """Subqueries of the group keys whose members match `where` (the console's search), one per
-    branch. Only members of existing groups are looked at, so a search reads the group members
-    through the key index rather than scanning the mirror."""
-    d = DEFINITIONS[kind]
-    existing = DuplicateGroup.objects.filter(kind=kind).values("key")
-    return [d.model.objects.filter(c, where, **{f"{field}__in": existing}).values(field) for c, field in d.branches]
-
-
 def _aggregate(kind: str, people: QuerySet) -> QuerySet:
     extra = {"leads": Count("pk", filter=Q(object_type="Lead"))} if kind == R2 else {}
-    return people.values("group_key").annotate(size=Count("pk"), modified=Max(DEFINITIONS[kind].modified), **extra) \
+    return people.values("group_key").annotate(size=Count("pk"), modified=Max(DEFINITIONS[kind].modified),
+                                               search=search_text(kind), **extra) \
         .filter(size__gt=1).order_by()
 
 
 def _rows(kind: str, rows: Iterable[dict], now) -> Iterator[DuplicateGroup]:
     for r in rows:
         yield DuplicateGroup(kind=kind, key=r["group_key"], size=r["size"], leads=r.get("leads", 0),
-                             modified=r["modified"], refreshed_at=now)
+                             modified=r["modified"], search=r["search"], refreshed_at=now)
 
 
 def _upsert(groups: list[DuplicateGroup]) -> None:
     DuplicateGroup.objects.bulk_create(groups, update_conflicts=True, unique_fields=["kind", "key"],
-                                       update_fields=["size", "leads", "modified", "refreshed_at"], batch_size=CHUNK)
+                                       update_fields=["size", "leads", "modified", "search", "refreshed_at"], batch_size=CHUNK)
 
 
 @transaction.atomic

@@ -59,6 +59,11 @@ def _same_record(a: rules.Profile, b: rules.Profile, synced: dict[str, str]) -> 
     return False
 
 
+def _searched(p: rules.Profile) -> str:
+    """What the tab's search finds a person by (PossiblePair.search): id, email, folded names."""
+    return f"{p.id} {p.email_key} {p.first} {p.last}".lower()
+
+
 def build(build_id: int) -> PossibleBuild:
     run = PossibleBuild.objects.get(pk=build_id)
     people, synced = _people()
@@ -86,7 +91,8 @@ def build(build_id: int) -> PossibleBuild:
     for (i, j), (score, reasons) in found.items():   # model rows a WRITE at a time: never all in memory
         a, b = sorted((people[i], people[j]), key=lambda p: (p.side, p.id))
         rows.append(PossiblePair(a_side=a.side, a_id=a.id, b_side=b.side, b_id=b.id,
-                                 key=f"{a.side}:{a.id}|{b.side}:{b.id}", score=score, reasons=reasons, build=run.pk))
+                                 key=f"{a.side}:{a.id}|{b.side}:{b.id}", score=score, reasons=reasons, build=run.pk,
+                                 search=f"{_searched(a)}\n{_searched(b)}"))
         if len(rows) == WRITE:
             PossiblePair.objects.bulk_create(rows, ignore_conflicts=True)
             rows = []

@@ -160,10 +160,10 @@ def fill(n: int) -> dict[str, float]:
         "runs": f"""
             INSERT INTO sync_syncrun (status, phase, "full", created_at, started_at, finished_at, heartbeat_at,
                 progress_done, progress_total, pulled, linked, switched, lost_primary, created, deleted,
-                field_changes, errors, sf_api_calls, hs_api_calls, snapshot, error, worker)
+                field_changes, errors, sf_api_calls, hs_api_calls, snapshot, error, worker, live)
             SELECT 'succeeded', 'done', false, t, t, t + interval '20 seconds', t, 0, 0, 100, 3, 1, 0, 2, 0, 9, 0, 40, 30,
                 jsonb_build_object('r2_groups', 1000 + r % 50, 'r7_groups', 500, 'r9_groups', 200, 'lost_primary', 10),
-                '', ''
+                '', '', false
             FROM (SELECT r, now() - r * interval '5 minutes' AS t FROM generate_series(1, {max(1, n // 100)}) r) s""",
         "audit events": f"""
             INSERT INTO sync_auditevent (created, run_id, actor_name, action, rule, target_type, target_id,

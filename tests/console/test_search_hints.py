@@ -8,7 +8,8 @@ import pytest
 from django.urls import reverse
 
 from sync.audit import record_event
-from sync.models import AuditEvent
+from sync.engine.groups import refresh_keys
+from sync.models import AuditEvent, DuplicateGroup
 from tests.console.conftest import hs_contact, link, r2_group, r7_group, r9_group
 
 pytestmark = pytest.mark.django_db
@@ -34,9 +35,10 @@ def test_r7_searches_the_salesforce_id_or_a_contacts_email_last_name_or_hubspot_
     person, contacts = r7_group()
     contacts[1].last_name = "Ortega"
     contacts[1].save()
+    refresh_keys(DuplicateGroup.Kind.R7, [person.sf_id])   # as the run that pulled the new name does
     html = viewer_client.get(reverse("sync:duplicates"), {"kind": "r7"}).content.decode()
-    assert placeholder(html) == "Salesforce id, email, last name or HubSpot id"  # the contacts' (the tab says so)
-    for q in (person.sf_id, contacts[1].email, "Ortega", contacts[1].hs_id):
+    assert placeholder(html) == "Salesforce id, email, name or HubSpot id"  # the contacts' (the tab says so)
+    for q in (person.sf_id, contacts[1].email, "Ortega", contacts[1].first_name, contacts[1].hs_id):
         assert groups_found(viewer_client, "r7", q) == 1, q
 
 
