@@ -125,9 +125,10 @@ def _group_page(kind: str, *, q: str, sort: str, page: int, mix: str = "",
 
 def r2_groups(*, q: str = "", mix: str = "", sort: str = "key", page: int = 1, dismissed: bool = False) -> GroupPage:
     groups, total, page, pages = _group_page("r2", q=q, mix=mix, sort=sort, page=page, dismissed=dismissed)
-    members = list(definitions.members("r2", groups).order_by("email_key", "pull_seq"))
+    # Never the records' raw payloads (a real org's are kilobytes each): the page shows a few columns.
+    members = list(definitions.members("r2", groups).defer("raw").order_by("email_key", "pull_seq"))
     links = (ContactLink.objects.filter(sf_person__in=members).exclude(status=LinkStatus.UNSYNCED)
-             .select_related("hs_contact", "chosen_by_user"))
+             .select_related("hs_contact", "chosen_by_user").defer("hs_contact__raw"))
     by_person: dict[int, list[ContactLink]] = {}
     for link in links:
         by_person.setdefault(link.sf_person_id, []).append(link)
@@ -146,8 +147,8 @@ def r2_groups(*, q: str = "", mix: str = "", sort: str = "key", page: int = 1, d
 def r7_groups(*, q: str = "", sort: str = "key", page: int = 1, dismissed: bool = False) -> GroupPage:
     groups, total, page, pages = _group_page("r7", q=q, sort=sort, page=page, dismissed=dismissed)
     members = list(definitions.members("r7", groups).select_related("link__sf_person", "link__chosen_by_user")
-                   .order_by("group_key", "created_at", "pk"))
-    records = {p.sf_id: p for p in SfPerson.objects.filter(sf_id__in=list(groups))}
+                   .defer("raw", "link__sf_person__raw").order_by("group_key", "created_at", "pk"))
+    records = {p.sf_id: p for p in SfPerson.objects.filter(sf_id__in=list(groups)).defer("raw")}
     for m in members:
         g = groups[m.group_key]
         g.members.append(m)
@@ -162,8 +163,9 @@ def r7_groups(*, q: str = "", sort: str = "key", page: int = 1, dismissed: bool 
 
 def r9_groups(*, q: str = "", sort: str = "key", page: int = 1, dismissed: bool = False) -> GroupPage:
     groups, total, page, pages = _group_page("r9", q=q, sort=sort, page=page, dismissed=dismissed)
-    members = list(definitions.members("r9", groups).select_related("link").order_by("group_key", "created_at", "pk"))
-    accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(groups))}
+    members = list(definitions.members("r9", groups).select_related("link").defer("raw")
+                   .order_by("group_key", "created_at", "pk"))
+    accounts = {a.sf_id: a for a in SfAccount.objects.filter(sf_id__in=list(groups)).defer("raw")}
     for m in members:
         g = groups[m.group_key]
         g.members.append(m)
@@ -218,8 +220,8 @@ def possible_pairs(*, q: str = "", page: int = 1, dismissed: bool = False, build
     rows = list(qs.order_by("-score", "key")[offset:offset + PER_PAGE])
     sf_ids = {r.a_id for r in rows if r.a_side == "sf"} | {r.b_id for r in rows if r.b_side == "sf"}
     hs_ids = {r.a_id for r in rows if r.a_side == "hs"} | {r.b_id for r in rows if r.b_side == "hs"}
-    people = {("sf", p.sf_id): p for p in SfPerson.objects.filter(sf_id__in=sf_ids)}
-    people |= {("hs", c.hs_id): c for c in HsContact.objects.filter(hs_id__in=hs_ids)}
+    people = {("sf", p.sf_id): p for p in SfPerson.objects.filter(sf_id__in=sf_ids).defer("raw")}
+    people |= {("hs", c.hs_id): c for c in HsContact.objects.filter(hs_id__in=hs_ids).defer("raw")}
     synced = dict(ContactLink.objects.filter(hs_contact__hs_id__in=hs_ids, status=LinkStatus.SYNCED)
                   .values_list("hs_contact__hs_id", "sf_person__sf_id"))
     dismissals = {d.key: d for d in Dismissal.objects.filter(kind="possible", key__in=[r.key for r in rows],

@@ -2,12 +2,35 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
+from urllib.parse import quote
 
 from django import template
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
+from django.utils.http import RFC3986_SUBDELIMS
 
 register = template.Library()
+PLACEHOLDER = "__id__"
+SAFE = RFC3986_SUBDELIMS + "~:@"   # what reverse() leaves unquoted in a path segment
+
+
+@cache
+def _record_url(name: str, prefix: str) -> str:
+    return reverse(name, args=[PLACEHOLDER])
+
+
+@register.filter
+def contact_url(hs_id) -> str:
+    """`{{ id|contact_url }}`: what `{% url 'sync:contact' id %}` gives, reversed once per URL prefix
+    (a duplicates page links a hundred records: reversing each was a fifth of its render)."""
+    return _record_url("sync:contact", get_script_prefix()).replace(PLACEHOLDER, quote(str(hs_id), safe=SAFE))
+
+
+@register.filter
+def company_url(hs_id) -> str:
+    """`{{ id|company_url }}`: `{% url 'sync:company' id %}`, as contact_url."""
+    return _record_url("sync:company", get_script_prefix()).replace(PLACEHOLDER, quote(str(hs_id), safe=SAFE))
 
 
 @register.simple_tag

@@ -3,9 +3,10 @@ tooltip: `{{ text|rule_links }}` for text that cites rules, `{% rule "R7" %}` in
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from django import template
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
@@ -17,6 +18,13 @@ RULE_ID = re.compile(r"\bR(?:1[01]|[1-9])\b")
 
 @register.simple_tag
 def rule(rule_id: str) -> str:
+    return _link(rule_id, get_script_prefix())
+
+
+@cache
+def _link(rule_id: str, prefix: str) -> str:
+    # The same few links on every page (a duplicates page prints one per group): made once per
+    # rule and URL prefix, as reversing and formatting them each time cost a fifth of its render.
     found = BY_ID.get(rule_id)
     if found is None:
         return conditional_escape(rule_id)

@@ -29,8 +29,9 @@ from django.contrib.auth.models import Group  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
+from django.template.base import Template  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.test.utils import CaptureQueriesContext, _TestState, setup_test_environment  # noqa: E402
 
 from sync.engine.groups import refresh_groups, refresh_keys, touched_keys  # noqa: E402
 from sync.engine.pull import Touched  # noqa: E402
@@ -306,7 +307,8 @@ def main() -> None:
     assert connection.vendor == "postgresql", "run this against PostgreSQL (DATABASE_URL=postgres://…)"
     assert connection.settings_dict["NAME"] not in ("test", "test_test"), "use a database of your own"
     call_command("migrate", verbosity=0)  # other work may have added migrations since the last fill
-    setup_test_environment()
+    setup_test_environment()   # the test client's host and e-mail settings, but templates render as in production:
+    Template._render = _TestState.saved_data.template_render   # not instrumented (a context copy per template)
     result: dict = {"size": args.size, "repeat": args.repeat, "database": connection.settings_dict["NAME"]}
     if not args.no_fill:
         print(f"Filling {connection.settings_dict['NAME']} with {args.size:,} records per mirror table…")

@@ -111,3 +111,20 @@ def test_every_rule_id_on_the_console_links_to_its_rule(admin_user):
         assert unlinked_rule_ids(response.content.decode()) == [], path
     # The checker does see an unlinked id.
     assert unlinked_rule_ids("<p>see R7 here</p>") == ["R7 in 'see R7 here'"]
+
+
+def test_the_cached_links_follow_the_url_prefix_the_console_is_mounted_at():
+    """Rule links and record links are reversed once per URL prefix (a page repeats them), so a
+    console served under a sub-path (SCRIPT_NAME) still links inside it."""
+    from django.urls import reverse, set_script_prefix
+
+    page = Template("{% load rulebook crm %}{% rule 'R7' %} {{ id|contact_url }} {{ id|company_url }}")
+    try:
+        for prefix in ("/", "/crm/", "/"):
+            set_script_prefix(prefix)
+            out = page.render(Context({"id": "12 3@x:y&%"}))
+            assert f'href="{reverse("sync:rules")}#' in out and reverse("sync:rules").startswith(prefix)
+            contact, company = (reverse(name, args=["12 3@x:y&%"]) for name in ("sync:contact", "sync:company"))
+            assert f" {contact} {company}".replace("&", "&amp;") in out and contact.startswith(prefix)
+    finally:
+        set_script_prefix("/")
