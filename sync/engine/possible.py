@@ -102,7 +102,7 @@ def build(build_id: int) -> PossibleBuild:
         run.finished_at = timezone.now()
         run.save()
     PossiblePair.objects.filter(build__lt=run.pk).delete()   # the older builds' pairs, once this one shows
-    log.info("possible duplicates: %d people, %d comparisons, %d pairs", len(people), comparisons, len(rows))
+    log.info("possible duplicates: %d people, %d comparisons, %d pairs", len(people), comparisons, len(found))
     return run
 
 

@@ -60,6 +60,14 @@ FAMILY_ERRORS = {
 }
 
 
+def test_client_environment() -> None:
+    """The test client's settings (its host, locmem e-mail), with templates rendered as production
+    renders them: setup_test_environment instruments every template render to copy its context for
+    `response.context`, about 10 ms on a duplicates page, which no user waits for."""
+    setup_test_environment()
+    Template._render = _TestState.saved_data.template_render
+
+
 def fill(n: int) -> dict[str, float]:
     """n Salesforce people and n HubSpot contacts (each linked to its person), n/10 companies and
     accounts, n/10 deals and (96% of them) opportunities, n audit events, n/100 runs, n/50 record
@@ -307,8 +315,7 @@ def main() -> None:
     assert connection.vendor == "postgresql", "run this against PostgreSQL (DATABASE_URL=postgres://…)"
     assert connection.settings_dict["NAME"] not in ("test", "test_test"), "use a database of your own"
     call_command("migrate", verbosity=0)  # other work may have added migrations since the last fill
-    setup_test_environment()   # the test client's host and e-mail settings, but templates render as in production:
-    Template._render = _TestState.saved_data.template_render   # not instrumented (a context copy per template)
+    test_client_environment()
     result: dict = {"size": args.size, "repeat": args.repeat, "database": connection.settings_dict["NAME"]}
     if not args.no_fill:
         print(f"Filling {connection.settings_dict['NAME']} with {args.size:,} records per mirror table…")
