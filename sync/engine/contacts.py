@@ -19,7 +19,9 @@ from sync.engine.pull import Touched
 from sync.engine.rules import Kind
 from sync.models import AuditEvent, ContactLink, HsContact, LinkStatus, SfPerson
 
-CHUNK = 2000  # contacts per database round: a few queries and a few short write transactions each
+CHUNK = 5000  # contacts per database round: a few queries and a few short write transactions each. At
+# HubSpot's and Salesforce's real pace the leads a round creates go out in parallel calls of 200
+# (SALESFORCE_WRITE_CONCURRENCY): at 20,000 people 5,000 took reconcile from 11.9 s to 8.0 s (2,000: one call a round)
 CONTACT = "hubspot.contact"
 A = AuditEvent.Action
 LINK_FIELDS = bulk.concrete(ContactLink, skip=("hs_contact",))

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -199,14 +201,26 @@ def ticker(ctx: RunContext, *, still_running: bool = False) -> Callable[[int], N
     return tick
 
 
+@contextmanager
+def step(ctx: RunContext, name: str) -> Iterator[None]:
+    """Log how long one step of a run took (where a run's time goes, step by step, in the
+    worker's log: `make bench` and an admin reading a slow run's log both need it)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        log.info("run %s: %s took %.1f s", ctx.run.pk, name, time.monotonic() - started)
+
+
 def _cycle(ctx: RunContext, *, full: bool) -> None:
     touched = pull.Touched(everything=full, listed_all=full)
     tick = ticker(ctx)
     ctx.progress(phase=SyncRun.Phase.PULL)
     if full:
         pull.begin_full()
-    pull.pull_all(ctx.sf, ctx.hs, full=full, seq_base=ctx.run.pk << 32, settings=ctx.settings, touched=touched,
-                  tick=tick, reject=ctx.reject_row)
+    with step(ctx, "pull"):
+        pull.pull_all(ctx.sf, ctx.hs, full=full, seq_base=ctx.run.pk << 32, settings=ctx.settings, touched=touched,
+                      tick=tick, reject=ctx.reject_row)
     ctx.counts["pulled"] += touched.pulled
     ctx.flush()
     pull.touch_dirty(touched)
@@ -223,31 +237,39 @@ def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
     """Reconcile, push, field sync and duplicate groups over what the pull touched; then the
     watermarks, so a run that stops before here pulls the same window again."""
     before_fields(ctx, touched)
-    fields.sync_fields(ctx, touched)
+    with step(ctx, "field sync"):
+        fields.sync_fields(ctx, touched)
     after_fields(ctx, touched)
 
 
 def before_fields(ctx: RunContext, touched: pull.Touched) -> None:
     """Reconcile and push: every link the field sync will compare exists once this returns."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
-    intents.recover(ctx, intents.finders(ctx))  # creates of runs that ended before recording them
-    removals.follow(ctx, touched)               # merged and deleted on the HubSpot side
+    with step(ctx, "recovery and removals"):
+        intents.recover(ctx, intents.finders(ctx))  # creates of runs that ended before recording them
+        removals.follow(ctx, touched)               # merged and deleted on the HubSpot side
     big = touched.listed_all or touched.pulled >= ANALYZE_AFTER
     if big:
         bulk.analyze(*pull.MIRROR_MODELS)
-    contacts.reconcile_contacts(ctx, touched)
+    with step(ctx, "reconcile and push of contacts"):
+        contacts.reconcile_contacts(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.PUSH)
-    new_contacts.create_hubspot_contacts(ctx, touched)
+    with step(ctx, "new HubSpot contacts"):
+        new_contacts.create_hubspot_contacts(ctx, touched)
     if big:
         bulk.analyze(ContactLink)  # the steps below join through the links reconcile just wrote
-    companies.link_companies_by_account_id(ctx, touched)
-    companies.companies_follow_contacts(ctx, touched)
-    deals.sync_deals(ctx, touched)
+    with step(ctx, "companies by account id"):
+        companies.link_companies_by_account_id(ctx, touched)
+    with step(ctx, "companies follow contacts (R10)"):
+        companies.companies_follow_contacts(ctx, touched)
+    with step(ctx, "deals"):
+        deals.sync_deals(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.FIELDS)
 
 
 def after_fields(ctx: RunContext, touched: pull.Touched) -> None:
-    groups.refresh_groups(touched)
+    with step(ctx, "duplicate groups"):
+        groups.refresh_groups(touched)
     ctx.flush()
     pull.save_watermarks(touched)  # only now: see Touched.watermarks
 
