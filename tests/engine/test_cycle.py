@@ -59,6 +59,19 @@ def test_sync_command_wait_prints_summary(crm, capsys):
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RUN_FINISHED, target_id=str(run.pk)).exists()
 
 
+def test_a_run_logs_how_long_each_of_its_steps_took(crm, caplog):
+    """Where a run's time goes, step by step, in the worker's log (make bench reads it too)."""
+    crm.load({"hubspot": {"contacts": [{"id": "101", "properties": {"email": "a@example.com", "lastname": "A"}}]}})
+    with caplog.at_level("INFO", logger="sync.engine.cycle"):
+        run = sync_ok(full=True)
+    steps = [r.getMessage() for r in caplog.records if " took " in r.getMessage()]
+    named = [m.split(": ", 1)[1].rsplit(" took ", 1)[0] for m in steps]
+    assert named == ["pull", "recovery and removals", "reconcile and push of contacts", "new HubSpot contacts",
+                     "companies by account id", "companies follow contacts (R10)", "deals", "field sync",
+                     "duplicate groups"]
+    assert all(m.startswith(f"run {run.pk}: ") and m.endswith(" s") for m in steps)
+
+
 def test_sync_command_wait_fails_with_nonzero_exit(crm, settings, capsys):
     settings.HUBSPOT_ACCESS_TOKEN = "wrong"
     with pytest.raises(CommandError, match="failed"):
