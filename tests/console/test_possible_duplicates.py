@@ -30,6 +30,20 @@ def pair():
     return lead, contact, f"hs:{contact.hs_id}|sf:{lead.sf_id}"
 
 
+def test_the_search_finds_a_pair_by_any_part_of_either_persons_name_email_or_id_accents_folded(viewer_client):
+    lead = sf_person("j.mueller@acme.com", object_type="Lead", company="Acme", first="Jörg", last="Müller")
+    contact = hs_contact("jorg@acme.com", first="Jorg", last="Muller")
+    find()
+
+    def matches(q: str) -> bool:
+        text = page_text(viewer_client.get(URL, {"kind": "possible", "q": q}).content.decode())
+        return "1 possible pair matching" in text
+
+    for q in ("Müller", "MULLER", "jörg muller", "mueller@acme", "JORG@ACME.COM", lead.sf_id[-7:], contact.hs_id):
+        assert matches(q), q
+    assert not matches("muller jorg@")   # one person's text never runs into the other's
+
+
 def test_the_tab_lists_pairs_with_their_score_and_reasons_in_words(viewer_client, pair):
     lead, contact, key = pair
     text = page_text(viewer_client.get(URL, {"kind": "possible"}).content.decode())
