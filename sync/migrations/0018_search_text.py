@@ -35,7 +35,7 @@ def fill(apps, schema_editor):
         for i in range(0, len(keys), CHUNK):
             chunk, found = keys[i:i + CHUNK], {}
             for model, live, key_field, fields in branches:
-                for key, *values in model.objects.filter(live, **{f"{key_field}__in": keys[i:i + CHUNK]}) \
+                for key, *values in model.objects.filter(live, **{f"{key_field}__in": chunk}) \
                         .values_list(key_field, *fields):
                     found.setdefault(key, []).append(values)
             rows = list(group.objects.filter(kind=kind, key__in=chunk))

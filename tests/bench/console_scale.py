@@ -60,7 +60,7 @@ FAMILY_ERRORS = {
 }
 
 
-def test_client_environment() -> None:
+def client_environment() -> None:
     """The test client's settings (its host, locmem e-mail), with templates rendered as production
     renders them: setup_test_environment instruments every template render to copy its context for
     `response.context`, about 10 ms on a duplicates page, which no user waits for."""
@@ -315,7 +315,7 @@ def main() -> None:
     assert connection.vendor == "postgresql", "run this against PostgreSQL (DATABASE_URL=postgres://…)"
     assert connection.settings_dict["NAME"] not in ("test", "test_test"), "use a database of your own"
     call_command("migrate", verbosity=0)  # other work may have added migrations since the last fill
-    test_client_environment()
+    client_environment()
     result: dict = {"size": args.size, "repeat": args.repeat, "database": connection.settings_dict["NAME"]}
     if not args.no_fill:
         print(f"Filling {connection.settings_dict['NAME']} with {args.size:,} records per mirror table…")

@@ -29,7 +29,7 @@ from django.db import connection  # noqa: E402
 
 from sync import duplicate_actions  # noqa: E402
 from sync.models import SfPerson  # noqa: E402
-from tests.bench.console_scale import admin_client, measure, test_client_environment  # noqa: E402
+from tests.bench.console_scale import admin_client, client_environment, measure  # noqa: E402
 
 TARGET_MS = 100   # issue 15: the tab answers in < 100 ms at 1,000,000 people
 TABLES = ["sync_possiblepair", "sync_possiblebuild", "sync_dismissal", "sync_contactlink", "sync_hscontact",
@@ -100,7 +100,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--json")
     args = ap.parse_args()
-    test_client_environment()
+    client_environment()
     assert connection.vendor == "postgresql", "the fill is PostgreSQL SQL (generate_series, arrays)"
     call_command("migrate", verbosity=0)
     filled = fill(args.size)
