@@ -7,9 +7,10 @@ Two-way compares record-level modification times: neither API gives per-field ti
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count, Max, Min
 
 from sync.crm.explain import in_words
@@ -20,8 +21,9 @@ from sync.engine.pull import Touched
 from sync.engine.rules import fields_exchanged
 from sync.models import AuditEvent, CompanyLink, ContactLink, DealLink, FieldRule, HsContact, LinkStatus, email_key
 
-CHUNK = 1000  # pairs per database round; _push splits the writes into 200 (Salesforce) / 100 (HubSpot)
+CHUNK = 1000  # pairs per database round; _send's connectors split the writes into 200 (Salesforce) / 100 (HubSpot)
 REQUIRED_SF = {"LastName", "Company", "Name", "StageName", "CloseDate"}  # never blanked in Salesforce
+PIPELINE = True   # one chunk's writes in flight while the next chunk is decided (sync_fields)
 
 
 @dataclass(slots=True)
@@ -228,23 +230,70 @@ def _touched_links(qs, columns: list[str], lookups: dict[str, set[str]]) -> Iter
                 yield page
 
 
+@dataclass
+class Plan:
+    """One chunk's decided changes: what goes to each CRM, and what each change was."""
+
+    hs_writes: dict = field(default_factory=dict)   # (hs_type, hs_id) → {property: value}
+    sf_writes: dict = field(default_factory=dict)   # sf_id → the record to update
+    changes: list = field(default_factory=list)     # (pair, rule, side, before, value, cut)
+    keys: set = field(default_factory=set)          # every record id of the chunk's pairs
+
+
+@dataclass
+class Sent:
+    """What the CRMs answered to a plan's writes (connector WriteResults)."""
+
+    hs: list = field(default_factory=list)   # (hs_type, result)
+    sf: list = field(default_factory=list)
+
+
 def sync_fields(ctx: RunContext, touched: Touched, *, part: Part | None = None,
                 tick: Callable[[int], None] | None = None) -> None:
-    """Every touched pair (or those of one `part`); `tick` hears of each chunk compared."""
+    """Every touched pair (or those of one `part`); `tick` hears of each chunk compared.
+
+    One chunk's writes are in flight while the next chunk is decided (a thread of its own sends
+    them: at the CRMs' real pace the comparing then happens under their waits). Each chunk's
+    outcome is still recorded after its answers and before the next chunk's writes go out, so a
+    kill anywhere leaves at most one chunk written and unrecorded, as before, which the next run
+    compares again and finds equal. A chunk that shares a record with the one in flight waits
+    for it to be recorded first. Inside a transaction (a test's) the thread's own connection
+    would not see its rows: the chunks then go one after another."""
     rules = {"contacts": [], "companies": [], "deals": []}
     for r in FieldRule.objects.exclude(rule=FieldRule.Rule.NONE):
         rules[{"contact": "contacts", "company": "companies", "deal": "deals"}[r.object]].append(r)
     m = stages.mapping()
-    for pairs in _pairs(touched, part):
-        _sync_chunk(ctx, pairs, rules, m)
-        if tick is not None:
-            tick(len(pairs))
+    if connection.in_atomic_block or not PIPELINE:
+        for pairs in _pairs(touched, part):
+            plan = _plan(ctx, pairs, rules, m)
+            _record(ctx, plan, _send(ctx, plan))
+            if tick is not None:
+                tick(len(pairs))
+        return
+    in_flight: tuple[Plan, Future] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="field-writes") as sender:
+        try:
+            for pairs in _pairs(touched, part):
+                if in_flight and any(p.hs_record.key in in_flight[0].keys or p.sf_record.key in in_flight[0].keys
+                                     for p in pairs):
+                    _record(ctx, in_flight[0], in_flight[1].result())
+                    in_flight = None
+                plan = _plan(ctx, pairs, rules, m)
+                if in_flight:
+                    _record(ctx, in_flight[0], in_flight[1].result())
+                in_flight = (plan, sender.submit(_send, ctx, plan))
+                if tick is not None:
+                    tick(len(pairs))
+            if in_flight:
+                _record(ctx, in_flight[0], in_flight[1].result())
+        finally:
+            sender.submit(connections.close_all)   # the sending thread's own (the HubSpot ledger's)
 
 
-def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mapping) -> None:
-    hs_writes: dict[tuple[str, str], dict] = {}
-    sf_writes: dict[str, dict] = {}
-    changes = []
+def _plan(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mapping) -> Plan:
+    """Decide a chunk (reads the mirror, writes nothing)."""
+    plan = Plan(keys={k for p in pairs for k in (p.hs_record.key, p.sf_record.key)})
+    hs_writes, sf_writes, changes = plan.hs_writes, plan.sf_writes, plan.changes
     # Emails HubSpot contacts other than the pair's own already have (HubSpot refuses a second one).
     wanted = {email_key((p.sf_record.raw or {}).get("Email")) for p in pairs if p.hs_type == "contacts"} - {""}
     owners: dict[str, set[int]] = {}
@@ -282,7 +331,14 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mappi
                                                             "Id": pair.sf_record.sf_id})[rule.salesforce_field] = value
                 before = sf_raw.get(rule.salesforce_field)
             changes.append((pair, rule, side, before, value, cut))
-    failed, stamps = _push(ctx, hs_writes, sf_writes)
+    return plan
+
+
+def _record(ctx: RunContext, plan: Plan, sent: Sent) -> None:
+    """A chunk's outcome: the refused records' errors, then the mirror and one audit event per
+    change written, in one transaction."""
+    failed, stamps = _outcome(ctx, plan, sent)
+    changes = plan.changes
     patched: dict[tuple[type, int], dict] = {}
     hs_stamps: dict[tuple[type, int], object] = {}
     sf_rows: dict[type, dict[int, object]] = {}
@@ -322,26 +378,35 @@ def _sync_chunk(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mappi
         ctx.flush()
 
 
-def _push(ctx: RunContext, hs_writes: dict, sf_writes: dict) -> tuple[set[str], dict]:
-    """Send one chunk's changes (the connectors batch them): the ids of the records refused, and
-    when each CRM wrote each of its records (HubSpot's `updatedAt`; Salesforce's clock before the
-    write, WriteResult.at)."""
-    failed: set[str] = set()
-    stamps: dict = {}
+def _send(ctx: RunContext, plan: Plan) -> Sent:
+    """Send one chunk's changes (the connectors batch them) and keep the answers: network only,
+    no change to the run's state, so it may run in the sending thread."""
+    sent = Sent()
     by_type: dict[str, list] = {}
-    for (hs_type, hs_id), props in hs_writes.items():
+    for (hs_type, hs_id), props in plan.hs_writes.items():
         by_type.setdefault(hs_type, []).append({"id": hs_id, "properties": props})
     for hs_type, inputs in by_type.items():
-        for r in ctx.hs.update(hs_type, inputs):
-            if r.ok:
-                stamps[r.key] = schema.parse_dt((r.record or {}).get("updatedAt"))
-                ctx.wrote("field sync", [r.key])
-            else:
-                failed.add(r.key)
-                ctx.record_error(crm="hubspot", object_type=hs_type, record_id=r.key, operation="field sync",
-                                 code=r.code, message=in_words("hubspot", f"Field sync to HubSpot {hs_type[:-1]} {r.key}", r))
-    types = {record["Id"]: record["attributes"]["type"] for record in sf_writes.values()}
-    for r in ctx.sf.update(list(sf_writes.values())) if sf_writes else []:
+        sent.hs += [(hs_type, r) for r in ctx.hs.update(hs_type, inputs)]
+    if plan.sf_writes:
+        sent.sf = ctx.sf.update(list(plan.sf_writes.values()))
+    return sent
+
+
+def _outcome(ctx: RunContext, plan: Plan, sent: Sent) -> tuple[set[str], dict]:
+    """The ids of the records refused (each an error), and when each CRM wrote each of its
+    records (HubSpot's `updatedAt`; Salesforce's clock before the write, WriteResult.at)."""
+    failed: set[str] = set()
+    stamps: dict = {}
+    for hs_type, r in sent.hs:
+        if r.ok:
+            stamps[r.key] = schema.parse_dt((r.record or {}).get("updatedAt"))
+            ctx.wrote("field sync", [r.key])
+        else:
+            failed.add(r.key)
+            ctx.record_error(crm="hubspot", object_type=hs_type, record_id=r.key, operation="field sync",
+                             code=r.code, message=in_words("hubspot", f"Field sync to HubSpot {hs_type[:-1]} {r.key}", r))
+    types = {record["Id"]: record["attributes"]["type"] for record in plan.sf_writes.values()}
+    for r in sent.sf:
         if r.ok:
             stamps[r.key] = r.at
             ctx.wrote("field sync", [r.key])

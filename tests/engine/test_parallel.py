@@ -140,14 +140,14 @@ def test_a_failing_field_sync_part_fails_the_run_and_leaves_it_to_the_next(crm, 
     crm.load(scenario_dict(200, seed=SEED))
     settings.SYNC_PARALLEL = True
     monkeypatch.setattr(parallel, "PAIRS_PER_PART", 50)
-    real = fields._sync_chunk
+    real = fields._plan
 
     def flaky(ctx, pairs, *args):
         if pairs and pairs[0].hs_type == "companies":
             raise CrmError("HubSpot answered 503 three times", crm="hubspot")
         return real(ctx, pairs, *args)
 
-    monkeypatch.setattr(fields, "_sync_chunk", flaky)
+    monkeypatch.setattr(fields, "_plan", flaky)
     run = services.request_sync(full=True, actor=None, enqueue=False)
     queue.append(("sync.tasks.run_sync", (run.pk,)))
     results = drain(queue, 1)
