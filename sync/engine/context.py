@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -32,6 +33,14 @@ class RunContext:
     _sf_flushed: int = 0  # API calls already added to the run's figures
     _created_people: int = 0  # Salesforce people this run created so far (created_person_seq)
     _hs_flushed: int = 0
+
+    @staticmethod
+    def writes_behind() -> bool:
+        """May a step send one chunk's writes from a thread while it decides the next (the field
+        sync)? On PostgreSQL, outside a transaction. SQLite has one writer at a time: the
+        sending thread's own writes (the HubSpot ledger's) would wait for the deciding thread's,
+        and a transaction's rows (a test's) are invisible to the thread's connection."""
+        return connection.vendor == "postgresql" and not connection.in_atomic_block
 
     def created_person_seq(self, n: int) -> int:
         """The first of `n` pull sequence numbers for people this run creates in Salesforce: after

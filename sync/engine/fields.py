@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.db.models import Count, Max, Min
 
 from sync.crm.explain import in_words
@@ -257,13 +257,13 @@ def sync_fields(ctx: RunContext, touched: Touched, *, part: Part | None = None,
     outcome is still recorded after its answers and before the next chunk's writes go out, so a
     kill anywhere leaves at most one chunk written and unrecorded, as before, which the next run
     compares again and finds equal. A chunk that shares a record with the one in flight waits
-    for it to be recorded first. Inside a transaction (a test's) the thread's own connection
-    would not see its rows: the chunks then go one after another."""
+    for it to be recorded first. Where threads may not write (RunContext.writes_behind: SQLite,
+    or inside a transaction) the chunks go one after another."""
     rules = {"contacts": [], "companies": [], "deals": []}
     for r in FieldRule.objects.exclude(rule=FieldRule.Rule.NONE):
         rules[{"contact": "contacts", "company": "companies", "deal": "deals"}[r.object]].append(r)
     m = stages.mapping()
-    if connection.in_atomic_block or not PIPELINE:
+    if not (PIPELINE and ctx.writes_behind()):
         for pairs in _pairs(touched, part):
             plan = _plan(ctx, pairs, rules, m)
             _record(ctx, plan, _send(ctx, plan))
