@@ -203,13 +203,15 @@ def ticker(ctx: RunContext, *, still_running: bool = False) -> Callable[[int], N
 
 @contextmanager
 def step(ctx: RunContext, name: str) -> Iterator[None]:
-    """Log how long one step of a run took (where a run's time goes, step by step, in the
-    worker's log: `make bench` and an admin reading a slow run's log both need it)."""
-    started = time.monotonic()
+    """Log how long one step of a run took and the API calls it made to each CRM (where a run's
+    time and allowance go, step by step, in the worker's log: `make bench` and an admin reading a
+    slow run's log both need it)."""
+    started, sf, hs = time.monotonic(), ctx.sf.budget.calls, ctx.hs.budget.calls
     try:
         yield
     finally:
-        log.info("run %s: %s took %.1f s", ctx.run.pk, name, time.monotonic() - started)
+        log.info("run %s: %s took %.1f s (Salesforce %d calls, HubSpot %d)", ctx.run.pk, name,
+                 time.monotonic() - started, ctx.sf.budget.calls - sf, ctx.hs.budget.calls - hs)
 
 
 def _cycle(ctx: RunContext, *, full: bool) -> None:

@@ -4,6 +4,7 @@ object type per CRM)."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import timedelta
 
 import pytest
@@ -66,10 +67,14 @@ def test_a_run_logs_how_long_each_of_its_steps_took(crm, caplog):
         run = sync_ok(full=True)
     steps = [r.getMessage() for r in caplog.records if " took " in r.getMessage()]
     named = [m.split(": ", 1)[1].rsplit(" took ", 1)[0] for m in steps]
+    calls = [tuple(map(int, re.search(r"\(Salesforce (\d+) calls, HubSpot (\d+)\)$", m).groups())) for m in steps]
+    # The steps' calls are the run's calls (no inclusion list here), each counted in the step that made it.
+    assert tuple(map(sum, zip(*calls, strict=True))) == (run.sf_api_calls, run.hs_api_calls)
+    assert calls[0][1] > 0  # the pull lists HubSpot's contacts
     assert named == ["pull", "recovery and removals", "reconcile and push of contacts", "new HubSpot contacts",
                      "companies by account id", "companies follow contacts (R10)", "deals", "field sync",
                      "duplicate groups"]
-    assert all(m.startswith(f"run {run.pk}: ") and m.endswith(" s") for m in steps)
+    assert all(m.startswith(f"run {run.pk}: ") and " s (Salesforce " in m for m in steps)
 
 
 def test_sync_command_wait_fails_with_nonzero_exit(crm, settings, capsys):
