@@ -1,5 +1,6 @@
 """What both CRM connectors share: one error type that says whether retrying can help, the
-retry loop, and the API budget a run may spend."""
+retry loop, the API budget a run may spend, and the turn that lets the threads of one step wait
+for the CRMs side by side."""
 from __future__ import annotations
 
 import ipaddress
@@ -7,7 +8,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -126,9 +128,62 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
 
 
+class Turn:
+    """Threads that take turns at everything but waiting for a CRM (engine/sidebyside.py).
+
+    A thread that `holds()` the turn runs alone: its database work, its deciding, its audit
+    events, as if it were the only thread, so two parts of one step never write the database
+    at once (SQLite has one writer, and a part's reads see the other's writes whole). Where it
+    waits for a CRM (`waiting()`: the connectors' calls, their retries and rate-limit waits), it
+    lets another holder go on. Never inside a transaction: a thread that waited there would keep
+    its database locks while the other ran, so there it keeps the turn. A thread that never
+    asked for the turn (every ordinary run) is not affected."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def holding(self) -> bool:
+        return getattr(self._local, "holding", False)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._lock.acquire()
+        self._local.holding = True
+        try:
+            yield
+        finally:
+            self._local.holding = False
+            self._lock.release()
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        from django.db import connection
+
+        if not self.holding() or connection.in_atomic_block:
+            yield
+            return
+        self._local.holding = False
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._local.holding = True
+
+
+TURN = Turn()
+
+
 def with_retries(call: Callable[[], T], *, policy: RetryPolicy, describe: str) -> T:
     """Run `call`; retry transient CrmErrors with backoff, re-raise permanent ones at once.
-    Only idempotent operations may come here (reads, updates, upserts by external id)."""
+    Only idempotent operations may come here (reads, updates, upserts by external id). The
+    calls and the waits between them let another part of a step go on (Turn)."""
+    with TURN.waiting():
+        return _with_retries(call, policy=policy, describe=describe)
+
+
+def _with_retries(call: Callable[[], T], *, policy: RetryPolicy, describe: str) -> T:
     for attempt in range(policy.attempts):
         try:
             return call()

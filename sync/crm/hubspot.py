@@ -442,8 +442,14 @@ class HubSpotConnector:
     def _create_property(self, object_type: str, definition: dict) -> dict:
         """A property crmsync needs, in the object's own information group (the schema write scope)."""
         group = {"companies": "companyinformation", "deals": "dealinformation"}.get(object_type, "contactinformation")
-        return self._call(self.client.crm.properties.core_api, "create", object_type, {**definition, "groupName": group},
-                          describe=f"create property {definition['name']}")
+        try:
+            return self._call(self.client.crm.properties.core_api, "create", object_type,
+                              {**definition, "groupName": group}, describe=f"create property {definition['name']}")
+        except CrmError as error:
+            # Made meanwhile by another worker, or another part of this step (409): use that one.
+            if error.status == 409 and (made := self.property(object_type, definition["name"])) is not None:
+                return made
+            raise
 
     def _isolating(self, send, inputs: list[dict], *, key) -> dict:
         """Send `inputs` 100 at a time. HubSpot refuses a whole batch for one bad record (an invalid

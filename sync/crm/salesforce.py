@@ -29,6 +29,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 
 from sync.crm import base, salesforce_bulk
 from sync.crm.base import (
+    TURN,
     Budget,
     BudgetExhausted,
     CrmError,
@@ -475,7 +476,7 @@ class SalesforceConnector:
             for chunk in chunks:
                 one(chunk)
         else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sf-write") as pool:
+            with TURN.waiting(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sf-write") as pool:
                 list(pool.map(one, chunks))
         return out  # type: ignore[return-value]
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from sync.engine import bulk, intents, mirror, rules, schema, stages
+from sync.engine import bulk, intents, mirror, rules, schema, sidebyside, stages
 from sync.engine.context import RunContext
 from sync.engine.fit import fit
 from sync.engine.mirror import upsert
@@ -42,7 +42,26 @@ def _pages(qs, size: int = PAGE):
 
 
 def sync_deals(ctx: RunContext, touched: Touched) -> None:
-    for deals in _pages(_unlinked(HsDeal, touched.deal_ids, touched.everything, "hs_id").defer("raw")):
+    """R11 in three passes. Deals that name an opportunity are linked to it first. Then new deals
+    create opportunities (at Salesforce's pace) side by side with new opportunities creating
+    deals (at HubSpot's, sidebyside.py): the two never meet, since a deal's new opportunity
+    carries the deal's id and the opportunities of that pass carry none, and a deal a new
+    opportunity creates names it, so it is never taken for a new deal. Last, the unlinked
+    opportunities that carry a deal's id (made by a run that ended before linking it, for a deal
+    that is gone or linked elsewhere) get their deals, after every new deal had its turn, as
+    they always did."""
+    deals = _unlinked(HsDeal, touched.deal_ids, touched.everything, "hs_id").defer("raw")
+    _deal_pages(ctx, deals, DealKind.LINK)
+    opps = _unlinked(SfOpportunity, touched.opportunity_ids, touched.everything, "sf_id").defer("raw")
+    sidebyside.run(lambda: _deal_pages(ctx, deals, DealKind.CREATE),
+                   lambda: _opportunity_pages(ctx, opps.filter(hubspot_deal_id="")))
+    _opportunity_pages(ctx, opps.exclude(hubspot_deal_id=""))
+
+
+def _deal_pages(ctx: RunContext, qs, act: DealKind) -> None:
+    """Decide every unlinked deal (rules.decide_deal) and carry out the decisions of one kind:
+    LINK (by the opportunity id the deal names) or CREATE (an opportunity for a deal naming none)."""
+    for deals in _pages(qs):
         named = {d.salesforce_opportunity_id for d in deals if d.salesforce_opportunity_id}
         opps = {o.sf_id: o for o in SfOpportunity.objects.filter(sf_id__in=named).annotate(
             linked=Exists(DealLink.objects.filter(sf_opportunity=OuterRef("pk")))).only("pk", "sf_id", "is_deleted")}
@@ -57,12 +76,16 @@ def sync_deals(ctx: RunContext, touched: Touched) -> None:
                 taken.add(opp.sf_id)
             elif decision.kind == DealKind.CREATE:
                 fresh.append(d)
-        _record(ctx, existing, DealLink.Origin.EXISTING)
-        # The page's new deals in one go: the connector's calls of 200 go out side by side
-        # (SALESFORCE_WRITE_CONCURRENCY), each account's opportunities in one of them.
-        if fresh:
+        if act == DealKind.LINK:
+            _record(ctx, existing, DealLink.Origin.EXISTING)
+        elif fresh:
+            # The page's new deals in one go: the connector's calls of 200 go out side by side
+            # (SALESFORCE_WRITE_CONCURRENCY), each account's opportunities in one of them.
             _opportunities_from_deals(ctx, fresh)
-    for opps in _pages(_unlinked(SfOpportunity, touched.opportunity_ids, touched.everything, "sf_id").defer("raw")):
+
+
+def _opportunity_pages(ctx: RunContext, qs) -> None:
+    for opps in _pages(qs):
         wanted = [o for o in opps if rules.decide_opportunity(linked=False, live=not o.is_deleted).kind == DealKind.CREATE]
         for i in range(0, len(wanted), BATCH):
             _deals_from_opportunities(ctx, wanted[i:i + BATCH])

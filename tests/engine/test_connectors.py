@@ -119,6 +119,21 @@ def test_a_unique_property_is_made_once_and_must_be_unique(crm):
         hs_conn().ensure_unique_property("companies", "name", "Name")
 
 
+def test_a_property_made_meanwhile_by_someone_else_is_used(crm):
+    """Two workers (or two parts of one step) that both found the property missing: the second
+    create gets HubSpot's 409 and reads the first one's property instead of failing the run."""
+    first, second = hs_conn(), hs_conn()
+    assert second.property("deals", "crmsync_salesforce_opportunity_id") is None  # it looked: missing
+    first.ensure_unique_property("deals", "crmsync_salesforce_opportunity_id", "Salesforce opportunity")
+    made = second._create_property("deals", {"name": "crmsync_salesforce_opportunity_id", "label": "Again",
+                                             "type": "string", "fieldType": "text", "hasUniqueValue": True})
+    assert made["name"] == "crmsync_salesforce_opportunity_id" and made["label"] == "Salesforce opportunity"
+    assert crm.stats()["hubspot"]["endpoints"].get("POST /crm/v3/properties/deals") == 2  # the refused one counts
+    with pytest.raises(CrmError) as refused:  # any other refusal still fails
+        second._create_property("deals", {"name": "bad name!", "label": "X", "type": "string", "fieldType": "text"})
+    assert refused.value.status == 400
+
+
 def test_permanent_errors_are_not_retried(crm):
     sf = sf_conn()
     with pytest.raises(CrmError) as caught:

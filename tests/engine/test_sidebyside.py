@@ -1,0 +1,138 @@
+"""Parts of a step side by side (engine/sidebyside.py): they wait for the CRMs at the same time,
+but decide and write one at a time; an error is raised only once every part has finished;
+inside a transaction, or inside a part, they run one after another."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import transaction
+
+from sync.crm.base import TURN
+from sync.engine import sidebyside
+
+
+def test_parts_wait_for_the_crms_together_and_work_one_at_a_time():
+    both_waiting = threading.Barrier(2, timeout=10)
+    working, most, lock = 0, 0, threading.Lock()
+
+    def work():
+        nonlocal working, most
+        with lock:
+            working += 1
+            most = max(most, working)
+        time.sleep(0.02)  # a part deciding: the other must not run meanwhile
+        with lock:
+            working -= 1
+
+    def part():
+        work()
+        with TURN.waiting():  # a CRM call: the other part goes on
+            both_waiting.wait()
+        work()
+
+    sidebyside.run(part, part)
+    assert most == 1                  # never two parts working at once
+    assert not both_waiting.broken    # yet both were waiting for a CRM at the same time
+    assert not TURN.holding()         # the caller never held the turn
+
+
+def test_an_error_is_raised_once_every_part_has_finished():
+    finished = threading.Event()
+
+    def fails():
+        raise ValueError("a bug in one part")
+
+    def carries_on():
+        with TURN.waiting():
+            time.sleep(0.05)
+        finished.set()
+
+    with pytest.raises(ValueError, match="a bug in one part"):
+        sidebyside.run(fails, carries_on)
+    assert finished.is_set()
+
+
+def test_inside_a_part_the_parts_run_one_after_another():
+    order = []
+
+    def outer():
+        sidebyside.run(lambda: order.append(("a", threading.current_thread().name)),
+                       lambda: order.append(("b", threading.current_thread().name)))
+
+    sidebyside.run(outer, lambda: None)  # no deadlock: the inner parts run in the outer part's thread
+    assert [name for name, _ in order] == ["a", "b"]
+    assert order[0][1] == order[1][1] != threading.main_thread().name
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_the_parts_run_in_order_in_the_callers_thread():
+    seen = []
+    with transaction.atomic():
+        sidebyside.run(lambda: seen.append(("a", threading.current_thread())),
+                       lambda: seen.append(("b", threading.current_thread())))
+    assert seen == [("a", threading.current_thread()), ("b", threading.current_thread())]
+
+
+def test_a_thread_without_the_turn_is_not_affected_by_waiting():
+    with TURN.waiting():  # an ordinary run: nothing to release
+        assert not TURN.holding()
+    with TURN.held():
+        with TURN.waiting():
+            assert not TURN.holding()
+        assert TURN.holding()
+    assert not TURN.holding()
+
+
+# --- the deals step (R11): new deals → opportunities beside new opportunities → deals ---------
+
+def _ids(scenario: dict) -> set[str]:
+    return {r["Id"] for recs in scenario["salesforce"].values() for r in recs} | \
+           {str(r["id"]) for t, recs in scenario["hubspot"].items() if t != "associations" for r in recs}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_deals_step_sends_both_directions_side_by_side_and_ends_where_one_after_another_does(
+        crm, sf, hs, monkeypatch):
+    from sandbox.scenario import scenario_dict
+    from sync.engine import deals
+    from sync.models import DealLink
+    from tests.engine.conftest import sync_ok
+    from tests.engine.test_faults import observe, wipe_database
+
+    scenario = scenario_dict(400, seed=23, now="2026-11-01T00:00:00Z")
+
+    def fresh() -> None:
+        wipe_database()
+        crm.reset()
+        crm.configure(order="insertion")
+        crm.load(scenario)
+        crm.salesforce_latency.configure({"write_ms": 150})  # opportunities take a while to come back
+
+    fresh()
+    monkeypatch.setattr(sidebyside, "run", lambda *parts: [part() for part in parts])
+    in_turn = sync_ok(full=True)
+    expected = observe(sf, hs, _ids(scenario), crm)
+    expected_links = sorted(DealLink.objects.values_list("hs_deal__name", "sf_opportunity__name", "origin"))
+    monkeypatch.undo()
+
+    fresh()
+    spans: dict[str, list[tuple[float, float]]] = {"opportunities": [], "deals": []}
+    def timed(real, key):
+        def step(ctx, records):
+            started = time.monotonic()
+            real(ctx, records)
+            spans[key].append((started, time.monotonic()))
+        return step
+
+    for name, key in (("_opportunities_from_deals", "opportunities"), ("_deals_from_opportunities", "deals")):
+        monkeypatch.setattr(deals, name, timed(getattr(deals, name), key))
+    side_by_side = sync_ok(full=True)
+
+    assert observe(sf, hs, _ids(scenario), crm) == expected
+    assert sorted(DealLink.objects.values_list("hs_deal__name", "sf_opportunity__name", "origin")) == expected_links
+    assert side_by_side.created == in_turn.created and side_by_side.linked == in_turn.linked
+    assert {origin for _, _, origin in expected_links} >= {"hubspot", "salesforce"}  # both directions had work
+    first_opps, last_opps = spans["opportunities"][0][0], spans["opportunities"][-1][1]
+    assert any(first_opps < end and start < last_opps for start, end in spans["deals"])  # they overlapped
