@@ -309,15 +309,18 @@ def capped_count(qs: QuerySet) -> int:
     return qs.order_by().values("pk")[:COUNT_CAP + 1].count()
 
 
-def span(qs: QuerySet, rows: list, *, earlier: Q, at_start: bool = False) -> Span | None:
+def span(qs: QuerySet, rows: list, *, earlier: Q, at_start: bool = False, at_end: bool = False) -> Span | None:
     """`earlier` selects the rows listed before this page (`pk < first` ascending, `pk > first`
-    newest first); none on the first page (`at_start`). Bounded counts, only for filters an index
-    serves, where a capped count stops early or reads a short range (a rare match of an unindexed
-    filter would be read to the end)."""
+    newest first); none on the first page (`at_start`), none after the last (`at_end`: the total
+    is then the rows before it and on it, so a search that fits on one page, the usual one, is
+    not run a second time to be counted). Bounded counts, only for filters an index serves, where
+    a capped count stops early or reads a short range (a rare match of an unindexed filter would
+    be read to the end)."""
     if not rows:
         return None
     before = 0 if at_start else capped_count(qs.filter(earlier))
-    return Span(before + 1 if before <= COUNT_CAP else None, len(rows), capped_count(qs))
+    total = before + len(rows) if at_end and before <= COUNT_CAP else capped_count(qs)
+    return Span(before + 1 if before <= COUNT_CAP else None, len(rows), total)
 
 
 def contact_search(q: str) -> Q:

@@ -62,7 +62,8 @@ def audit(request):
     # A total where an index reads the filter (none, a record, dates): a rare actor, action, rule
     # or word would be looked for through the whole history to count it.
     counted = not any(f[k] for k in ("actor", "action", "rule", "q"))
-    where = span(listed, events, earlier=Q(id__gt=events[0].id), at_start=not before) if counted and events else None
+    where = span(listed, events, earlier=Q(id__gt=events[0].id), at_start=not before,
+                 at_end=not more) if counted and events else None
     query = request.GET.copy()
     query.pop("before", None)
     context = {"events": events, "span": where, "more": more, "next_before": events[-1].id if more else None, "f": f,

@@ -60,7 +60,7 @@ def contacts(request):
     # be read to the end. The whole list and a search are counted (bounded: sync.queries.span).
     where = None if status else \
         span(qs, page.object_list, earlier=Q(pk__lt=page.object_list[0].pk) if page.object_list else Q(),
-             at_start=after is None and before is None)
+             at_start=after is None and before is None, at_end=not page.has_next)
     query = urlencode({"q": q, "status": status})
     context = {"page": page, "span": where, "q": q, "status": status, "statuses": STATUS_FILTERS, "query": query,
                "lost_total": ContactLink.objects.filter(status=LinkStatus.LOST_PRIMARY).count()}
