@@ -8,8 +8,10 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -17,6 +19,9 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Which part of a step (engine/sidebyside.py) a thread works for: each part's calls are counted
+# apart (Budget.calls_of), so a step's log names its own calls, not those of a part beside it.
+PART: ContextVar[str] = ContextVar("crmsync_part", default="")
 
 
 class CrmError(Exception):
@@ -79,6 +84,7 @@ class Budget:
     daily_limit: int | None = None
     share: int = 100
     spent_before: int = 0
+    by_part: Counter = field(default_factory=Counter, repr=False)
 
     def charge(self) -> None:
         with _CHARGING:   # a run's pull streams share one connector (pull.pull_all)
@@ -88,6 +94,11 @@ class Budget:
                     f"in the last 24 h; the sync may use {self.share}% of the daily limit of {self.daily_limit}.",
                     crm=self.crm)
             self.calls += 1
+            self.by_part[PART.get()] += 1
+
+    def calls_of(self, part: str) -> int:
+        """This run's calls made for one part of a step ("" outside side-by-side parts)."""
+        return self.by_part[part]
 
     def observe(self, used: int | None, limit: int | None) -> None:
         """Record the CRM's own usage figures from a response header."""

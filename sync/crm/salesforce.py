@@ -8,6 +8,7 @@ in "direct" mode, so a 401 INVALID_SESSION_ID can be answered by one refresh and
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import threading
@@ -233,7 +234,9 @@ class SalesforceConnector:
     def user_info(self) -> dict:
         """Who crmsync is logged in as (OAuth userinfo: `user_id`, `preferred_username`, …, which
         Salesforce does not count against the API allowance), asked once per connector."""
-        with self._user_lock:
+        # Waiting for the lock is waiting for a CRM: a part holding the turn (base.Turn) must not
+        # block the one that holds the lock and needs the turn back.
+        with TURN.waiting(), self._user_lock:
             if not self._user:
                 info = self._call(lambda sf: sf.oauth2("userinfo"), describe="userinfo")
                 if not isinstance(info, dict) or not info.get("user_id"):
@@ -476,8 +479,10 @@ class SalesforceConnector:
             for chunk in chunks:
                 one(chunk)
         else:
+            # Each call in the caller's context (base.PART: whose calls they are).
+            contexts = [contextvars.copy_context() for _ in chunks]
             with TURN.waiting(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sf-write") as pool:
-                list(pool.map(one, chunks))
+                list(pool.map(lambda context, chunk: context.run(one, chunk), contexts, chunks))
         return out  # type: ignore[return-value]
 
     def merge(self, sobject: str, master_id: str, merge_ids: list[str], values: dict | None = None) -> dict:

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from sync.crm.base import Budget, BudgetExhausted, CrmError
+from sync.crm.base import PART, Budget, BudgetExhausted, CrmError
 from sync.crm.hubspot import HubSpotConfig, HubSpotConnector
 from sync.crm.salesforce import SalesforceConfig, SalesforceConnector
 from sync.engine import (
@@ -35,6 +35,7 @@ from sync.engine import (
     new_contacts,
     pull,
     removals,
+    sidebyside,
 )
 from sync.engine.context import RunContext
 from sync.engine.tuning import tuned_for_a_run
@@ -206,12 +207,13 @@ def step(ctx: RunContext, name: str) -> Iterator[None]:
     """Log how long one step of a run took and the API calls it made to each CRM (where a run's
     time and allowance go, step by step, in the worker's log: `make bench` and an admin reading a
     slow run's log both need it)."""
-    started, sf, hs = time.monotonic(), ctx.sf.budget.calls, ctx.hs.budget.calls
+    part = PART.get()   # beside another part (sidebyside.py), only this part's calls
+    started, sf, hs = time.monotonic(), ctx.sf.budget.calls_of(part), ctx.hs.budget.calls_of(part)
     try:
         yield
     finally:
         log.info("run %s: %s took %.1f s (Salesforce %d calls, HubSpot %d)", ctx.run.pk, name,
-                 time.monotonic() - started, ctx.sf.budget.calls - sf, ctx.hs.budget.calls - hs)
+                 time.monotonic() - started, ctx.sf.budget.calls_of(part) - sf, ctx.hs.budget.calls_of(part) - hs)
 
 
 def _cycle(ctx: RunContext, *, full: bool) -> None:
@@ -245,7 +247,9 @@ def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
 
 
 def before_fields(ctx: RunContext, touched: pull.Touched) -> None:
-    """Reconcile and push: every link the field sync will compare exists once this returns."""
+    """Reconcile and push: every link the field sync will compare exists once this returns. New
+    opportunities' deals (HubSpot's pace) go out beside the rest (Salesforce's answers and the
+    deciding): they need nothing reconcile and push decide (deals.deals_from_opportunities)."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
     with step(ctx, "recovery and removals"):
         intents.recover(ctx, intents.finders(ctx))  # creates of runs that ended before recording them
@@ -253,6 +257,20 @@ def before_fields(ctx: RunContext, touched: pull.Touched) -> None:
     big = touched.listed_all or touched.pulled >= ANALYZE_AFTER
     if big:
         bulk.analyze(*pull.MIRROR_MODELS)
+    with step(ctx, "deals named by an opportunity id"):
+        deals.link_named(ctx, touched)
+
+    def new_opportunities() -> None:
+        with step(ctx, "deals from new opportunities (beside the steps below)"):
+            deals.deals_from_opportunities(ctx, touched, carrying_deal_id=False)
+
+    sidebyside.run(lambda: _reconcile_and_push(ctx, touched, big=big), new_opportunities)
+    with step(ctx, "deals from opportunities carrying a deal id"):
+        deals.deals_from_opportunities(ctx, touched, carrying_deal_id=True)
+    ctx.progress(phase=SyncRun.Phase.FIELDS)
+
+
+def _reconcile_and_push(ctx: RunContext, touched: pull.Touched, *, big: bool) -> None:
     with step(ctx, "reconcile and push of contacts"):
         contacts.reconcile_contacts(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.PUSH)
@@ -264,9 +282,8 @@ def before_fields(ctx: RunContext, touched: pull.Touched) -> None:
         companies.link_companies_by_account_id(ctx, touched)
     with step(ctx, "companies follow contacts (R10)"):
         companies.companies_follow_contacts(ctx, touched)
-    with step(ctx, "deals"):
-        deals.sync_deals(ctx, touched)
-    ctx.progress(phase=SyncRun.Phase.FIELDS)
+    with step(ctx, "opportunities from new deals"):
+        deals.opportunities_from_deals(ctx, touched)
 
 
 def after_fields(ctx: RunContext, touched: pull.Touched) -> None:

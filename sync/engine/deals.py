@@ -1,5 +1,10 @@
 """Deals ↔ opportunities (R11): one to one by the opportunity id, never matched by name or amount.
 
+A run takes three passes (cycle.before_fields): deals that name an opportunity are linked to it
+first (`link_named`); new opportunities' deals then go out beside the rest of reconcile and push
+(`deals_from_opportunities`), new deals' opportunities after R9 and R10 (`opportunities_from_deals`);
+last, the opportunities carrying a deal id that are still unlinked.
+
 A new deal creates an opportunity by upsert on our external-id field (the deal id); a new
 opportunity creates a deal by upsert on a unique HubSpot property holding its id. Neither a
 retry, nor a crash, nor HubSpot's lagging search index can make a second copy. The decisions
@@ -12,7 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from sync.engine import bulk, intents, mirror, rules, schema, sidebyside, stages
+from sync.engine import bulk, intents, mirror, rules, schema, stages
 from sync.engine.context import RunContext
 from sync.engine.fit import fit
 from sync.engine.mirror import upsert
@@ -41,21 +46,35 @@ def _pages(qs, size: int = PAGE):
         yield page
 
 
-def sync_deals(ctx: RunContext, touched: Touched) -> None:
-    """R11 in three passes. Deals that name an opportunity are linked to it first. Then new deals
-    create opportunities (at Salesforce's pace) side by side with new opportunities creating
-    deals (at HubSpot's, sidebyside.py): the two never meet, since a deal's new opportunity
-    carries the deal's id and the opportunities of that pass carry none, and a deal a new
-    opportunity creates names it, so it is never taken for a new deal. Last, the unlinked
-    opportunities that carry a deal's id (made by a run that ended before linking it, for a deal
-    that is gone or linked elsewhere) get their deals, after every new deal had its turn, as
-    they always did."""
-    deals = _unlinked(HsDeal, touched.deal_ids, touched.everything, "hs_id").defer("raw")
-    _deal_pages(ctx, deals, DealKind.LINK)
+def _unlinked_deals(touched: Touched):
+    return _unlinked(HsDeal, touched.deal_ids, touched.everything, "hs_id").defer("raw")
+
+
+def link_named(ctx: RunContext, touched: Touched) -> None:
+    """Deals naming a live opportunity nobody syncs with are linked to it (R11): before any deal
+    or opportunity is created, so neither side of such a pair gets a copy."""
+    _deal_pages(ctx, _unlinked_deals(touched), DealKind.LINK)
+
+
+def opportunities_from_deals(ctx: RunContext, touched: Touched) -> None:
+    """New deals (naming no opportunity) create opportunities, on the accounts of their
+    companies' links: after R9 and R10, which make those links."""
+    _deal_pages(ctx, _unlinked_deals(touched), DealKind.CREATE)
+
+
+def deals_from_opportunities(ctx: RunContext, touched: Touched, *, carrying_deal_id: bool) -> None:
+    """New opportunities create deals. Those carrying no deal id never meet the deals' side: a
+    new deal's opportunity carries the deal's id, and a deal a new opportunity creates names it,
+    so it is never taken for a new deal; they may go at any time after `link_named`, beside
+    anything else. Those carrying a deal id (made by a run that ended before linking it, for a
+    deal that is gone or linked elsewhere) wait until every new deal had its turn, as they
+    always did."""
     opps = _unlinked(SfOpportunity, touched.opportunity_ids, touched.everything, "sf_id").defer("raw")
-    sidebyside.run(lambda: _deal_pages(ctx, deals, DealKind.CREATE),
-                   lambda: _opportunity_pages(ctx, opps.filter(hubspot_deal_id="")))
-    _opportunity_pages(ctx, opps.exclude(hubspot_deal_id=""))
+    opps = opps.exclude(hubspot_deal_id="") if carrying_deal_id else opps.filter(hubspot_deal_id="")
+    for page in _pages(opps):
+        wanted = [o for o in page if rules.decide_opportunity(linked=False, live=not o.is_deleted).kind == DealKind.CREATE]
+        for i in range(0, len(wanted), BATCH):
+            _deals_from_opportunities(ctx, wanted[i:i + BATCH])
 
 
 def _deal_pages(ctx: RunContext, qs, act: DealKind) -> None:
@@ -82,13 +101,6 @@ def _deal_pages(ctx: RunContext, qs, act: DealKind) -> None:
             # The page's new deals in one go: the connector's calls of 200 go out side by side
             # (SALESFORCE_WRITE_CONCURRENCY), each account's opportunities in one of them.
             _opportunities_from_deals(ctx, fresh)
-
-
-def _opportunity_pages(ctx: RunContext, qs) -> None:
-    for opps in _pages(qs):
-        wanted = [o for o in opps if rules.decide_opportunity(linked=False, live=not o.is_deleted).kind == DealKind.CREATE]
-        for i in range(0, len(wanted), BATCH):
-            _deals_from_opportunities(ctx, wanted[i:i + BATCH])
 
 
 def _record(ctx: RunContext, pairs, origin: str, messages: dict[str, str] | None = None) -> None:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection, connections
 
-from sync.crm.base import TURN
+from sync.crm.base import PART, TURN
 
 
 def run(*parts: Callable[[], None]) -> None:
@@ -28,7 +28,10 @@ def run(*parts: Callable[[], None]) -> None:
             part()
         return
 
-    def one(part: Callable[[], None]) -> None:
+    outer = PART.get()
+
+    def one(number: int, part: Callable[[], None]) -> None:
+        PART.set(f"{outer}/{number}")   # its calls counted apart (cycle.step)
         try:
             with TURN.held():
                 part()
@@ -36,6 +39,6 @@ def run(*parts: Callable[[], None]) -> None:
             connections.close_all()  # this thread's own
 
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="side") as pool:
-        futures = [pool.submit(one, part) for part in parts]
+        futures = [pool.submit(one, number, part) for number, part in enumerate(parts)]
     for future in futures:
         future.result()

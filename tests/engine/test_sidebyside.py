@@ -85,7 +85,7 @@ def test_a_thread_without_the_turn_is_not_affected_by_waiting():
     assert not TURN.holding()
 
 
-# --- the deals step (R11): new deals → opportunities beside new opportunities → deals ---------
+# --- a full run: new opportunities → deals (R11) beside reconcile and push ---------------------
 
 def _ids(scenario: dict) -> set[str]:
     return {r["Id"] for recs in scenario["salesforce"].values() for r in recs} | \
@@ -93,10 +93,13 @@ def _ids(scenario: dict) -> set[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_deals_step_sends_both_directions_side_by_side_and_ends_where_one_after_another_does(
+def test_new_opportunities_get_their_deals_beside_reconcile_and_push_and_end_where_in_turn_does(
         crm, sf, hs, monkeypatch):
+    """A full run sends the new opportunities' deals (HubSpot's pace) beside reconcile, push and
+    the new deals' opportunities (Salesforce's): both CRMs, the links and their origins end as
+    they do with every part in turn."""
     from sandbox.scenario import scenario_dict
-    from sync.engine import deals
+    from sync.engine import cycle, deals
     from sync.models import DealLink
     from tests.engine.conftest import sync_ok
     from tests.engine.test_faults import observe, wipe_database
@@ -118,21 +121,22 @@ def test_the_deals_step_sends_both_directions_side_by_side_and_ends_where_one_af
     monkeypatch.undo()
 
     fresh()
-    spans: dict[str, list[tuple[float, float]]] = {"opportunities": [], "deals": []}
-    def timed(real, key):
-        def step(ctx, records):
-            started = time.monotonic()
-            real(ctx, records)
-            spans[key].append((started, time.monotonic()))
-        return step
+    spans: dict[str, list[tuple[float, float]]] = {"push": [], "deals": []}
 
-    for name, key in (("_opportunities_from_deals", "opportunities"), ("_deals_from_opportunities", "deals")):
-        monkeypatch.setattr(deals, name, timed(getattr(deals, name), key))
+    def timed(real, key):
+        def part(*args, **kwargs):
+            started = time.monotonic()
+            real(*args, **kwargs)
+            spans[key].append((started, time.monotonic()))
+        return part
+
+    monkeypatch.setattr(cycle, "_reconcile_and_push", timed(cycle._reconcile_and_push, "push"))
+    monkeypatch.setattr(deals, "_deals_from_opportunities", timed(deals._deals_from_opportunities, "deals"))
     side_by_side = sync_ok(full=True)
 
     assert observe(sf, hs, _ids(scenario), crm) == expected
     assert sorted(DealLink.objects.values_list("hs_deal__name", "sf_opportunity__name", "origin")) == expected_links
     assert side_by_side.created == in_turn.created and side_by_side.linked == in_turn.linked
     assert {origin for _, _, origin in expected_links} >= {"hubspot", "salesforce"}  # both directions had work
-    first_opps, last_opps = spans["opportunities"][0][0], spans["opportunities"][-1][1]
-    assert any(first_opps < end and start < last_opps for start, end in spans["deals"])  # they overlapped
+    [(push_start, push_end)] = spans["push"]
+    assert spans["deals"] and all(push_start < end and start < push_end for start, end in spans["deals"])
