@@ -239,17 +239,20 @@ def _cycle(ctx: RunContext, *, full: bool) -> None:
 
 def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
     """Reconcile, push, field sync and duplicate groups over what the pull touched; then the
-    watermarks, so a run that stops before here pulls the same window again."""
-    before_fields(ctx, touched)
-    with step(ctx, "field sync"):
-        fields.sync_fields(ctx, touched)
+    watermarks, so a run that stops before here pulls the same window again. The contacts'
+    field sync goes beside the companies' and deals' steps (before_fields)."""
+    before_fields(ctx, touched, contact_fields=True)
+    with step(ctx, "field sync of companies and deals"):
+        fields.sync_fields(ctx, touched, types=("companies", "deals"))
     after_fields(ctx, touched)
 
 
-def before_fields(ctx: RunContext, touched: pull.Touched) -> None:
+def before_fields(ctx: RunContext, touched: pull.Touched, *, contact_fields: bool = False) -> None:
     """Reconcile and push: every link the field sync will compare exists once this returns. New
     opportunities' deals (HubSpot's pace) go out beside the rest (Salesforce's answers and the
-    deciding): they need nothing reconcile and push decide (deals.deals_from_opportunities)."""
+    deciding): they need nothing reconcile and push decide (deals.deals_from_opportunities).
+    With `contact_fields`, the contacts' field sync too, once their links are made: beside the
+    companies' and deals' steps, which change no contact link and no field it compares."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
     with step(ctx, "recovery and removals"):
         intents.recover(ctx, intents.finders(ctx))  # creates of runs that ended before recording them
@@ -264,13 +267,14 @@ def before_fields(ctx: RunContext, touched: pull.Touched) -> None:
         with step(ctx, "deals from new opportunities (beside the steps below)"):
             deals.deals_from_opportunities(ctx, touched, carrying_deal_id=False)
 
-    sidebyside.run(lambda: _reconcile_and_push(ctx, touched, big=big), new_opportunities)
+    sidebyside.run(lambda: _reconcile_and_push(ctx, touched, big=big, contact_fields=contact_fields),
+                   new_opportunities)
     with step(ctx, "deals from opportunities carrying a deal id"):
         deals.deals_from_opportunities(ctx, touched, carrying_deal_id=True)
     ctx.progress(phase=SyncRun.Phase.FIELDS)
 
 
-def _reconcile_and_push(ctx: RunContext, touched: pull.Touched, *, big: bool) -> None:
+def _reconcile_and_push(ctx: RunContext, touched: pull.Touched, *, big: bool, contact_fields: bool) -> None:
     with step(ctx, "reconcile and push of contacts"):
         contacts.reconcile_contacts(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.PUSH)
@@ -278,12 +282,20 @@ def _reconcile_and_push(ctx: RunContext, touched: pull.Touched, *, big: bool) ->
         new_contacts.create_hubspot_contacts(ctx, touched)
     if big:
         bulk.analyze(ContactLink)  # the steps below join through the links reconcile just wrote
-    with step(ctx, "companies by account id"):
-        companies.link_companies_by_account_id(ctx, touched)
-    with step(ctx, "companies follow contacts (R10)"):
-        companies.companies_follow_contacts(ctx, touched)
-    with step(ctx, "opportunities from new deals"):
-        deals.opportunities_from_deals(ctx, touched)
+
+    def companies_and_deals() -> None:
+        with step(ctx, "companies by account id"):
+            companies.link_companies_by_account_id(ctx, touched)
+        with step(ctx, "companies follow contacts (R10)"):
+            companies.companies_follow_contacts(ctx, touched)
+        with step(ctx, "opportunities from new deals"):
+            deals.opportunities_from_deals(ctx, touched)
+
+    def contacts_fields() -> None:
+        with step(ctx, "field sync of contacts (beside companies and deals)"):
+            fields.sync_fields(ctx, touched, types=("contacts",))
+
+    sidebyside.run(companies_and_deals, *([contacts_fields] if contact_fields else []))
 
 
 def after_fields(ctx: RunContext, touched: pull.Touched) -> None:

@@ -6,6 +6,7 @@ R1's key, amounts as decimals, dates as dates), and every overwrite is one audit
 Two-way compares record-level modification times: neither API gives per-field times cheaply."""
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db import connections, transaction
 from django.db.models import Count, Max, Min
 
+from sync.crm.base import TURN
 from sync.crm.explain import in_words
 from sync.engine import bulk, mirror, schema, stages
 from sync.engine.context import RunContext
@@ -139,6 +141,9 @@ SIDES = (("contacts", "hs_contact", "sf_person", "email", "object_type"),
          ("deals", "hs_deal", "sf_opportunity", None, "Opportunity"))
 
 
+TYPES = tuple(hs_type for hs_type, *_ in SIDES)
+
+
 def _links(hs_type: str):
     return {"contacts": ContactLink, "companies": CompanyLink, "deals": DealLink}[hs_type].objects.all()
 
@@ -175,13 +180,14 @@ def parts(pairs_per_part: int) -> list[Part]:
     return out
 
 
-def _pairs(touched: Touched, part: Part | None = None) -> Iterator[list[Pair]]:
+def _pairs(touched: Touched, part: Part | None = None, types: tuple[str, ...] = ()) -> Iterator[list[Pair]]:
     """Linked pairs CHUNK at a time, as plain values (no model instances: at a million pairs
-    building them cost more than the comparison); with `part`, only that part's links."""
+    building them cost more than the comparison); with `part`, only that part's links; with
+    `types`, only those object types'."""
     ids = {"contacts": (touched.hs_contact_ids, touched.sf_ids), "companies": (touched.company_ids, touched.account_ids),
            "deals": (touched.deal_ids, touched.opportunity_ids)}
     for hs_type, h, sf, label, sf_type in SIDES:
-        if part is not None and part.hs_type != hs_type:
+        if (part is not None and part.hs_type != hs_type) or (types and hs_type not in types):
             continue
         qs = _links(hs_type).filter(**{f"{h}__archived": False})
         hs_model, sf_model = (qs.model._meta.get_field(name).related_model for name in (h, sf))
@@ -249,8 +255,9 @@ class Sent:
 
 
 def sync_fields(ctx: RunContext, touched: Touched, *, part: Part | None = None,
-                tick: Callable[[int], None] | None = None) -> None:
-    """Every touched pair (or those of one `part`); `tick` hears of each chunk compared.
+                tick: Callable[[int], None] | None = None, types: tuple[str, ...] = TYPES) -> None:
+    """Every touched pair of the `types` (or those of one `part`); `tick` hears of each chunk
+    compared.
 
     One chunk's writes are in flight while the next chunk is decided (a thread of its own sends
     them: at the CRMs' real pace the comparing then happens under their waits). Each chunk's
@@ -264,7 +271,7 @@ def sync_fields(ctx: RunContext, touched: Touched, *, part: Part | None = None,
         rules[{"contact": "contacts", "company": "companies", "deal": "deals"}[r.object]].append(r)
     m = stages.mapping()
     if not (PIPELINE and ctx.writes_behind()):
-        for pairs in _pairs(touched, part):
+        for pairs in _pairs(touched, part, types):
             plan = _plan(ctx, pairs, rules, m)
             _record(ctx, plan, _send(ctx, plan))
             if tick is not None:
@@ -273,21 +280,29 @@ def sync_fields(ctx: RunContext, touched: Touched, *, part: Part | None = None,
     in_flight: tuple[Plan, Future] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="field-writes") as sender:
         try:
-            for pairs in _pairs(touched, part):
+            for pairs in _pairs(touched, part, types):
                 if in_flight and any(p.hs_record.key in in_flight[0].keys or p.sf_record.key in in_flight[0].keys
                                      for p in pairs):
-                    _record(ctx, in_flight[0], in_flight[1].result())
+                    _record(ctx, in_flight[0], _answered(in_flight[1]))
                     in_flight = None
                 plan = _plan(ctx, pairs, rules, m)
                 if in_flight:
-                    _record(ctx, in_flight[0], in_flight[1].result())
-                in_flight = (plan, sender.submit(_send, ctx, plan))
+                    _record(ctx, in_flight[0], _answered(in_flight[1]))
+                # In this part's context (base.PART): its calls are counted as this step's.
+                in_flight = (plan, sender.submit(contextvars.copy_context().run, _send, ctx, plan))
                 if tick is not None:
                     tick(len(pairs))
             if in_flight:
-                _record(ctx, in_flight[0], in_flight[1].result())
+                _record(ctx, in_flight[0], _answered(in_flight[1]))
         finally:
             sender.submit(connections.close_all)   # the sending thread's own (the HubSpot ledger's)
+
+
+def _answered(sent: Future) -> Sent:
+    """The sending thread's outcome; waiting for it is waiting for the CRMs, so a part of a step
+    beside this one (sidebyside.py) goes on meanwhile."""
+    with TURN.waiting():
+        return sent.result()
 
 
 def _plan(ctx: RunContext, pairs: list[Pair], rules: dict, m: stages.Mapping) -> Plan:

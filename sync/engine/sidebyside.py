@@ -9,7 +9,8 @@ that makes each multi-step write survive a crash) is its own, unchanged. Only wh
 share must not depend on which went first: callers give them disjoint records.
 
 Inside a transaction (a caller's, or a test's) another thread's connection would not see its
-rows: the parts then run one after another, in the order given (so too inside a part)."""
+rows: the parts then run one after another, in the order given. Inside a part, parts run
+side by side as well, taking the turn from the part that started them while it waits."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from sync.crm.base import PART, TURN
 def run(*parts: Callable[[], None]) -> None:
     """Run the parts side by side and wait for all of them; the first part's error (in the order
     given) is raised once every part has finished, so none is cut off in the middle of a write."""
-    if len(parts) < 2 or connection.in_atomic_block or TURN.holding():
+    if len(parts) < 2 or connection.in_atomic_block:
         for part in parts:
             part()
         return
@@ -38,7 +39,8 @@ def run(*parts: Callable[[], None]) -> None:
         finally:
             connections.close_all()  # this thread's own
 
-    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="side") as pool:
+    # Inside a part, waiting for the parts within is waiting too: they take the turn meanwhile.
+    with TURN.waiting(), ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="side") as pool:
         futures = [pool.submit(one, number, part) for number, part in enumerate(parts)]
     for future in futures:
         future.result()

@@ -95,8 +95,8 @@ def test_a_chunk_that_shares_a_record_with_the_one_in_flight_waits_for_it(world,
     trace = _traced(monkeypatch)
     pairs = fields._pairs
 
-    def repeating(touched, part=None):   # every chunk again, right after itself: the same records
-        for chunk in pairs(touched, part):
+    def repeating(touched, part=None, types=()):   # every chunk again, right after itself: the same records
+        for chunk in pairs(touched, part, types):
             if chunk:
                 yield chunk
                 yield chunk

@@ -54,16 +54,18 @@ def test_an_error_is_raised_once_every_part_has_finished():
     assert finished.is_set()
 
 
-def test_inside_a_part_the_parts_run_one_after_another():
-    order = []
+def test_parts_inside_a_part_run_side_by_side_with_each_other_and_the_outer_parts():
+    everyone = threading.Barrier(3, timeout=10)   # two inner parts and the outer part beside them
+    threads = []
 
-    def outer():
-        sidebyside.run(lambda: order.append(("a", threading.current_thread().name)),
-                       lambda: order.append(("b", threading.current_thread().name)))
+    def waits():
+        threads.append(threading.get_ident())
+        with TURN.waiting():
+            everyone.wait()
 
-    sidebyside.run(outer, lambda: None)  # no deadlock: the inner parts run in the outer part's thread
-    assert [name for name, _ in order] == ["a", "b"]
-    assert order[0][1] == order[1][1] != threading.main_thread().name
+    sidebyside.run(lambda: sidebyside.run(waits, waits), waits)
+    assert not everyone.broken and len(set(threads)) == 3
+    assert not TURN.holding()
 
 
 @pytest.mark.django_db
