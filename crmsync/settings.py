@@ -318,6 +318,9 @@ SYNC_PARALLEL = env_bool("SYNC_PARALLEL", DATABASES["default"]["ENGINE"].endswit
 # at the CRMs' real pace several times sooner, for about 45 MB more memory at its peak. Off: one
 # object after another.
 SYNC_PULL_SIDE_BY_SIDE = env_bool("SYNC_PULL_SIDE_BY_SIDE", True)
+# Steps after the pull that touch disjoint records run side by side (sync/engine/sidebyside.py):
+# each waits for its CRM while the other works. Off: one after another.
+SYNC_STEPS_SIDE_BY_SIDE = env_bool("SYNC_STEPS_SIDE_BY_SIDE", True)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

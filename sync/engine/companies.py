@@ -140,6 +140,7 @@ def _follow(ctx: RunContext, by_account: dict[str, list[str]]) -> None:
              .only("status", "sf_account__sf_id", "hs_company__hs_id", "hs_company__name")}
     contact_ids = sorted({c for a in accounts for c in by_account[a]})
     associated = ctx.hs.associated("contacts", "companies", contact_ids) if contact_ids else {}
+    # The companies free for R10 (rules.free_for_r10), filtered in SQL.
     own = {c.hs_id: c for c in HsCompany.objects.filter(
         hs_id__in=sorted({i for ids in associated.values() for i in ids}), archived=False,
         salesforce_account_id="").only("pk", "hs_id", "name").annotate(

@@ -252,7 +252,9 @@ def before_fields(ctx: RunContext, touched: pull.Touched, *, contact_fields: boo
     opportunities' deals (HubSpot's pace) go out beside the rest (Salesforce's answers and the
     deciding): they need nothing reconcile and push decide (deals.deals_from_opportunities).
     With `contact_fields`, the contacts' field sync too, once their links are made: beside the
-    companies' and deals' steps, which change no contact link and no field it compares."""
+    companies' and deals' steps, which change no contact link and no field it compares. The new
+    deals whose account R10 cannot change get their opportunities beside R10 (Salesforce's pace
+    beside HubSpot's)."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
     with step(ctx, "recovery and removals"):
         intents.recover(ctx, intents.finders(ctx))  # creates of runs that ended before recording them
@@ -286,9 +288,17 @@ def _reconcile_and_push(ctx: RunContext, touched: pull.Touched, *, big: bool, co
     def companies_and_deals() -> None:
         with step(ctx, "companies by account id"):
             companies.link_companies_by_account_id(ctx, touched)
-        with step(ctx, "companies follow contacts (R10)"):
-            companies.companies_follow_contacts(ctx, touched)
-        with step(ctx, "opportunities from new deals"):
+
+        def r10() -> None:
+            with step(ctx, "companies follow contacts (R10)"):
+                companies.companies_follow_contacts(ctx, touched)
+
+        def settled() -> None:
+            with step(ctx, "opportunities from new deals R10 cannot move (beside R10)"):
+                deals.opportunities_from_deals(ctx, touched, beside_r10=True)
+
+        sidebyside.run(r10, settled)
+        with step(ctx, "opportunities from the other new deals"):
             deals.opportunities_from_deals(ctx, touched)
 
     def contacts_fields() -> None:

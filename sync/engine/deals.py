@@ -2,8 +2,9 @@
 
 A run takes three passes (cycle.before_fields): deals that name an opportunity are linked to it
 first (`link_named`); new opportunities' deals then go out beside the rest of reconcile and push
-(`deals_from_opportunities`), new deals' opportunities after R9 and R10 (`opportunities_from_deals`);
-last, the opportunities carrying a deal id that are still unlinked.
+(`deals_from_opportunities`), new deals' opportunities after R9, beside R10 for the deals whose
+account R10 cannot change and after it for the rest (`opportunities_from_deals`); last, the
+opportunities carrying a deal id that are still unlinked.
 
 A new deal creates an opportunity by upsert on our external-id field (the deal id); a new
 opportunity creates a deal by upsert on a unique HubSpot property holding its id. Neither a
@@ -23,7 +24,7 @@ from sync.engine.fit import fit
 from sync.engine.mirror import upsert
 from sync.engine.pull import Touched
 from sync.engine.rules import DealKind
-from sync.models import AuditEvent, CompanyLink, DealLink, HsDeal, PairStatus, SfOpportunity
+from sync.models import AuditEvent, CompanyLink, DealLink, HsCompany, HsDeal, PairStatus, SfOpportunity
 
 A = AuditEvent.Action
 BATCH = 100
@@ -56,10 +57,12 @@ def link_named(ctx: RunContext, touched: Touched) -> None:
     _deal_pages(ctx, _unlinked_deals(touched), DealKind.LINK)
 
 
-def opportunities_from_deals(ctx: RunContext, touched: Touched) -> None:
+def opportunities_from_deals(ctx: RunContext, touched: Touched, *, beside_r10: bool = False) -> None:
     """New deals (naming no opportunity) create opportunities, on the accounts of their
-    companies' links: after R9 and R10, which make those links."""
-    _deal_pages(ctx, _unlinked_deals(touched), DealKind.CREATE)
+    companies' links: after R9, which makes links, and after R10, which makes more. With
+    `beside_r10`, only the deals whose account R10 cannot change (no company, or one R10 may not
+    claim: rules.free_for_r10), so they can go beside R10; the rest wait for it."""
+    _deal_pages(ctx, _unlinked_deals(touched), DealKind.CREATE, settled_only=beside_r10)
 
 
 def deals_from_opportunities(ctx: RunContext, touched: Touched, *, carrying_deal_id: bool) -> None:
@@ -77,7 +80,7 @@ def deals_from_opportunities(ctx: RunContext, touched: Touched, *, carrying_deal
             _deals_from_opportunities(ctx, wanted[i:i + BATCH])
 
 
-def _deal_pages(ctx: RunContext, qs, act: DealKind) -> None:
+def _deal_pages(ctx: RunContext, qs, act: DealKind, *, settled_only: bool = False) -> None:
     """Decide every unlinked deal (rules.decide_deal) and carry out the decisions of one kind:
     LINK (by the opportunity id the deal names) or CREATE (an opportunity for a deal naming none)."""
     for deals in _pages(qs):
@@ -97,10 +100,24 @@ def _deal_pages(ctx: RunContext, qs, act: DealKind) -> None:
                 fresh.append(d)
         if act == DealKind.LINK:
             _record(ctx, existing, DealLink.Origin.EXISTING)
-        elif fresh:
+            continue
+        if settled_only:
+            fresh = _accounts_settled(fresh)
+        if fresh:
             # The page's new deals in one go: the connector's calls of 200 go out side by side
             # (SALESFORCE_WRITE_CONCURRENCY), each account's opportunities in one of them.
             _opportunities_from_deals(ctx, fresh)
+
+
+def _accounts_settled(deals: list[HsDeal]) -> list[HsDeal]:
+    """The deals whose account R10 cannot change: no company, or a company in the mirror that R10
+    may not claim (rules.free_for_r10). A company the mirror lacks waits, to be safe."""
+    companies = {hs_id: rules.free_for_r10(linked=linked, names_account=bool(account), archived=archived)
+                 for hs_id, linked, account, archived in HsCompany.objects.filter(
+                     hs_id__in=sorted({d.company_id for d in deals if d.company_id})).annotate(
+                     linked=Exists(CompanyLink.objects.filter(hs_company=OuterRef("pk")))).values_list(
+                     "hs_id", "linked", "salesforce_account_id", "archived")}
+    return [d for d in deals if not d.company_id or companies.get(d.company_id) is False]
 
 
 def _record(ctx: RunContext, pairs, origin: str, messages: dict[str, str] | None = None) -> None:

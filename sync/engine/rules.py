@@ -294,6 +294,14 @@ class CompanyDecision:
     message: str = ""
 
 
+def free_for_r10(*, linked: bool, names_account: bool, archived: bool) -> bool:
+    """A company R10 may claim for an account: live, linked to no account and naming none (the
+    `free` companies of AccountFacts; companies._follow reads them with exactly these filters).
+    Any other company keeps its account whatever R10 decides, so a deal on it can be given its
+    opportunity before R10 runs (deals.opportunities_from_deals)."""
+    return not (linked or names_account or archived)
+
+
 def decide_companies(accounts: list[AccountFacts]) -> list[CompanyDecision]:
     """R10 for a batch of accounts, in order: reuse the linked company, else claim the lowest
     numbered free company among the contacts' own (the same answer whatever order the contacts

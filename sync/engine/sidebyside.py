@@ -9,13 +9,15 @@ that makes each multi-step write survive a crash) is its own, unchanged. Only wh
 share must not depend on which went first: callers give them disjoint records.
 
 Inside a transaction (a caller's, or a test's) another thread's connection would not see its
-rows: the parts then run one after another, in the order given. Inside a part, parts run
+rows: the parts then run one after another, in the order given, as they do with
+SYNC_STEPS_SIDE_BY_SIDE off. Inside a part, parts run
 side by side as well, taking the turn from the part that started them while it waits."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings as django_settings
 from django.db import connection, connections
 
 from sync.crm.base import PART, TURN
@@ -24,7 +26,7 @@ from sync.crm.base import PART, TURN
 def run(*parts: Callable[[], None]) -> None:
     """Run the parts side by side and wait for all of them; the first part's error (in the order
     given) is raised once every part has finished, so none is cut off in the middle of a write."""
-    if len(parts) < 2 or connection.in_atomic_block:
+    if len(parts) < 2 or connection.in_atomic_block or not django_settings.SYNC_STEPS_SIDE_BY_SIDE:
         for part in parts:
             part()
         return

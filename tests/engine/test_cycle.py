@@ -78,7 +78,8 @@ def test_a_run_logs_how_long_each_of_its_steps_took(crm, caplog):
     # contacts' field sync beside the companies' and deals' steps.
     assert sorted(named[3:-3]) == sorted(["reconcile and push of contacts", "new HubSpot contacts",
                                           "companies by account id", "companies follow contacts (R10)",
-                                          "opportunities from new deals",
+                                          "opportunities from new deals R10 cannot move (beside R10)",
+                                          "opportunities from the other new deals",
                                           "field sync of contacts (beside companies and deals)",
                                           "deals from new opportunities (beside the steps below)"])
     assert all(m.startswith(f"run {run.pk}: ") and " s (Salesforce " in m for m in steps)

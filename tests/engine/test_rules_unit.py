@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sync.engine import schema
+from sync.engine import rules, schema
 from sync.engine.fields import decide as field_decide
 from sync.engine.rules import (
     AccountFacts,
@@ -323,3 +323,12 @@ def test_a_live_run_asks_per_contact_only_while_that_is_cheaper_than_reading_the
     assert ask_per_contact(contacts=3, members=1000, page=250)       # 3 requests < 4 pages
     assert not ask_per_contact(contacts=4, members=1000, page=250)
     assert not ask_per_contact(contacts=1, members=0, page=250)       # an empty list is one request
+
+
+def test_r10_may_claim_only_a_live_company_no_account_has():
+    """The companies R10 may claim (rules.free_for_r10): a deal on any other company keeps its
+    account whatever R10 decides, so its opportunity may be created beside R10."""
+    assert rules.free_for_r10(linked=False, names_account=False, archived=False)
+    assert not rules.free_for_r10(linked=True, names_account=False, archived=False)    # R9 or an earlier run linked it
+    assert not rules.free_for_r10(linked=False, names_account=True, archived=False)    # it names an account (R9's)
+    assert not rules.free_for_r10(linked=False, names_account=False, archived=True)    # deleted or merged in HubSpot

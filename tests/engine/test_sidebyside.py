@@ -142,3 +142,23 @@ def test_new_opportunities_get_their_deals_beside_reconcile_and_push_and_end_whe
     assert {origin for _, _, origin in expected_links} >= {"hubspot", "salesforce"}  # both directions had work
     [(push_start, push_end)] = spans["push"]
     assert spans["deals"] and all(push_start < end and start < push_end for start, end in spans["deals"])
+
+
+@pytest.mark.django_db
+def test_only_deals_whose_account_r10_cannot_change_go_beside_r10():
+    """A deal on a company R10 may still claim (live, unlinked, naming no account) waits for R10:
+    its opportunity's account is the one R10 gives that company. Deals on any other company, or
+    on none, go beside R10. A company the mirror lacks waits too."""
+    from sync.engine import deals
+    from sync.models import CompanyLink, HsCompany, HsDeal, SfAccount
+
+    account = SfAccount.objects.create(sf_id="001000000000001AAA", name="Acme")
+    companies = {name: HsCompany.objects.create(hs_id=hs_id, name=name, **extra) for name, hs_id, extra in (
+        ("free", "5001", {}), ("linked", "5002", {}), ("names an account", "5003", {"salesforce_account_id": "001x"}),
+        ("archived", "5004", {"archived": True}))}
+    CompanyLink.objects.create(hs_company=companies["linked"], sf_account=account)
+    on = {company: HsDeal.objects.create(hs_id=f"90{i}", name=company, company_id=hs_id)
+          for i, (company, hs_id) in enumerate([("free", "5001"), ("linked", "5002"), ("names an account", "5003"),
+                                                ("archived", "5004"), ("none", ""), ("not mirrored", "5999")])}
+    settled = deals._accounts_settled(list(on.values()))
+    assert [d.name for d in settled] == ["linked", "names an account", "archived", "none"]
