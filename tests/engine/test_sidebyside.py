@@ -162,3 +162,11 @@ def test_only_deals_whose_account_r10_cannot_change_go_beside_r10():
                                                 ("archived", "5004"), ("none", ""), ("not mirrored", "5999")])}
     settled = deals._accounts_settled(list(on.values()))
     assert [d.name for d in settled] == ["linked", "names an account", "archived", "none"]
+
+
+def test_with_side_by_side_off_the_parts_run_in_order_in_the_callers_thread(settings):
+    settings.SYNC_STEPS_SIDE_BY_SIDE = False
+    seen = []
+    sidebyside.run(lambda: seen.append(("a", threading.current_thread())),
+                   lambda: seen.append(("b", threading.current_thread())))
+    assert seen == [("a", threading.current_thread()), ("b", threading.current_thread())]
