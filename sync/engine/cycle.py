@@ -293,13 +293,15 @@ def _reconcile_and_push(ctx: RunContext, touched: pull.Touched, *, big: bool, co
             with step(ctx, "companies follow contacts (R10)"):
                 companies.companies_follow_contacts(ctx, touched)
 
+        tried: set[int] = set()
+
         def settled() -> None:
             with step(ctx, "opportunities from new deals R10 cannot move (beside R10)"):
-                deals.opportunities_from_deals(ctx, touched, beside_r10=True)
+                tried.update(deals.opportunities_from_deals(ctx, touched, beside_r10=True))
 
         sidebyside.run(r10, settled)
         with step(ctx, "opportunities from the other new deals"):
-            deals.opportunities_from_deals(ctx, touched)
+            deals.opportunities_from_deals(ctx, touched, tried=frozenset(tried))
 
     def contacts_fields() -> None:
         with step(ctx, "field sync of contacts (beside companies and deals)"):

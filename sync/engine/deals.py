@@ -57,12 +57,17 @@ def link_named(ctx: RunContext, touched: Touched) -> None:
     _deal_pages(ctx, _unlinked_deals(touched), DealKind.LINK)
 
 
-def opportunities_from_deals(ctx: RunContext, touched: Touched, *, beside_r10: bool = False) -> None:
+def opportunities_from_deals(ctx: RunContext, touched: Touched, *, beside_r10: bool = False,
+                             tried: frozenset[int] = frozenset()) -> set[int]:
     """New deals (naming no opportunity) create opportunities, on the accounts of their
     companies' links: after R9, which makes links, and after R10, which makes more. With
     `beside_r10`, only the deals whose account R10 cannot change (no company, or one R10 may not
-    claim: rules.free_for_r10), so they can go beside R10; the rest wait for it."""
-    _deal_pages(ctx, _unlinked_deals(touched), DealKind.CREATE, settled_only=beside_r10)
+    claim: rules.free_for_r10), so they can go beside R10; the rest wait for it. Returns the deals
+    tried and still unlinked (an unmapped stage, a refusal: each recorded once), which the pass
+    after R10 is given as `tried` and leaves alone, so no deal is tried twice in one run."""
+    qs = _unlinked_deals(touched)
+    return _deal_pages(ctx, qs.exclude(pk__in=sorted(tried)) if tried else qs, DealKind.CREATE,
+                       settled_only=beside_r10)
 
 
 def deals_from_opportunities(ctx: RunContext, touched: Touched, *, carrying_deal_id: bool) -> None:
@@ -80,9 +85,11 @@ def deals_from_opportunities(ctx: RunContext, touched: Touched, *, carrying_deal
             _deals_from_opportunities(ctx, wanted[i:i + BATCH])
 
 
-def _deal_pages(ctx: RunContext, qs, act: DealKind, *, settled_only: bool = False) -> None:
+def _deal_pages(ctx: RunContext, qs, act: DealKind, *, settled_only: bool = False) -> set[int]:
     """Decide every unlinked deal (rules.decide_deal) and carry out the decisions of one kind:
-    LINK (by the opportunity id the deal names) or CREATE (an opportunity for a deal naming none)."""
+    LINK (by the opportunity id the deal names) or CREATE (an opportunity for a deal naming none).
+    Returns the deals a CREATE was tried for that are still unlinked."""
+    left: set[int] = set()
     for deals in _pages(qs):
         named = {d.salesforce_opportunity_id for d in deals if d.salesforce_opportunity_id}
         opps = {o.sf_id: o for o in SfOpportunity.objects.filter(sf_id__in=named).annotate(
@@ -107,6 +114,9 @@ def _deal_pages(ctx: RunContext, qs, act: DealKind, *, settled_only: bool = Fals
             # The page's new deals in one go: the connector's calls of 200 go out side by side
             # (SALESFORCE_WRITE_CONCURRENCY), each account's opportunities in one of them.
             _opportunities_from_deals(ctx, fresh)
+            linked = set(DealLink.objects.filter(hs_deal__in=[d.pk for d in fresh]).values_list("hs_deal_id", flat=True))
+            left.update(d.pk for d in fresh if d.pk not in linked)
+    return left
 
 
 def _accounts_settled(deals: list[HsDeal]) -> list[HsDeal]:
