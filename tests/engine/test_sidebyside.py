@@ -13,6 +13,12 @@ from sync.crm.base import TURN
 from sync.engine import sidebyside
 
 
+@pytest.fixture(autouse=True)
+def _side_by_side(settings):
+    """On for these tests (SYNC_STEPS_SIDE_BY_SIDE is off by default)."""
+    settings.SYNC_STEPS_SIDE_BY_SIDE = True
+
+
 def test_parts_wait_for_the_crms_together_and_work_one_at_a_time():
     both_waiting = threading.Barrier(2, timeout=10)
     working, most, lock = 0, 0, threading.Lock()
