@@ -75,7 +75,8 @@ def test_the_salesforce_merge_keeps_the_values_picked_field_by_field(sb, live_se
     page.get_by_role("link", name="Preview merge in Salesforce…").click()
     expect(page.get_by_role("rowheader", name="Title")).to_be_visible()
     expect(page.locator("#what-happens + ul")).not_to_contain_text("Sets title on")
-    page.locator(f'input[name="keep_Title"][value="{other}"]').check()
+    # The radio itself: once checked, the preview carries a hidden input of the same name and value.
+    page.locator(f'input[type=radio][name="keep_Title"][value="{other}"]').check()
     expect(page.locator("#merge-preview")).to_contain_text(f"Sets title on {master} to “CTO” (from {other}; it was “CEO”)")
     page.get_by_role("button", name=f"Merge 1 record into {master}").click()
     expect(page.locator(".messages")).to_contain_text(f"Merged into {master}.")
