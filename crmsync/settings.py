@@ -319,9 +319,8 @@ SYNC_PARALLEL = env_bool("SYNC_PARALLEL", DATABASES["default"]["ENGINE"].endswit
 # object after another.
 SYNC_PULL_SIDE_BY_SIDE = env_bool("SYNC_PULL_SIDE_BY_SIDE", True)
 # Steps after the pull that touch disjoint records run side by side (sync/engine/sidebyside.py):
-# each waits for its CRM while the other works. Off by default (one after another) until the fault
-# soak's rare divergence with it on is understood (README, Benchmarks); the benchmark turns it on.
-SYNC_STEPS_SIDE_BY_SIDE = env_bool("SYNC_STEPS_SIDE_BY_SIDE", False)
+# each waits for its CRM while the other works. Off: one after another.
+SYNC_STEPS_SIDE_BY_SIDE = env_bool("SYNC_STEPS_SIDE_BY_SIDE", True)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

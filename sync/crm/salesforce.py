@@ -4,7 +4,8 @@ token refresh and the run's API budget.
 Auth modes (README): an access token; username + password (+ security token) through the OAuth
 password grant; or client credentials. The login flows request a token from
 `{instance or https://{domain}.salesforce.com}/services/oauth2/token` themselves and run the client
-in "direct" mode, so a 401 INVALID_SESSION_ID can be answered by one refresh and one retry.
+in "direct" mode, so a 401 INVALID_SESSION_ID can be answered by a refresh and a retry (a part
+whose token another part of the step has already renewed just retries with the new one).
 """
 from __future__ import annotations
 
@@ -132,6 +133,9 @@ class _LoopbackHTTP(_TimeoutHTTP):
         return super().send(request, **kwargs)
 
 
+RENEWALS = 3   # token renewals one attempt of a call may make (_call)
+
+
 def _session_for(instance_url: str, timeout=(10, 60)) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # env proxies / CA bundles must not hijack CRM traffic
@@ -194,20 +198,25 @@ class SalesforceConnector:
         self._described: dict[str, dict[str, FieldInfo]] = {}
         self._user: dict = {}
         self._user_lock = threading.Lock()
+        self._auth_lock = threading.Lock()   # one login at a time: parts of a step share the token
         self._answered: str | None = None   # the Date header of the latest answer (answered_before)
 
     # --- auth ---------------------------------------------------------------------------------
     @property
     def client(self) -> Salesforce:
-        if self._client is None:
-            if not self._token:
-                self._login()
-            require_safe_scheme(self._instance_url, crm=CRM)
-            session = _session_for(self._instance_url, self.config.timeout)
-            session.hooks["response"].append(self._note_answer)
-            self._client = Salesforce(instance_url=self._instance_url, session_id=self._token,
-                                      session=session, version=self.config.version)
-        return self._client
+        client = self._client
+        if client is not None:
+            return client
+        with TURN.waiting(), self._auth_lock:
+            if self._client is None:
+                if not self._token:
+                    self._login()
+                require_safe_scheme(self._instance_url, crm=CRM)
+                session = _session_for(self._instance_url, self.config.timeout)
+                session.hooks["response"].append(self._note_answer)
+                self._client = Salesforce(instance_url=self._instance_url, session_id=self._token,
+                                          session=session, version=self.config.version)
+            return self._client
 
     def _note_answer(self, response: requests.Response, *args, **kwargs) -> None:
         self._answered = response.headers.get("Date") or self._answered
@@ -287,36 +296,41 @@ class SalesforceConnector:
         self._instance_url = body.get("instance_url") or self._instance_url
         self._client = None
 
-    def _refresh(self) -> bool:
-        if not self._can_login():
-            return False
-        self._token = ""
-        self._client = None
-        self._login()
-        return True
+    def _renew(self, refused: str) -> bool:
+        """A fresh token after Salesforce refused `refused`; False if there is no way to get one.
+        When parts of a step share the connector, the first to see the refusal logs in and the
+        others, whose requests carried the same old token, take the new one."""
+        with TURN.waiting(), self._auth_lock:
+            if self._token and self._token != refused:
+                return True
+            if not self._can_login():
+                return False
+            self._login()
+            return True
 
     # --- the call wrapper ---------------------------------------------------------------------
     def _call(self, fn: Callable[[Salesforce], Any], *, describe: str) -> Any:
-        refreshed = False
-
         def attempt():
-            nonlocal refreshed
-            self.budget.charge()
-            try:
-                result = fn(self.client)
-            except (SalesforceError, requests.RequestException, ValueError) as exc:
-                error = translate(exc)
-                if error.code == "INVALID_SESSION_ID" and not refreshed:
-                    refreshed = True
-                    if self._refresh():
-                        error.permanent = False
-                        error.retry_after = 0
-                        raise error from None
-                if error.code == "INVALID_SESSION_ID":
-                    error.permanent = True
-                raise error from None
-            self._observe_usage()
-            return result
+            # A refused token is renewed and the request sent again within the attempt: an
+            # expired session is not a fault of the service, and must not use up the retries a
+            # 500 or a timeout may need. A refusal never applied the request, so resending is
+            # safe. Refused again and again right after renewals, or with no credentials to log
+            # in with, the session is not coming back: permanent.
+            for renewal in range(RENEWALS + 1):
+                self.budget.charge()
+                client = self.client
+                try:
+                    result = fn(client)
+                except (SalesforceError, requests.RequestException, ValueError) as exc:
+                    error = translate(exc)
+                    if error.code == "INVALID_SESSION_ID":
+                        if renewal < RENEWALS and self._renew(client.session_id):
+                            log.info("Salesforce %s: the session had expired; sent again with a new one", describe)
+                            continue
+                        error.permanent = True
+                    raise error from None
+                self._observe_usage()
+                return result
 
         return with_retries(attempt, policy=self.retry, describe=f"Salesforce {describe}")
 

@@ -52,6 +52,30 @@ def test_salesforce_login_and_refresh_on_expired_token(crm, mode):
     assert sf_calls(crm, "POST oauth2/token") == 2
 
 
+def test_an_expired_session_does_not_use_up_the_retries_faults_need(crm):
+    """Four 500s and an expired token in one call: the renewal is not one of the five attempts."""
+    crm.configure(salesforce={"token_ttl": 30})
+    conn = sf_conn(access_token="", client_id="sandbox", client_secret="sandbox")
+    assert total(conn) == 0
+    crm.advance_clock(60)                      # the token expires
+    crm.faults.configure([{"kind": "500", "crm": "salesforce", "method": "GET", "path": "*/query*", "count": 4}])
+    assert conn._call(lambda s: s.query(COUNT), describe="q")["totalSize"] == 0
+    assert crm.faults.injected == {"500": 4}
+    assert sf_calls(crm, "POST oauth2/token") == 2
+
+
+def test_a_token_another_part_renewed_is_taken_without_logging_in_again(crm):
+    """Parts of a step share a connector: when the token a request carried has already been
+    replaced by another part's renewal, the request is sent again with it, no second login."""
+    crm.configure(salesforce={"token_ttl": 30})
+    conn = sf_conn(access_token="", client_id="sandbox", client_secret="sandbox")
+    assert total(conn) == 0
+    assert conn._renew("a token some other part saw refused")
+    assert sf_calls(crm, "POST oauth2/token") == 1
+    assert conn._renew(conn.client.session_id)   # the current token refused: log in
+    assert sf_calls(crm, "POST oauth2/token") == 2
+
+
 def test_salesforce_access_token_mode_and_bad_credentials(crm):
     assert total(sf_conn()) == 0               # the static token from settings
     with pytest.raises(CrmError) as caught:
