@@ -86,7 +86,9 @@ RULEBOOK: tuple[Rule, ...] = (
     Rule("R11", "Deals are never deduplicated",
          "A new deal creates an opportunity and a new opportunity a deal, one to one by the opportunity id, "
          "never matched by name or amount; a retry or a crash never makes a second copy. A deal's stage becomes "
-         "a stage the org offers (the stage mapping in Settings), never a raw HubSpot stage id.",
+         "a stage the org offers (the stage mapping in Settings), never a raw HubSpot stage id. A new deal's "
+         "opportunity goes on the account of the deal's company, and a synced deal without a company is "
+         "associated with the company of its opportunity's account; a deal that has a company keeps it.",
          "Two deals named \u201cRenewal 2027\u201d for one company are two opportunities.",
          (("Deal events", f"{_AUDIT}R11"),)),
 )

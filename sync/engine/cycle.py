@@ -273,6 +273,8 @@ def before_fields(ctx: RunContext, touched: pull.Touched, *, contact_fields: boo
                    new_opportunities)
     with step(ctx, "deals from opportunities carrying a deal id"):
         deals.deals_from_opportunities(ctx, touched, carrying_deal_id=True)
+    with step(ctx, "deals follow their opportunities' accounts"):
+        deals.follow_accounts(ctx, touched)
     ctx.progress(phase=SyncRun.Phase.FIELDS)
 
 

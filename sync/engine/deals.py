@@ -4,7 +4,12 @@ A run takes three passes (cycle.before_fields): deals that name an opportunity a
 first (`link_named`); new opportunities' deals then go out beside the rest of reconcile and push
 (`deals_from_opportunities`), new deals' opportunities after R9, beside R10 for the deals whose
 account R10 cannot change and after it for the rest (`opportunities_from_deals`); last, the
-opportunities carrying a deal id that are still unlinked.
+opportunities carrying a deal id that are still unlinked; then the synced deals follow their
+opportunities' accounts (`follow_accounts`).
+
+A deal's company is HubSpot's association, which no list or search page carries: it is read
+(v4 batch, 1,000 deals a call) where a decision needs it — a new deal's opportunity goes on the
+account of the deal's company — and kept in HsDeal.company_id, which the pull leaves alone.
 
 A new deal creates an opportunity by upsert on our external-id field (the deal id); a new
 opportunity creates a deal by upsert on a unique HubSpot property holding its id. Neither a
@@ -15,7 +20,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from sync.engine import bulk, intents, mirror, rules, schema, stages
@@ -108,6 +113,7 @@ def _deal_pages(ctx: RunContext, qs, act: DealKind, *, settled_only: bool = Fals
         if act == DealKind.LINK:
             _record(ctx, existing, DealLink.Origin.EXISTING)
             continue
+        _read_companies(ctx, fresh)
         if settled_only:
             fresh = _accounts_settled(fresh)
         if fresh:
@@ -117,6 +123,57 @@ def _deal_pages(ctx: RunContext, qs, act: DealKind, *, settled_only: bool = Fals
             linked = set(DealLink.objects.filter(hs_deal__in=[d.pk for d in fresh]).values_list("hs_deal_id", flat=True))
             left.update(d.pk for d in fresh if d.pk not in linked)
     return left
+
+
+def _read_companies(ctx: RunContext, deals: list[HsDeal]) -> dict[str, tuple[str, ...]]:
+    """The companies HubSpot associates each deal with (the primary first), read once a run for
+    the deals whose company crmsync does not know; `company_id` is filled on them and kept."""
+    wanted = [d.hs_id for d in deals if not d.company_id and d.hs_id not in ctx.deal_companies_read]
+    if not wanted:
+        return {}
+    associated = {k: tuple(v) for k, v in ctx.hs.associated("deals", "companies", wanted).items()}
+    ctx.deal_companies_read.update(wanted)
+    for d in deals:
+        if associated.get(d.hs_id):
+            d.company_id = associated[d.hs_id][0]
+    bulk.update(HsDeal, [(k, v[0]) for k, v in associated.items() if v], fields=("company_id",), key="hs_id")
+    return associated
+
+
+def follow_accounts(ctx: RunContext, touched: Touched) -> None:
+    """Synced deals whose company crmsync does not know, on an opportunity whose account syncs
+    with a company: HubSpot is asked which companies each deal has; one that has none is
+    associated with its account's company (rules.company_for_deal), as HubSpot's integration
+    does. Derived from the mirror every run, so a run that ended between the association and
+    its record leaves the next one the same work (associating twice is a no-op in HubSpot)."""
+    companies = CompanyLink.objects.filter(sf_account__sf_id=OuterRef("sf_opportunity__account_id"),
+                                           status=PairStatus.SYNCED, hs_company__archived=False)
+    qs = DealLink.objects.filter(hs_deal__company_id="", hs_deal__archived=False).exclude(
+        sf_opportunity__account_id="").annotate(
+        company=Subquery(companies.values("hs_company__hs_id")[:1])).filter(company__isnull=False)
+    if not touched.everything:
+        qs = qs.filter(Q(hs_deal__hs_id__in=list(touched.deal_ids)) |
+                       Q(sf_opportunity__sf_id__in=list(touched.opportunity_ids)))
+    last = 0
+    while page := list(qs.filter(pk__gt=last).order_by("pk").values_list(
+            "pk", "hs_deal__hs_id", "hs_deal__name", "sf_opportunity__account_id", "company")[:PAGE]):
+        last = page[-1][0]
+        page = [row for row in page if row[1] not in ctx.deal_companies_read]
+        associated = {k: tuple(v) for k, v in ctx.hs.associated("deals", "companies", [r[1] for r in page]).items()}
+        ctx.deal_companies_read.update(r[1] for r in page)
+        known, pairs = [], []
+        for _, deal, name, account, company in page:
+            chosen, associate = rules.company_for_deal(associated=associated.get(deal, ()), account_company=company)
+            (pairs if associate else known).append((deal, chosen, name, account))
+        if pairs:
+            ctx.hs.associate_default("deals", "companies", [(d, c) for d, c, _, _ in pairs])
+        for deal, company, name, account in pairs:
+            ctx.event(action=A.LINK_CREATED, rule="R11", target_type="hubspot.deal", target_id=deal, target_repr=name,
+                      after={"company": company},
+                      message=f"Associated with company {company}, which syncs with its opportunity's account {account}.")
+        with transaction.atomic():
+            bulk.update(HsDeal, [(d, c) for d, c, _, _ in known + pairs if c], fields=("company_id",), key="hs_id")
+            ctx.flush()
 
 
 def _accounts_settled(deals: list[HsDeal]) -> list[HsDeal]:

@@ -16,8 +16,8 @@ STAMP = {SfPerson: "system_modstamp", SfAccount: "system_modstamp", SfOpportunit
 
 
 # Kept by the steps that know them, not by the pull: list/search pages carry no associations,
-# so a pulled contact row must not blank the company R10 read for it.
-NOT_PULLED = {HsContact: {"primary_company_id", "outside_list"}}
+# so a pulled row must not blank the company R10 (contacts) or deals.py (deals) read for it.
+NOT_PULLED = {HsContact: {"primary_company_id", "outside_list"}, HsDeal: {"company_id"}}
 
 
 def pulled_fields(model: type[models.Model], keep: tuple[str, ...] = ()) -> tuple[str, ...]:

@@ -370,6 +370,17 @@ def decide_opportunity(*, linked: bool, live: bool) -> DealDecision:
     return DealDecision(DealKind.NONE)
 
 
+def company_for_deal(*, associated: tuple[str, ...], account_company: str) -> tuple[str, bool]:
+    """The company a synced deal goes with, and whether crmsync must associate it. A company the
+    deal already has (the primary first) stays, whatever its opportunity's account: a person
+    chose it. A deal with none is associated with the company that syncs with its opportunity's
+    account, as HubSpot's integration does (R11 pairs the deal, R9 the account and company).
+    Neither: none."""
+    if associated:
+        return associated[0], False
+    return account_company, bool(account_company)
+
+
 # --- records removed on the HubSpot side (merged or deleted there), and pairs losing a side -----
 
 class RemovalKind(StrEnum):

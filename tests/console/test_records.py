@@ -139,14 +139,19 @@ def test_the_deal_card_of_a_deal_that_created_its_opportunity(world, viewer_clie
     assert "No associated company." in words                                      # HubSpot's pull names none
 
 
-def test_the_deal_made_from_an_opportunity_shows_its_company_through_the_account(world, viewer_client, hs):
+def test_the_deal_made_from_an_opportunity_is_given_the_company_of_its_account(world, viewer_client, hs):
     [deal] = [d for d in all_hs(hs, "deals", ["dealname"]) if d["id"] == world["from_opp"]]
     response = viewer_client.get(deal_url(deal["id"]))
     html, words = response.content.decode(), text(response)
     assert "R11 · this deal was created from the opportunity" in words
-    assert f'href="{company_url("5001")}">Acme</a>' in html and "through the opportunity's account" in words
+    assert f'href="{company_url("5001")}">Acme</a>' in html and "(HubSpot company 5001)" in words
+    assert f"Associated with company 5001, which syncs with its opportunity's account {world['account']}." in words
     assert f"Linked to Salesforce account {world['account']} Acme Corp" in words
     assert "Salesforce stage Closed Won" in words
+    # A deal whose company the sync does not know yet shows the account's, and says so.
+    HsDeal.objects.filter(hs_id=deal["id"]).update(company_id="")
+    words = text(viewer_client.get(deal_url(deal["id"])))
+    assert "Acme (HubSpot company 5001, through the opportunity's account)" in words
 
 
 def test_a_deal_in_an_unmapped_stage_says_so_and_links_admins_to_the_mapping(world, admin_client_, operator_client):

@@ -116,13 +116,14 @@ def observe(sf, hs, scenario_ids: set[str], crm=None) -> dict:
         canon.setdefault(str(d["id"]), ("new deal", canon.get(d.get("hs_salesforceopportunityid") or "", "")))
     k = lambda v: canon.get(v, v) if v else None  # noqa: E731
 
-    assoc: dict = {}
-    ids = [str(c["id"]) for c in contacts]
-    for i in range(0, len(ids), 1000):
-        page = hs.crm.associations.v4.batch_api.get_page(
-            "contacts", "companies", {"inputs": [{"id": x} for x in ids[i:i + 1000]]})
-        for r in page.results:
-            assoc[k(str(r._from.id))] = sorted(map(str, (k(str(t.to_object_id)) for t in r.to)))
+    def associations(from_type: str, records: list[dict]) -> dict:
+        out, ids = {}, [str(r["id"]) for r in records]
+        for i in range(0, len(ids), 1000):
+            page = hs.crm.associations.v4.batch_api.get_page(
+                from_type, "companies", {"inputs": [{"id": x} for x in ids[i:i + 1000]]})
+            for r in page.results:
+                out[k(str(r._from.id))] = sorted(map(str, (k(str(t.to_object_id)) for t in r.to)))
+        return out
     return {
         "sf_people": Counter((p["attributes"]["type"], k(p["Id"]), email_key(p["Email"]), p["FirstName"], p["LastName"],
                               p["Title"], p["Phone"], k(p.get("AccountId")), k(p["HubSpot_Contact_Id__c"]))
@@ -136,7 +137,8 @@ def observe(sf, hs, scenario_ids: set[str], crm=None) -> dict:
         "hs_companies": Counter((k(str(c["id"])), c.get("name"), k(c.get("salesforceaccountid"))) for c in companies),
         "hs_deals": Counter((k(str(d["id"])), d.get("dealname"), d.get("amount"), d.get("dealstage"),
                              k(d.get("hs_salesforceopportunityid"))) for d in deals),
-        "associations": assoc,
+        "associations": associations("contacts", contacts),
+        "deal_companies": associations("deals", deals),
         "contact_links": Counter((k(link.hs_contact.hs_id), link.status, k(link.sf_person.sf_id if link.sf_person else ""))
                                  for link in ContactLink.objects.select_related("hs_contact", "sf_person")),
         "company_links": Counter((k(cl.hs_company.hs_id), k(cl.sf_account.sf_id))
