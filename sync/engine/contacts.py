@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from sync.crm.explain import in_words
-from sync.engine import bulk, intents, mirror, rules, schema
+from sync.engine import bulk, intents, mirror, rules, schema, sidebyside
 from sync.engine.context import RunContext
 from sync.engine.fit import fit
 from sync.engine.pull import Touched
@@ -70,12 +70,32 @@ def contacts_to_check(touched: Touched) -> Iterator[list[HsContact]]:
 
 
 def reconcile_contacts(ctx: RunContext, touched: Touched) -> None:
+    """Every chunk is decided and linked, then HubSpot is told: the next chunk is decided and
+    its leads are created while HubSpot hears the one before (side by side, sidebyside.py). A
+    chunk's decisions need the links of the chunks before it, which are committed before HubSpot
+    is told; what telling HubSpot commits afterwards (the ids it now shows) is the chunk's own.
+    A chunk that deletes contacts (R5/R8 with the delete setting on) ends links the next chunk's
+    R7 facts may read: it is finished before the next one starts."""
+    tell: _Tell | None = None
     for chunk in contacts_to_check(touched):
-        _process(ctx, chunk)
+        tell = _beside(ctx, tell, chunk)
+    if tell is not None:
+        tell()
     # R7: duplicates whose record nobody syncs with any more (its contact was merged, deleted or
     # moved on in a later chunk) take it over now rather than a run later.
     for chunk in _chunked(_orphaned_duplicates(), CHUNK):
-        _process(ctx, list(HsContact.objects.filter(pk__in=chunk, archived=False).only(*CONTACT_COLUMNS).order_by("pk")))
+        _process(ctx, list(HsContact.objects.filter(pk__in=chunk, archived=False).only(*CONTACT_COLUMNS).order_by("pk")))()
+
+
+def _beside(ctx: RunContext, tell: _Tell | None, chunk: list[HsContact]) -> _Tell:
+    """The chunk decided and linked beside HubSpot hearing the previous chunk; its own telling."""
+    if tell is None or tell.archive:
+        if tell is not None:
+            tell()
+        return _process(ctx, chunk)
+    out: list[_Tell] = []
+    sidebyside.run(tell, lambda: out.append(_process(ctx, chunk)))
+    return out[0]
 
 
 def _orphaned_duplicates() -> list[int]:
@@ -93,9 +113,9 @@ def _policy(s) -> rules.Policy:
     return rules.Policy(delete_on=s.delete_hubspot_contact_on_delete, create_leads=s.create_salesforce_leads)
 
 
-def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
+def _process(ctx: RunContext, chunk: list[HsContact]) -> _Tell:
     """One chunk: gather the facts from the mirror, decide each contact (rules.decide_contact),
-    settle R7 across them (rules.settle_claims), apply."""
+    settle R7 across them (rules.settle_claims), apply; returns what HubSpot is to be told."""
     links = {link.hs_contact_id: link for link in ContactLink.objects.filter(hs_contact__in=[c.pk for c in chunk])
              .select_related("sf_person").defer("sf_person__raw")}
     keys = {c.email_key for c in chunk if c.email_key}
@@ -128,7 +148,7 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> None:
     missing = {d.sf_id for _, _, d in decided if d.sf_id and d.sf_id not in people}
     for p in SfPerson.objects.filter(sf_id__in=missing).only(*PERSON_COLUMNS):
         people[p.sf_id] = p
-    _apply(ctx, decided, people)
+    return _apply(ctx, decided, people)
 
 
 def _facts_link(link: ContactLink | None) -> rules.Link | None:
@@ -158,14 +178,14 @@ ON_RECORD = {Kind.LINK: (LinkStatus.SYNCED, A.LINK_CREATED), Kind.ADOPT: (LinkSt
              Kind.DUPLICATE: (LinkStatus.DUPLICATE, A.MARKED_DUPLICATE)}
 
 
-def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> None:
+def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> _Tell:
     """Every step is ordered so that a kill between any two leaves the next run the same work to
     finish: leads are created first (idempotently, by external id); then every link change and
-    its audit event is committed; only then is HubSpot told, and the mirror learns what HubSpot
-    now shows once HubSpot took it. A run killed before HubSpot heard finds links whose contacts
-    show something else and writes the properties again (REPAIR); a link is never lost to a
-    write HubSpot did not acknowledge — that is how a cleared id once became a new lead (R1)
-    for a record a person had deleted."""
+    its audit event is committed; only then is HubSpot told (the _Tell returned, called when the
+    caller says), and the mirror learns what HubSpot now shows once HubSpot took it. A run
+    killed before HubSpot heard finds links whose contacts show something else and writes the
+    properties again (REPAIR); a link is never lost to a write HubSpot did not acknowledge —
+    that is how a cleared id once became a new lead (R1) for a record a person had deleted."""
     s = ctx.settings
     created = _create_leads(ctx, [c for c, _, d in decided if d.kind == Kind.CREATE_LEAD], people)
     w = _Writes()
@@ -196,35 +216,50 @@ def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> None:
     with transaction.atomic():
         w.save()
         ctx.flush()
+    return _Tell(ctx, {c.hs_id: c for c, _, _ in decided}, shows, archive, people)
 
-    by_id = {c.hs_id: c for c, _, _ in decided}
-    results = ctx.hs.update("contacts", [{"id": hs_id, "properties": p} for hs_id, p in shows.items()]) if shows else []
-    shown, dated = [], []
-    for r in results:
-        props = shows[r.key]
-        if r.ok:
-            row = (by_id[r.key].pk, props[s.prop_salesforce_contact_id], props[s.prop_salesforce_lead_id])
-            # Dated by HubSpot's answer: the older version its lagging search may still show is
-            # never taken for news (mirror.changed_only).
-            stamp = schema.parse_dt((r.record or {}).get("updatedAt"))
-            (dated.append((*row, stamp)) if stamp else shown.append(row))
-            ctx.wrote("update Salesforce id", [r.key])
-        else:
-            ctx.record_error(crm="hubspot", object_type="contact", record_id=r.key, operation="update Salesforce id", code=r.code,
-                             message=in_words("hubspot", f"Showing the synced Salesforce id on contact {r.key}", r))
-    # R5/R8 with the delete setting on: HubSpot first, then the link and its event. Killed in
-    # between, the next run finds the contact archived in HubSpot and records it then (removals.py).
-    if archive:
-        ctx.hs.archive("contacts", [c.hs_id for c, _, _ in archive])
-    gone = _Writes()
-    for c, link, d in archive:
-        _set_status(ctx, gone, c, link, LinkStatus.DELETED, A.RECORD_DELETED, d, people)
-        gone.archived.append((c.pk, True))
-    with transaction.atomic():
-        bulk.update(HsContact, shown, fields=("salesforce_contact_id", "salesforce_lead_id"))
-        bulk.update(HsContact, dated, fields=("salesforce_contact_id", "salesforce_lead_id", "last_modified"))
-        gone.save()
-        ctx.flush()
+
+@dataclass
+class _Tell:
+    """What HubSpot is told once a chunk's links are committed: the Salesforce ids its contacts
+    must show, and the contacts R5/R8 delete (HubSpot first, then the link and its event: killed
+    in between, the next run finds the contact archived in HubSpot and records it then,
+    removals.py)."""
+
+    ctx: RunContext
+    by_id: dict[str, HsContact]
+    shows: dict[str, dict]   # HubSpot contact id → the Salesforce-id properties it must show
+    archive: list            # (contact, link, decision)
+    people: dict[str, SfPerson]
+
+    def __call__(self) -> None:
+        ctx, shows, s = self.ctx, self.shows, self.ctx.settings
+        results = ctx.hs.update("contacts", [{"id": hs_id, "properties": p} for hs_id, p in shows.items()]) if shows else []
+        shown, dated = [], []
+        for r in results:
+            props = shows[r.key]
+            if r.ok:
+                row = (self.by_id[r.key].pk, props[s.prop_salesforce_contact_id], props[s.prop_salesforce_lead_id])
+                # Dated by HubSpot's answer: the older version its lagging search may still show is
+                # never taken for news (mirror.changed_only).
+                stamp = schema.parse_dt((r.record or {}).get("updatedAt"))
+                (dated.append((*row, stamp)) if stamp else shown.append(row))
+                ctx.wrote("update Salesforce id", [r.key])
+            else:
+                what = f"Showing the synced Salesforce id on contact {r.key}"
+                ctx.record_error(crm="hubspot", object_type="contact", record_id=r.key, operation="update Salesforce id",
+                                 code=r.code, message=in_words("hubspot", what, r))
+        if self.archive:
+            ctx.hs.archive("contacts", [c.hs_id for c, _, _ in self.archive])
+        gone = _Writes()
+        for c, link, d in self.archive:
+            _set_status(ctx, gone, c, link, LinkStatus.DELETED, A.RECORD_DELETED, d, self.people)
+            gone.archived.append((c.pk, True))
+        with transaction.atomic():
+            bulk.update(HsContact, shown, fields=("salesforce_contact_id", "salesforce_lead_id"))
+            bulk.update(HsContact, dated, fields=("salesforce_contact_id", "salesforce_lead_id", "last_modified"))
+            gone.save()
+            ctx.flush()
 
 
 @dataclass

@@ -15,7 +15,7 @@ from sync.engine import sidebyside
 
 @pytest.fixture(autouse=True)
 def _side_by_side(settings):
-    """On for these tests (SYNC_STEPS_SIDE_BY_SIDE is off by default)."""
+    """On for these tests, whatever the environment says (SYNC_STEPS_SIDE_BY_SIDE)."""
     settings.SYNC_STEPS_SIDE_BY_SIDE = True
 
 
@@ -148,6 +148,62 @@ def test_new_opportunities_get_their_deals_beside_reconcile_and_push_and_end_whe
     assert {origin for _, _, origin in expected_links} >= {"hubspot", "salesforce"}  # both directions had work
     [(push_start, push_end)] = spans["push"]
     assert spans["deals"] and all(push_start < end and start < push_end for start, end in spans["deals"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconcile_decides_the_next_chunk_while_hubspot_hears_the_one_before_and_ends_where_in_turn_does(
+        crm, sf, hs, monkeypatch):
+    """Reconcile's chunks overlap: a chunk's leads are created while HubSpot is told the chunk
+    before (contacts._beside). Both CRMs, the links and the audit end as with one chunk after
+    another."""
+    from collections import Counter
+
+    from sandbox.scenario import scenario_dict
+    from sync.engine import contacts
+    from sync.models import AuditEvent
+    from tests.engine.conftest import sync_ok
+    from tests.engine.test_faults import observe, wipe_database
+
+    scenario = scenario_dict(400, seed=29, now="2026-11-01T00:00:00Z")
+    monkeypatch.setattr(contacts, "CHUNK", 60)   # several chunks
+
+    def fresh() -> None:
+        wipe_database()
+        crm.reset()
+        crm.configure(order="insertion")
+        crm.load(scenario)
+        crm.salesforce_latency.configure({"write_ms": 100})
+
+    def audit() -> Counter:
+        return Counter(AuditEvent.objects.exclude(action=AuditEvent.Action.RUN_FINISHED).values_list("action", "target_id"))
+
+    fresh()
+    with monkeypatch.context() as m:
+        m.setattr(sidebyside, "run", lambda *parts: [part() for part in parts])
+        in_turn = sync_ok(full=True)
+    expected, expected_audit = observe(sf, hs, _ids(scenario), crm), audit()
+
+    fresh()
+    spans: dict[str, list[tuple[float, float]]] = {"tell": [], "leads": []}
+
+    def timed(real, key):
+        def part(*args, **kwargs):
+            started = time.monotonic()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spans[key].append((started, time.monotonic()))
+        return part
+
+    monkeypatch.setattr(contacts._Tell, "__call__", timed(contacts._Tell.__call__, "tell"))
+    monkeypatch.setattr(contacts, "_create_leads", timed(contacts._create_leads, "leads"))
+    side_by_side = sync_ok(full=True)
+
+    assert observe(sf, hs, _ids(scenario), crm) == expected
+    assert audit() == expected_audit
+    assert (side_by_side.created, side_by_side.linked) == (in_turn.created, in_turn.linked) and in_turn.created
+    assert len(spans["tell"]) > 3
+    assert any(t0 < l1 and l0 < t1 for t0, t1 in spans["tell"] for l0, l1 in spans["leads"])
 
 
 @pytest.mark.django_db
