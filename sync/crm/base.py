@@ -97,8 +97,10 @@ class Budget:
             self.by_part[PART.get()] += 1
 
     def calls_of(self, part: str) -> int:
-        """This run's calls made for one part of a step ("" outside side-by-side parts)."""
-        return self.by_part[part]
+        """This run's calls made for one part of a step ("" outside side-by-side parts), the
+        parts it ran side by side within itself included ("/0" counts "/0/1")."""
+        with _CHARGING:
+            return sum(n for name, n in self.by_part.items() if name == part or name.startswith(part + "/"))
 
     def observe(self, used: int | None, limit: int | None) -> None:
         """Record the CRM's own usage figures from a response header."""
