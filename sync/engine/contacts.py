@@ -70,32 +70,46 @@ def contacts_to_check(touched: Touched) -> Iterator[list[HsContact]]:
 
 
 def reconcile_contacts(ctx: RunContext, touched: Touched) -> None:
-    """Every chunk is decided and linked, then HubSpot is told: the next chunk is decided and
-    its leads are created while HubSpot hears the one before (side by side, sidebyside.py). A
-    chunk's decisions need the links of the chunks before it, which are committed before HubSpot
-    is told; what telling HubSpot commits afterwards (the ids it now shows) is the chunk's own.
-    A chunk that deletes contacts (R5/R8 with the delete setting on) ends links the next chunk's
-    R7 facts may read: it is finished before the next one starts."""
+    """Chunk after chunk: decide, create the chunk's leads and commit its links, tell HubSpot.
+    Side by side (sidebyside.py), while one chunk's leads are created, the chunk before it is
+    told to HubSpot and the chunk after it is decided ahead. Deciding only reads the mirror, so a
+    chunk decided ahead is used only if the chunk whose writes went on meanwhile changed none of
+    what it read (no link of a record it looked at, no lead with one of its emails: _Decided);
+    else it is decided again, as one after another would have. A chunk that deletes contacts
+    (R5/R8 with the delete setting on) ends links R7 reads once HubSpot took the deletion: it is
+    told before the next chunk is decided."""
+    chunks = iter(contacts_to_check(touched))
+    chunk = next(chunks, None)
+    ahead = _decide(ctx, chunk) if chunk is not None else None
     tell: _Tell | None = None
-    for chunk in contacts_to_check(touched):
-        tell = _beside(ctx, tell, chunk)
+    while ahead is not None:
+        following = next(chunks, None)
+        tell, ahead = _round(ctx, ahead, tell, following)
+        if ahead is not None and (tell.archive or not ahead.still_valid(tell)):
+            if tell.archive:
+                tell()
+                tell = None
+            ahead = _decide(ctx, following)
     if tell is not None:
         tell()
     # R7: duplicates whose record nobody syncs with any more (its contact was merged, deleted or
     # moved on in a later chunk) take it over now rather than a run later.
     for chunk in _chunked(_orphaned_duplicates(), CHUNK):
-        _process(ctx, list(HsContact.objects.filter(pk__in=chunk, archived=False).only(*CONTACT_COLUMNS).order_by("pk")))()
+        _apply(ctx, _decide(ctx, list(HsContact.objects.filter(pk__in=chunk, archived=False)
+                                      .only(*CONTACT_COLUMNS).order_by("pk"))))()
 
 
-def _beside(ctx: RunContext, tell: _Tell | None, chunk: list[HsContact]) -> _Tell:
-    """The chunk decided and linked beside HubSpot hearing the previous chunk; its own telling."""
-    if tell is None or tell.archive:
-        if tell is not None:
-            tell()
-        return _process(ctx, chunk)
-    out: list[_Tell] = []
-    sidebyside.run(tell, lambda: out.append(_process(ctx, chunk)))
-    return out[0]
+def _round(ctx: RunContext, current: _Decided, tell: _Tell | None,
+           following: list[HsContact] | None) -> tuple[_Tell, _Decided | None]:
+    """One chunk's leads and links, side by side with the chunk before told to HubSpot and the
+    chunk after decided ahead; the chunk's own telling, and the decisions made ahead."""
+    out: dict[str, object] = {}
+    parts = [] if tell is None else [tell]
+    parts.append(lambda: out.__setitem__("tell", _apply(ctx, current)))
+    if following is not None:
+        parts.append(lambda: out.__setitem__("ahead", _decide(ctx, following)))
+    sidebyside.run(*parts)
+    return out["tell"], out.get("ahead")
 
 
 def _orphaned_duplicates() -> list[int]:
@@ -113,9 +127,9 @@ def _policy(s) -> rules.Policy:
     return rules.Policy(delete_on=s.delete_hubspot_contact_on_delete, create_leads=s.create_salesforce_leads)
 
 
-def _process(ctx: RunContext, chunk: list[HsContact]) -> _Tell:
+def _decide(ctx: RunContext, chunk: list[HsContact]) -> _Decided:
     """One chunk: gather the facts from the mirror, decide each contact (rules.decide_contact),
-    settle R7 across them (rules.settle_claims), apply; returns what HubSpot is to be told."""
+    settle R7 across them (rules.settle_claims). Reads only."""
     links = {link.hs_contact_id: link for link in ContactLink.objects.filter(hs_contact__in=[c.pk for c in chunk])
              .select_related("sf_person").defer("sf_person__raw")}
     keys = {c.email_key for c in chunk if c.email_key}
@@ -148,7 +162,28 @@ def _process(ctx: RunContext, chunk: list[HsContact]) -> _Tell:
     missing = {d.sf_id for _, _, d in decided if d.sf_id and d.sf_id not in people}
     for p in SfPerson.objects.filter(sf_id__in=missing).only(*PERSON_COLUMNS):
         people[p.sf_id] = p
-    return _apply(ctx, decided, people)
+    return _Decided(decided, people, read_ids=_wanted(decided) | set(people), emails=keys)
+
+
+@dataclass
+class _Decided:
+    """A chunk's decisions, and what they were decided from: the Salesforce records whose links
+    and rows they read (R7's `_held` among them) and the emails they looked up."""
+
+    decided: list            # (contact, link, decision), NONE left out
+    people: dict[str, SfPerson]
+    read_ids: set[str]
+    emails: set[str]
+
+    def still_valid(self, tell: _Tell) -> bool:
+        """Nothing the chunk `tell` wrote since is among what these decisions read."""
+        return self.read_ids.isdisjoint(tell.changed_ids) and self.emails.isdisjoint(tell.lead_emails)
+
+
+def _wanted(decided) -> set[str]:
+    """The records these decisions go to or leave: whose other contacts R7 asks about (_held)."""
+    return {d.sf_id for _, _, d in decided if d.sf_id} | {d.previous_sf_id for _, _, d in decided if d.previous_sf_id} \
+        | {link.sf_person.sf_id for _, link, _ in decided if link is not None and link.sf_person}
 
 
 def _facts_link(link: ContactLink | None) -> rules.Link | None:
@@ -161,8 +196,7 @@ def _held(decided) -> dict[str, str]:
     """R7's facts: who syncs with the records these contacts are on or go to, among the contacts
     outside the chunk (the first link made, where an older version of the sync left several)."""
     mine = {c.pk for c, _, _ in decided}
-    wanted = {d.sf_id for _, _, d in decided if d.sf_id} | {link.sf_person.sf_id for _, link, _ in decided
-                                                             if link is not None and link.sf_person}
+    wanted = _wanted(decided)
     held: dict[str, str] = {}
     for sf_id, hs_id, pk in (ContactLink.objects.filter(status=LinkStatus.SYNCED, sf_person__sf_id__in=wanted)
                              .order_by("since", "pk").values_list("sf_person__sf_id", "hs_contact__hs_id", "hs_contact_id")):
@@ -178,7 +212,7 @@ ON_RECORD = {Kind.LINK: (LinkStatus.SYNCED, A.LINK_CREATED), Kind.ADOPT: (LinkSt
              Kind.DUPLICATE: (LinkStatus.DUPLICATE, A.MARKED_DUPLICATE)}
 
 
-def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> _Tell:
+def _apply(ctx: RunContext, chunk: _Decided) -> _Tell:
     """Every step is ordered so that a kill between any two leaves the next run the same work to
     finish: leads are created first (idempotently, by external id); then every link change and
     its audit event is committed; only then is HubSpot told (the _Tell returned, called when the
@@ -186,8 +220,9 @@ def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> _Tell:
     killed before HubSpot heard finds links whose contacts show something else and writes the
     properties again (REPAIR); a link is never lost to a write HubSpot did not acknowledge —
     that is how a cleared id once became a new lead (R1) for a record a person had deleted."""
-    s = ctx.settings
-    created = _create_leads(ctx, [c for c, _, d in decided if d.kind == Kind.CREATE_LEAD], people)
+    s, decided, people = ctx.settings, chunk.decided, chunk.people
+    leads_for = [c for c, _, d in decided if d.kind == Kind.CREATE_LEAD]
+    created = _create_leads(ctx, leads_for, people)
     w = _Writes()
     shows: dict[str, dict] = {}   # HubSpot contact id → the Salesforce-id properties it must show
     archive: list[tuple[HsContact, ContactLink | None, rules.Decision]] = []
@@ -216,7 +251,9 @@ def _apply(ctx: RunContext, decided, people: dict[str, SfPerson]) -> _Tell:
     with transaction.atomic():
         w.save()
         ctx.flush()
-    return _Tell(ctx, {c.hs_id: c for c, _, _ in decided}, shows, archive, people)
+    return _Tell(ctx, {c.hs_id: c for c, _, _ in decided}, shows, archive, people,
+                 changed_ids=_wanted(decided) | {p.sf_id for p in created.values()},
+                 lead_emails={c.email_key for c in leads_for if c.email_key})
 
 
 @dataclass
@@ -231,6 +268,8 @@ class _Tell:
     shows: dict[str, dict]   # HubSpot contact id → the Salesforce-id properties it must show
     archive: list            # (contact, link, decision)
     people: dict[str, SfPerson]
+    changed_ids: set[str] = field(default_factory=set)   # records whose links or rows the chunk wrote
+    lead_emails: set[str] = field(default_factory=set)   # emails of the leads it created
 
     def __call__(self) -> None:
         ctx, shows, s = self.ctx, self.shows, self.ctx.settings

@@ -212,6 +212,38 @@ def test_reconcile_decides_the_next_chunk_while_hubspot_hears_the_one_before_and
     assert any(t0 < l1 and l0 < t1 for t0, t1 in spans["tell"] for l0, l1 in spans["leads"])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_decided_ahead_is_decided_again_when_the_chunk_before_linked_its_record(crm, hs, monkeypatch):
+    """R7 across chunks: contact 101 (first chunk) takes record P while its chunk's lead for 102
+    is being created; contact 103 (next chunk, decided ahead meanwhile) shows P too. Decided
+    before 101's link was committed, 103 would take P as well: it is decided again and is P's
+    duplicate, as one chunk after another makes it."""
+    from sync.engine import contacts
+    from sync.models import ContactLink, LinkStatus
+    from tests.engine.conftest import set_settings, sync_ok
+
+    set_settings(create_salesforce_leads=True, create_hubspot_contacts=False)
+    monkeypatch.setattr(contacts, "CHUNK", 2)
+    from sandbox.ids import IdFactory
+
+    record = {"Id": IdFactory(seed=31).new("Contact"), "FirstName": "Hal", "LastName": "Lee", "Email": "hal@example.com",
+              "LastModifiedDate": "2024-01-01T00:00:00.000+0000", "CreatedDate": "2024-01-01T00:00:00.000+0000"}
+    crm.load({"salesforce": {"Contact": [record]}, "hubspot": {"contacts": [
+        {"id": "101", "properties": {"email": "hal@example.com", "lastname": "Lee"}},
+        {"id": "102", "properties": {"email": "new@example.com", "lastname": "New"}},
+        {"id": "103", "properties": {"email": "hal.work@example.org", "lastname": "Lee",
+                                     "salesforcecontactid": record["Id"]}}]}})
+    crm.salesforce_latency.configure({"write_ms": 100})   # the lead's creation takes a while
+    decided_again = []
+    still_valid = contacts._Decided.still_valid
+    monkeypatch.setattr(contacts._Decided, "still_valid",
+                        lambda self, tell: still_valid(self, tell) or decided_again.append(self) or False)
+    sync_ok(full=True)
+    links = dict(ContactLink.objects.values_list("hs_contact__hs_id", "status"))
+    assert links == {"101": LinkStatus.SYNCED, "102": LinkStatus.SYNCED, "103": LinkStatus.DUPLICATE}
+    assert decided_again   # the chunk decided ahead read what the chunk before went on to change
+
+
 @pytest.mark.django_db
 def test_only_deals_whose_account_r10_cannot_change_go_beside_r10():
     """A deal on a company R10 may still claim (live, unlinked, naming no account) waits for R10:
