@@ -29,7 +29,7 @@ class RunContext:
     # (operation, record id) written without an error: their earlier errors are no longer current
     succeeded: set[tuple[str, str]] = field(default_factory=set)
     stages_refreshed: bool = False  # the deal-stage mapping was brought up to date this run (stages.refresh)
-    deal_companies_read: set[str] = field(default_factory=set)  # deals whose companies HubSpot named this run
+    deal_companies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # deal → its companies, as read this run
     _open_errors: bool | None = None  # does any record error wait for resolution (wrote)
     _sf_flushed: int = 0  # API calls already added to the run's figures
     _created_people: int = 0  # Salesforce people this run created so far (created_person_seq)

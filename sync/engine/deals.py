@@ -125,19 +125,23 @@ def _deal_pages(ctx: RunContext, qs, act: DealKind, *, settled_only: bool = Fals
     return left
 
 
-def _read_companies(ctx: RunContext, deals: list[HsDeal]) -> dict[str, tuple[str, ...]]:
+def _read_companies(ctx: RunContext, deals: list[HsDeal]) -> None:
     """The companies HubSpot associates each deal with (the primary first), read once a run for
     the deals whose company crmsync does not know; `company_id` is filled on them and kept."""
-    wanted = [d.hs_id for d in deals if not d.company_id and d.hs_id not in ctx.deal_companies_read]
-    if not wanted:
-        return {}
-    associated = {k: tuple(v) for k, v in ctx.hs.associated("deals", "companies", wanted).items()}
-    ctx.deal_companies_read.update(wanted)
+    _companies_of(ctx, [d.hs_id for d in deals if not d.company_id])
     for d in deals:
-        if associated.get(d.hs_id):
-            d.company_id = associated[d.hs_id][0]
-    bulk.update(HsDeal, [(k, v[0]) for k, v in associated.items() if v], fields=("company_id",), key="hs_id")
-    return associated
+        if ctx.deal_companies.get(d.hs_id):
+            d.company_id = ctx.deal_companies[d.hs_id][0]
+    bulk.update(HsDeal, [(d.hs_id, d.company_id) for d in deals if d.company_id], fields=("company_id",), key="hs_id")
+
+
+def _companies_of(ctx: RunContext, deal_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each deal's companies (the primary first; none: empty), asked of HubSpot once a run."""
+    wanted = [i for i in deal_ids if i not in ctx.deal_companies]
+    if wanted:
+        associated = ctx.hs.associated("deals", "companies", wanted)
+        ctx.deal_companies.update({i: tuple(associated.get(i, ())) for i in wanted})
+    return {i: ctx.deal_companies[i] for i in deal_ids}
 
 
 def follow_accounts(ctx: RunContext, touched: Touched) -> None:
@@ -158,12 +162,10 @@ def follow_accounts(ctx: RunContext, touched: Touched) -> None:
     while page := list(qs.filter(pk__gt=last).order_by("pk").values_list(
             "pk", "hs_deal__hs_id", "hs_deal__name", "sf_opportunity__account_id", "company")[:PAGE]):
         last = page[-1][0]
-        page = [row for row in page if row[1] not in ctx.deal_companies_read]
-        associated = {k: tuple(v) for k, v in ctx.hs.associated("deals", "companies", [r[1] for r in page]).items()}
-        ctx.deal_companies_read.update(r[1] for r in page)
+        associated = _companies_of(ctx, [r[1] for r in page])
         known, pairs = [], []
         for _, deal, name, account, company in page:
-            chosen, associate = rules.company_for_deal(associated=associated.get(deal, ()), account_company=company)
+            chosen, associate = rules.company_for_deal(associated=associated[deal], account_company=company)
             (pairs if associate else known).append((deal, chosen, name, account))
         if pairs:
             ctx.hs.associate_default("deals", "companies", [(d, c) for d, c, _, _ in pairs])
