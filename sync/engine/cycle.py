@@ -243,7 +243,7 @@ def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
     field sync goes beside the companies' and deals' steps (before_fields); the companies' and
     deals' beside the deals following their accounts, which only add associations and the
     company crmsync knows a deal by (HsDeal.company_id, a column no field sync writes)."""
-    before_fields(ctx, touched, contact_fields=True, deal_companies=False)
+    before_fields(ctx, touched, contact_fields=True)
 
     def deal_companies() -> None:
         with step(ctx, "deals follow their opportunities' accounts (beside the field sync)"):
@@ -253,21 +253,19 @@ def after_pull(ctx: RunContext, touched: pull.Touched) -> None:
         with step(ctx, "field sync of companies and deals"):
             fields.sync_fields(ctx, touched, types=("companies", "deals"))
 
-    ctx.progress(phase=SyncRun.Phase.FIELDS)
     sidebyside.run(company_and_deal_fields, deal_companies)
     after_fields(ctx, touched)
 
 
-def before_fields(ctx: RunContext, touched: pull.Touched, *, contact_fields: bool = False,
-                  deal_companies: bool = True) -> None:
+def before_fields(ctx: RunContext, touched: pull.Touched, *, contact_fields: bool = False) -> None:
     """Reconcile and push: every link the field sync will compare exists once this returns. New
     opportunities' deals (HubSpot's pace) go out beside the rest (Salesforce's answers and the
     deciding): they need nothing reconcile and push decide (deals.deals_from_opportunities).
     With `contact_fields`, the contacts' field sync too, once their links are made: beside the
     companies' and deals' steps, which change no contact link and no field it compares. The new
     deals whose account R10 cannot change get their opportunities beside R10 (Salesforce's pace
-    beside HubSpot's). With `deal_companies`, the deals then follow their opportunities'
-    accounts; else the caller runs that step."""
+    beside HubSpot's). The deals follow their opportunities' accounts after this returns, once
+    R10 made the companies (the caller's step: beside the field sync in after_pull)."""
     ctx.progress(phase=SyncRun.Phase.RECONCILE)
     with step(ctx, "recovery and removals"):
         intents.recover(ctx, intents.finders(ctx))  # creates of runs that ended before recording them
@@ -286,10 +284,7 @@ def before_fields(ctx: RunContext, touched: pull.Touched, *, contact_fields: boo
                    new_opportunities)
     with step(ctx, "deals from opportunities carrying a deal id"):
         deals.deals_from_opportunities(ctx, touched, carrying_deal_id=True)
-    if deal_companies:
-        with step(ctx, "deals follow their opportunities' accounts"):
-            deals.follow_accounts(ctx, touched)
-        ctx.progress(phase=SyncRun.Phase.FIELDS)
+    ctx.progress(phase=SyncRun.Phase.FIELDS)
 
 
 def _reconcile_and_push(ctx: RunContext, touched: pull.Touched, *, big: bool, contact_fields: bool) -> None:

@@ -128,11 +128,11 @@ def _deal_pages(ctx: RunContext, qs, act: DealKind, *, settled_only: bool = Fals
 def _read_companies(ctx: RunContext, deals: list[HsDeal]) -> None:
     """The companies HubSpot associates each deal with (the primary first), read once a run for
     the deals whose company crmsync does not know; `company_id` is filled on them and kept."""
-    _companies_of(ctx, [d.hs_id for d in deals if not d.company_id])
-    for d in deals:
-        if ctx.deal_companies.get(d.hs_id):
-            d.company_id = ctx.deal_companies[d.hs_id][0]
-    bulk.update(HsDeal, [(d.hs_id, d.company_id) for d in deals if d.company_id], fields=("company_id",), key="hs_id")
+    unknown = [d for d in deals if not d.company_id]
+    found = _companies_of(ctx, [d.hs_id for d in unknown])
+    for d in unknown:
+        d.company_id = found[d.hs_id][0] if found[d.hs_id] else ""
+    bulk.update(HsDeal, [(d.hs_id, d.company_id) for d in unknown if d.company_id], fields=("company_id",), key="hs_id")
 
 
 def _companies_of(ctx: RunContext, deal_ids: list[str]) -> dict[str, tuple[str, ...]]:

@@ -18,7 +18,7 @@ from django.conf import settings as django_settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from sync.engine import cycle, fields, inclusion, pull
+from sync.engine import cycle, deals, fields, inclusion, pull
 from sync.models import SyncChunk, SyncRun
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ def _carry_on_if_last(run_id: int) -> bool:
     def reconcile(ctx) -> None:
         inclusion.refresh(ctx, touched)
         cycle.before_fields(ctx, touched)
+        with cycle.step(ctx, "deals follow their opportunities' accounts"):
+            deals.follow_accounts(ctx, touched)
 
     if not cycle.execute(run, reconcile, finish_on_success=False):
         return True
